@@ -1,0 +1,56 @@
+# deepfake-lightning: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= demo
+OUT ?= outputs/$(PROFILE)
+DATA_ROOT ?= data/dfl-synth
+ARGS ?=
+export WANDB_MODE ?= offline
+export YOLO_OFFLINE ?= true
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo paper synth extract test test-full lint format sweep bench clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the package with the pinned versions in constraints.txt
+
+synth: $(STAMP) ## Generate the embedded dataset (demo size) under data/dfl-synth
+	$(BIN)/dfl-synth synth=demo $(ARGS)
+
+extract: $(STAMP) ## Extract, cache and split DATA_ROOT (Celeb-DF v2 layout)
+	$(BIN)/dfl-extract data.root=$(DATA_ROOT) $(ARGS)
+
+paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|full)
+	$(BIN)/python -m deepfake_lightning.apps.paper --data-root $(DATA_ROOT) --out $(OUT) --profile $(PROFILE) -- $(ARGS)
+
+demo: $(STAMP) ## The main job on the embedded dataset (CPU, under 10 minutes)
+	$(BIN)/dfl-synth synth=demo
+	$(MAKE) --no-print-directory paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo
+
+test: $(STAMP) ## Fast test suite (CPU)
+	$(BIN)/python -m pytest -q
+
+test-full: $(STAMP) ## All tests, slow ones included
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+lint: $(STAMP) ## ruff check and format check
+	$(BIN)/ruff check deepfake_lightning tests
+	$(BIN)/ruff format --check deepfake_lightning tests
+
+format: $(STAMP) ## ruff format and fix
+	$(BIN)/ruff format deepfake_lightning tests
+	$(BIN)/ruff check --fix deepfake_lightning tests
+
+clean: ## Remove generated data, logs and outputs (keeps .venv)
+	rm -rf data logs outputs multirun .pytest_cache

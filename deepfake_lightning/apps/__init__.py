@@ -1,0 +1,1 @@
+"""Hydra applications, one module per console script."""

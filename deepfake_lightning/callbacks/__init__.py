@@ -1,0 +1,1 @@
+"""Lightning callbacks: threshold calibration and confusion-matrix logging."""

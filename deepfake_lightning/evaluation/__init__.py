@@ -1,0 +1,1 @@
+"""Evaluation: pure metric and threshold functions, plots and the report."""

@@ -1,0 +1,78 @@
+"""Frame cache: built once, reused, rebuilt on change, atomic under a kill, bad files listed."""
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+
+from deepfake_lightning.data.cache import MANIFEST_FILE, ExtractConfig, FrameCache, build_cache
+from deepfake_lightning.data.celebdf import list_celebdf
+from tests.conftest import make_dm
+
+
+def test_reuse_and_rebuild(tiny_root, tmp_path, caplog):
+    items = list_celebdf(tiny_root)[:6]
+    cfg = ExtractConfig(image_size=24)
+    a = build_cache(tiny_root, items, cfg, tmp_path)
+    assert a.frames.shape == (6, 24, 24, 3) and a.frames.dtype == np.uint8
+    with caplog.at_level(logging.INFO):
+        b = build_cache(tiny_root, items, cfg, tmp_path)
+    assert b.path == a.path and "reusing" in caplog.text
+    c = build_cache(tiny_root, items, ExtractConfig(image_size=24, frames_per_video=2), tmp_path)
+    assert c.path != a.path and len(c) == 12
+    d = build_cache(tiny_root, items[:5], cfg, tmp_path)
+    assert d.path != a.path and len(d) == 5
+
+
+def test_bad_files_are_listed_and_the_rest_is_kept(tiny_root, tmp_path):
+    import shutil
+
+    root = tmp_path / "ds"
+    shutil.copytree(tiny_root, root)
+    (root / "Celeb-real" / "id0_9998.mp4").write_bytes(b"")
+    (root / "Celeb-real" / "id0_9999.mp4").write_text("not a video")
+    with open(root / "List_of_testing_videos.txt", "a") as f:
+        f.write("1 Celeb-real/id9_0000.mp4\nnonsense line\n")
+    dm = make_dm(root, tmp_path / "cache")
+    m = dm.build().manifest
+    reasons = {s["path"]: s["reason"] for s in m["skipped"]}
+    assert "empty" in reasons["Celeb-real/id0_9998.mp4"]
+    assert "Celeb-real/id0_9999.mp4" in reasons
+    assert "missing" in reasons["Celeb-real/id9_0000.mp4"]
+    assert any("malformed" in r for r in reasons.values())
+    assert m["n_frames"] == 56
+    assert sum(c["real"] + c["fake"] for c in m["counts"].values()) == 56
+
+
+def test_killed_build_leaves_no_complete_cache(tiny_root, tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import time
+        import deepfake_lightning.data.cache as c
+        from deepfake_lightning.data.celebdf import list_celebdf
+        orig = c.extract_item
+        def slow(*a, **k):
+            time.sleep(0.3)
+            return orig(*a, **k)
+        c.extract_item = slow
+        c.build_cache({str(tiny_root)!r}, list_celebdf({str(tiny_root)!r}), c.ExtractConfig(image_size=24), {str(tmp_path)!r})
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".building-*/frames.u8")) and time.time() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.kill()
+    proc.wait()
+    assert not list(tmp_path.glob("*/" + MANIFEST_FILE)), "a killed build left a cache that looks complete"
+    items = list_celebdf(tiny_root)
+    rebuilt = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path)
+    fresh = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path / "fresh")
+    assert np.array_equal(np.asarray(rebuilt.frames), np.asarray(fresh.frames))
+    assert json.loads((rebuilt.path / MANIFEST_FILE).read_text())["n_frames"] == len(items)
+    assert isinstance(FrameCache.load(rebuilt.path), FrameCache)

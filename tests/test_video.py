@@ -1,0 +1,79 @@
+"""Frame extraction on generated videos, other containers, odd images and broken files."""
+
+import cv2
+import numpy as np
+import pytest
+
+from deepfake_lightning.data.cache import ExtractConfig, extract_item
+from deepfake_lightning.data.celebdf import VideoItem
+from deepfake_lightning.data.video import UnreadableMediaError, evenly_spaced, read_frames, read_image
+
+
+def test_evenly_spaced():
+    assert evenly_spaced(10, 1) == [5]
+    assert evenly_spaced(10, 2) == [2, 7]
+    assert evenly_spaced(3, 5) == [0, 1, 2]
+    assert evenly_spaced(0, 1) == []
+
+
+def _write(path, n, size=(48, 32), fourcc="mp4v", grey=False):
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, size, not grey)
+    for i in range(n):
+        f = np.full((size[1], size[0], 3), i * 10 % 255, np.uint8)
+        w.write(f[..., 0] if grey else f)
+    w.release()
+    return path
+
+
+@pytest.mark.parametrize("ext,fourcc", [(".mp4", "mp4v"), (".avi", "MJPG"), (".mov", "mp4v")])
+def test_containers_and_seeking(tmp_path, ext, fourcc):
+    p = _write(tmp_path / f"v{ext}", 20, fourcc=fourcc)
+    frames = read_frames(p, 4)
+    assert [i for i, _ in frames] == evenly_spaced(20, 4)
+    for i, f in frames:
+        assert f.shape == (32, 48, 3) and f.dtype == np.uint8
+        assert abs(int(f.mean()) - i * 10) <= 6  # the frame we asked for, not another
+
+
+def test_grey_video_and_images(tmp_path):
+    p = _write(tmp_path / "g.avi", 5, fourcc="MJPG", grey=True)
+    assert read_frames(p, 1)[0][1].shape == (32, 48, 3)
+    grey16 = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.png"), grey16)
+    img = read_image(tmp_path / "g16.png")
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8 and img.max() > 200
+
+
+@pytest.mark.parametrize(
+    "name,content,reason",
+    [
+        ("empty.mp4", b"", "empty"),
+        ("text.mp4", b"this is not a video at all\n" * 50, ""),
+        ("header.mp4", None, ""),
+        ("trunc.mp4", "trunc", ""),
+    ],
+)
+def test_bad_videos_are_skipped_with_reason(tmp_path, name, content, reason):
+    good = _write(tmp_path / "good.mp4", 30)
+    p = tmp_path / name
+    if content is None:
+        p.write_bytes(good.read_bytes()[:48])
+    elif content == "trunc":
+        p.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 10])
+    else:
+        p.write_bytes(content)
+    kept, why = extract_item(tmp_path, VideoItem(name, 0, "x"), ExtractConfig(image_size=16))
+    if kept:  # a truncated file may still give its first frames: then they are real frames
+        assert all(img.shape == (16, 16, 3) for _, img, _ in kept)
+    else:
+        assert why and reason in why
+    with pytest.raises(UnreadableMediaError):
+        read_frames(tmp_path / "missing.mp4", 1)
+
+
+def test_face_fallback_and_skip(tmp_path):
+    p = _write(tmp_path / "noface.mp4", 5)
+    kept, _ = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="center"))
+    assert len(kept) == 1 and kept[0][2] is False
+    kept, why = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="skip"))
+    assert kept == [] and "no face" in why
