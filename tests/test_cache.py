@@ -59,7 +59,8 @@ def test_killed_build_leaves_no_complete_cache(tiny_root, tmp_path):
             time.sleep(0.3)
             return orig(*a, **k)
         c.extract_item = slow
-        c.build_cache({str(tiny_root)!r}, list_celebdf({str(tiny_root)!r}), c.ExtractConfig(image_size=24), {str(tmp_path)!r})
+        root = {str(tiny_root)!r}
+        c.build_cache(root, list_celebdf(root), c.ExtractConfig(image_size=24), {str(tmp_path)!r})
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])

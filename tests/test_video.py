@@ -72,7 +72,7 @@ def test_bad_videos_are_skipped_with_reason(tmp_path, name, content, reason):
 
 
 def test_face_fallback_and_skip(tmp_path):
-    p = _write(tmp_path / "noface.mp4", 5)
+    _write(tmp_path / "noface.mp4", 5)
     kept, _ = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="center"))
     assert len(kept) == 1 and kept[0][2] is False
     kept, why = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="skip"))

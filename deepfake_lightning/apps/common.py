@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from deepfake_lightning.config import register_resolvers
+
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
 
 
@@ -13,3 +15,6 @@ def offline_defaults() -> None:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("YOLO_OFFLINE", "true")
+
+
+register_resolvers()

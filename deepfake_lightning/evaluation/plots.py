@@ -1,0 +1,113 @@
+"""PNG plots with matplotlib (Agg): confusion matrices, ROC and PR curves, the threshold sweep, training curves."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc  # noqa: E402
+
+
+def plot_confusion(cm: Sequence[Sequence[int]], title: str, path: Path) -> Path:
+    """A 2x2 confusion matrix ([[real->real, real->fake], [fake->real, fake->fake]]) with counts."""
+    cm = np.asarray(cm)
+    fig, ax = plt.subplots(figsize=(3.6, 3.2))
+    ax.imshow(cm, cmap="Blues")
+    for i in range(2):
+        for j in range(2):
+            ax.text(
+                j, i, str(cm[i, j]), ha="center", va="center", color="white" if cm[i, j] > cm.max() / 2 else "black"
+            )
+    ax.set_xticks([0, 1], ["real", "fake"])
+    ax.set_yticks([0, 1], ["real", "fake"])
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+    """ROC and PR curves (fake = positive) of several models, given {name: (labels, p_fake)}."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+    for name, (y, p) in curves.items():
+        yt, pt = torch.as_tensor(np.asarray(y)).long(), torch.as_tensor(np.asarray(p)).float()
+        if yt.min() == yt.max():
+            continue
+        fpr, tpr, _ = binary_roc(pt, yt)
+        prec, rec, _ = binary_precision_recall_curve(pt, yt)
+        a.plot(fpr.numpy(), tpr.numpy(), label=name)
+        b.plot(rec.numpy(), prec.numpy(), label=name)
+    a.plot([0, 1], [0, 1], "k:", lw=0.8)
+    a.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake recall)", title="ROC")
+    b.set(xlabel="recall (fake)", ylabel="precision (fake)", title="Precision-recall")
+    a.legend(fontsize=8)
+    b.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(
+    sweep: Sequence[Mapping[str, float]], chosen: float, min_fake_recall: float, title: str, path: Path
+) -> Path:
+    """Real and fake recall against the threshold, with the chosen threshold and the fake-recall floor."""
+    t = [r["threshold"] for r in sweep]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(t, [r["real_recall"] for r in sweep], label="real recall")
+    ax.plot(t, [r["fake_recall"] for r in sweep], label="fake recall")
+    ax.axvline(chosen, color="k", ls="--", lw=0.8, label=f"chosen {chosen:.2f}")
+    ax.axhline(min_fake_recall, color="grey", ls=":", lw=0.8, label=f"fake recall floor {min_fake_recall}")
+    ax.set(xlabel="threshold on p_fake", ylabel="recall", title=title, ylim=(-0.02, 1.02))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """Lightning CSVLogger metrics.csv as {metric: [(epoch, value)]}, epoch-level values only."""
+    series: dict[str, list[tuple[int, float]]] = {}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for k, v in row.items():
+                if k in ("epoch", "step") or not v or k.endswith("_step"):
+                    continue
+                series.setdefault(k, []).append((int(row["epoch"]), float(v)))
+    return series
+
+
+def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
+    """Train/val loss and val balanced accuracy per epoch, one line per model, from CSV logs."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, p in logs.items():
+        if not Path(p).is_file():
+            continue
+        s = read_csv_log(Path(p))
+        for key, style in (("train/loss_epoch", "-"), ("val/loss", "--")):
+            if key in s:
+                e, v = zip(*s[key])
+                a.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
+        for key, style in (("train/acc", "-"), ("val/accuracy", "--")):
+            if key in s:
+                e, v = zip(*s[key])
+                b.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
+    a.set(xlabel="epoch", ylabel="loss", title="Loss")
+    b.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (val at the calibrated threshold)")
+    a.legend(fontsize=7)
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

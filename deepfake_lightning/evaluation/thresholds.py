@@ -1,0 +1,107 @@
+"""Threshold sweep and selection (paper section 3.6, figure 10) as pure functions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CRITERIA = ("max_real_recall", "youden", "balanced_accuracy", "f1_fake")
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The chosen threshold, the criterion that chose it, and why (e.g. a fallback)."""
+
+    threshold: float
+    criterion: str
+    real_recall: float
+    fake_recall: float
+    note: str = ""
+
+
+def sweep_thresholds(
+    labels: Sequence | np.ndarray, p_fake: Sequence | np.ndarray, step: float = 0.01
+) -> list[dict[str, float]]:
+    """Real and fake recall, fake precision and F1 at thresholds 0.00, step, ..., 1.00 (fake when p >= t).
+
+    A class that is absent gives a recall of NaN at every threshold.
+    """
+    if not 0 < step <= 1:
+        raise ValueError(f"threshold step must be in (0, 1], got {step}")
+    y = np.asarray(labels).astype(int).ravel()
+    p = np.asarray(p_fake, dtype=np.float64).ravel()
+    n_steps = int(round(1.0 / step))
+    ts = np.round(np.linspace(0.0, 1.0, n_steps + 1), 6)
+    pred = p[None, :] >= ts[:, None]  # [T, N]
+    real, fake = y == 0, y == 1
+    tn = (~pred & real).sum(1)
+    tp = (pred & fake).sum(1)
+    fp = (pred & real).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rr = tn / real.sum() if real.any() else np.full(len(ts), np.nan)
+        fr = tp / fake.sum() if fake.any() else np.full(len(ts), np.nan)
+        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        f1 = np.where(prec + fr > 0, 2 * prec * fr / np.where(prec + fr > 0, prec + fr, 1), 0.0)
+    return [
+        {
+            "threshold": float(t),
+            "real_recall": float(a),
+            "fake_recall": float(b),
+            "fake_precision": float(c),
+            "fake_f1": float(d),
+        }
+        for t, a, b, c, d in zip(ts, rr, fr, prec, f1)
+    ]
+
+
+def _best(rows: list[dict[str, float]], key) -> dict[str, float]:
+    # Ties go to the higher fake recall, then to the lower threshold (rows are in threshold order).
+    best = rows[0]
+    for r in rows[1:]:
+        if (key(r), r["fake_recall"]) > (key(best), best["fake_recall"]):
+            best = r
+    return best
+
+
+def select_threshold(
+    sweep: list[dict[str, float]],
+    criterion: str = "max_real_recall",
+    min_fake_recall: float = 0.98,
+    fallback: str = "balanced_accuracy",
+) -> ThresholdChoice:
+    """Choose a threshold from a sweep.
+
+    - max_real_recall: the highest real recall with fake recall >= min_fake_recall (the paper's
+      sweep_real_threshold); when no threshold meets it, says so and uses `fallback`.
+    - youden: max real_recall + fake_recall - 1.
+    - balanced_accuracy: max mean of the two recalls (same argmax as youden, kept for its name).
+    - f1_fake: max F1 of the fake class.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"threshold.criterion must be one of {CRITERIA}, got {criterion!r}")
+    if not 0.0 <= min_fake_recall <= 1.0:
+        raise ValueError(f"threshold.min_fake_recall must be in [0, 1], got {min_fake_recall}")
+    if not sweep:
+        raise ValueError("select_threshold: empty sweep")
+    if any(np.isnan(r["real_recall"]) or np.isnan(r["fake_recall"]) for r in sweep[:1]):
+        raise ValueError("cannot choose a threshold: the calibration split lacks one of the classes")
+    if criterion == "max_real_recall":
+        ok = [r for r in sweep if r["fake_recall"] >= min_fake_recall - 1e-12]
+        if not ok:
+            if fallback == "max_real_recall":
+                raise ValueError("threshold.fallback cannot be max_real_recall")
+            note = f"no threshold reaches fake recall >= {min_fake_recall}; fell back to {fallback}"
+            log.warning(note)
+            c = select_threshold(sweep, fallback, min_fake_recall)
+            return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
+        best = _best(ok, lambda r: r["real_recall"])
+    elif criterion in ("youden", "balanced_accuracy"):
+        best = _best(sweep, lambda r: r["real_recall"] + r["fake_recall"])
+    else:
+        best = _best(sweep, lambda r: r["fake_f1"])
+    return ThresholdChoice(best["threshold"], criterion, best["real_recall"], best["fake_recall"])

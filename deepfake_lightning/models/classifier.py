@@ -1,0 +1,200 @@
+"""The classifier LightningModule: baseline, general and real-specialist ResNet-50 are configs of this one class."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deepfake_lightning.data.transforms import BatchAugment, center_crop, normalize
+from deepfake_lightning.evaluation.metrics import METRIC_KEYS, DetectionMetrics
+from deepfake_lightning.models.backbones import keep_frozen_bn_eval
+
+log = logging.getLogger(__name__)
+
+
+def specialist_class_weights(real: int, fake: int, multiplier: float) -> list[float]:
+    """[w_real, w_fake] with w_real = fake / real x multiplier (paper section 3.4), w_fake = 1."""
+    if multiplier < 0:
+        raise ValueError(f"model.real_weight_multiplier must be >= 0, got {multiplier}")
+    if real <= 0 or fake <= 0:
+        raise ValueError(f"the specialist's class weight needs both classes in train (real={real}, fake={fake})")
+    return [fake / real * multiplier, 1.0]
+
+
+def _plain(value: Any) -> Any:
+    """OmegaConf containers and tuples as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "ListConfig":
+        return [_plain(v) for v in value]
+    return value
+
+
+class DeepfakeClassifier(L.LightningModule):
+    """Two-class frame classifier (0 = real, 1 = fake) over a backbone `net` that maps images to logits.
+
+    Batches arrive as uint8 [B, 3, S, S]; `on_after_batch_transfer` augments (train) or centre-crops
+    (eval) on the device and normalises, so the loader only slices the memmap.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        input_size: int = 64,
+        class_weights: Sequence[float] | None = None,
+        real_weight_multiplier: float | None = None,
+        augment: Mapping[str, Any] | None = None,
+        channels_last: bool = False,
+        compile: bool = False,
+        name: str = "classifier",
+        balanced_sampler: bool = False,  # read by the DataModule through the config; kept for the record
+    ):
+        super().__init__()
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        # Only plain values go into the checkpoint, so it loads with torch.load(weights_only=True).
+        self.save_hyperparameters(
+            {
+                "name": name,
+                "input_size": int(input_size),
+                "class_weights": [float(w) for w in class_weights] if class_weights else None,
+                "real_weight_multiplier": None if real_weight_multiplier is None else float(real_weight_multiplier),
+                "augment": _plain(augment),
+                "channels_last": bool(channels_last),
+                "compile": bool(compile),
+                "balanced_sampler": bool(balanced_sampler),
+            },
+            logger=False,
+        )
+        self.net = net
+        self.input_size = int(input_size)
+        aug = dict(augment or {})
+        self.augment = BatchAugment(self.input_size, aug.get("real"), aug.get("fake", aug.get("real")))
+        self.register_buffer("class_weight", torch.tensor(class_weights or [1.0, 1.0], dtype=torch.float32))
+        # The decision threshold travels with the checkpoint; the threshold callback sets it from val.
+        self.register_buffer("threshold", torch.tensor(0.5))
+        self.val_metrics = DetectionMetrics()
+        self.test_metrics = DetectionMetrics()
+        self._compiled: nn.Module | None = None
+
+    # --- set-up --------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        mult = self.hparams.real_weight_multiplier
+        if mult is not None and stage == "fit":
+            dm = self.trainer.datamodule
+            counts = dm.class_counts("train")
+            w = specialist_class_weights(counts["real"], counts["fake"], float(mult))
+            self.class_weight.copy_(torch.tensor(w))
+            log.info(
+                "%s: real class weight = %d/%d x %.2f = %.3f",
+                self.hparams.name,
+                counts["fake"],
+                counts["real"],
+                mult,
+                w[0],
+            )
+        if self.hparams.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        if self.hparams.compile and self._compiled is None:
+            self._compiled = torch.compile(self.net)
+
+    def on_train_epoch_start(self) -> None:
+        keep_frozen_bn_eval(self.net)
+
+    # --- data on the device ----------------------------------------------------------------------
+    def preprocess(self, images: torch.Tensor, labels: torch.Tensor | None = None, train: bool = False) -> torch.Tensor:
+        """uint8 [B, 3, S, S] -> normalised float [B, 3, input_size, input_size]."""
+        if train:
+            x = self.augment(images, labels)
+        else:
+            x = center_crop(images, self.input_size)
+            x = x.float() / 255.0 if images.dtype == torch.uint8 else x.float()
+        x = normalize(x)
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        train = self.trainer is not None and self.trainer.training
+        x = self.preprocess(images, labels, train=train)
+        return (x, labels) if labels is not None else x
+
+    # --- steps -------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self._compiled or self.net)(x)
+
+    def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, y = batch
+        logits = self(x)
+        loss = F.cross_entropy(logits.float(), y, weight=self.class_weight)
+        return loss, logits, y
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss, logits, y = self.model_step(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"{self.hparams.name}: loss is {loss.item()} at epoch {self.current_epoch}, "
+                f"step {self.global_step}, batch {batch_idx}; stopping before a poisoned checkpoint is written"
+            )
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
+        return loss
+
+    def _eval_step(self, batch: Any, stage: str, metrics: DetectionMetrics) -> None:
+        loss, logits, y = self.model_step(batch)
+        metrics.update(torch.softmax(logits.float(), 1)[:, 1], y)
+        self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=stage == "val", batch_size=len(y))
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._eval_step(batch, "test", self.test_metrics)
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        x = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return {"p_fake": torch.softmax(self(x).float(), 1)[:, 1]}
+
+    def _log_metrics(self, stage: str, metrics: DetectionMetrics) -> dict:
+        metrics.threshold = float(self.threshold)
+        m = metrics.compute()
+        logged = {f"{stage}/{k}": float("nan") if m[k] is None else m[k] for k in METRIC_KEYS}
+        logged[f"{stage}/threshold"] = m["threshold"]
+        self.log_dict(logged, sync_dist=False)
+        self.last_metrics = getattr(self, "last_metrics", {})
+        self.last_metrics[stage] = m
+        return m
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self.val_metrics.reset()
+            return
+        self._log_metrics("val", self.val_metrics)
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_metrics.reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_metrics.reset()
+
+    def on_test_epoch_end(self) -> None:
+        self._log_metrics("test", self.test_metrics)
+
+    # --- optimisation -------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.parameters() if p.requires_grad]
+        opt = self.optimizer_factory(params=params)
+        if self.scheduler_factory is None:
+            return opt
+        return {
+            "optimizer": opt,
+            "lr_scheduler": {"scheduler": self.scheduler_factory(optimizer=opt), "interval": "epoch"},
+        }

@@ -1,0 +1,102 @@
+"""Ensemble of the general and the specialist model by logit fusion (paper section 3.5), and fitting its weight."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from deepfake_lightning.evaluation.metrics import detection_metrics
+from deepfake_lightning.evaluation.thresholds import select_threshold, sweep_thresholds
+from deepfake_lightning.models.classifier import DeepfakeClassifier
+
+
+def fuse_logits(main: torch.Tensor | np.ndarray, specialist: torch.Tensor | np.ndarray, weight: float = 0.6):
+    """combined = weight x main + (1 - weight) x specialist (paper: 0.6 / 0.4)."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"ensemble.weight must be in [0, 1], got {weight}")
+    return weight * main + (1.0 - weight) * specialist
+
+
+def p_fake_from_logits(logits: torch.Tensor | np.ndarray) -> np.ndarray:
+    """softmax(logits)[:, 1] as float64 numpy."""
+    t = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
+    return torch.softmax(t, dim=1)[:, 1].numpy()
+
+
+def fit_weight(
+    labels: np.ndarray,
+    main: np.ndarray,
+    specialist: np.ndarray,
+    objective: str = "balanced_accuracy",
+    step: float = 0.05,
+    threshold_kwargs: dict[str, Any] | None = None,
+) -> tuple[float, list[dict[str, float]]]:
+    """Grid-search the fusion weight on validation logits.
+
+    objective `balanced_accuracy`: balanced accuracy at the threshold chosen (on the same val
+    predictions) by `threshold_kwargs`; `roc_auc`: threshold-free. Ties go to the weight nearest 0.6.
+    """
+    if objective not in ("balanced_accuracy", "roc_auc"):
+        raise ValueError(f"ensemble.objective must be balanced_accuracy or roc_auc, got {objective!r}")
+    tk = dict(threshold_kwargs or {})
+    step_t = tk.pop("step", 0.01)
+    grid = np.round(np.linspace(0, 1, int(round(1 / step)) + 1), 6)
+    table = []
+    for w in grid:
+        p = p_fake_from_logits(fuse_logits(main, specialist, float(w)))
+        if objective == "roc_auc":
+            score = detection_metrics(labels, p, 0.5)["roc_auc"]
+        else:
+            t = select_threshold(sweep_thresholds(labels, p, step_t), **tk).threshold
+            score = detection_metrics(labels, p, t)["balanced_accuracy"]
+        table.append({"weight": float(w), "score": float(score if score is not None else float("nan"))})
+    best = max(table, key=lambda r: (np.nan_to_num(r["score"], nan=-1.0), -abs(r["weight"] - 0.6)))
+    return best["weight"], table
+
+
+class EnsembleModule(L.LightningModule):
+    """General + specialist in one module: one forward pass per batch gives both members' logits and the fusion.
+
+    `weight` and `threshold` are buffers, so a saved state_dict carries them.
+    """
+
+    def __init__(self, general: DeepfakeClassifier, specialist: DeepfakeClassifier, weight: float = 0.6):
+        super().__init__()
+        if general.input_size != specialist.input_size:
+            raise ValueError(
+                f"ensemble members need the same model.input_size ({general.input_size} vs {specialist.input_size})"
+            )
+        self.general, self.specialist = general, specialist
+        self.input_size = general.input_size
+        self.register_buffer("weight", torch.tensor(float(weight)))
+        self.register_buffer("threshold", torch.tensor(0.5))
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        return self.general.preprocess(images, train=False)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        return self.preprocess(images), labels
+
+    def member_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.general(x), self.specialist(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fused logits of normalised images."""
+        main, spec = self.member_logits(x)
+        return fuse_logits(main.float(), spec.float(), float(self.weight))
+
+    def p_fake(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        """p_fake of raw uint8 frames [B, 3, S, S]."""
+        return torch.softmax(self(self.preprocess(images_uint8)), dim=1)[:, 1]
+
+    def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
+        x, labels = batch
+        main, spec = self.member_logits(x)
+        out = {"main": main.float().cpu(), "specialist": spec.float().cpu()}
+        if labels is not None:
+            out["labels"] = labels.cpu()
+        return out

@@ -1,0 +1,68 @@
+"""Load trained classifiers back from a run folder or a checkpoint, safely (weights_only=True)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from deepfake_lightning.models.classifier import DeepfakeClassifier
+
+
+def find_checkpoint(run: str | Path) -> Path:
+    """The checkpoint of a run: the path itself, or the run's best checkpoint (metrics.json), else last.ckpt."""
+    run = Path(run)
+    if run.is_file():
+        return run
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: neither a run folder nor a checkpoint file")
+    metrics = run / "metrics.json"
+    if metrics.is_file():
+        import json
+
+        best = json.loads(metrics.read_text()).get("checkpoint")
+        if best and Path(best).is_file():
+            return Path(best)
+    for cand in (run / "checkpoints" / "last.ckpt", run / "ensemble.ckpt"):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(f"{run}: no checkpoint found (looked for metrics.json's best, checkpoints/last.ckpt)")
+
+
+def run_config(ckpt: Path) -> DictConfig:
+    """The resolved config.yaml written beside a run's checkpoints."""
+    for folder in (ckpt.parent, ckpt.parent.parent):
+        if (folder / "config.yaml").is_file():
+            return OmegaConf.load(folder / "config.yaml")
+    raise FileNotFoundError(f"{ckpt}: no config.yaml in its run folder; pass the run folder written by dfl-train")
+
+
+def load_checkpoint_file(path: Path) -> dict:
+    """torch.load with weights_only=True; a corrupted or foreign file fails with a message naming it."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a loadable weights-only checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: not a checkpoint (expected a dict, got {type(obj).__name__})")
+    return obj
+
+
+def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
+    """A trained DeepfakeClassifier (eval mode, threshold restored) and its run config."""
+    ckpt = find_checkpoint(run)
+    cfg = run_config(ckpt)
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    model_cfg["net"]["weights"] = None  # the checkpoint carries the weights
+    model_cfg["compile"] = False
+    model: DeepfakeClassifier = hydra.utils.instantiate(model_cfg)
+    obj = load_checkpoint_file(ckpt)
+    state = obj.get("state_dict", obj)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"{ckpt}: does not match the model in its config.yaml: {exc}") from exc
+    model.eval()
+    return model, cfg

@@ -1,0 +1,42 @@
+"""Compose the project's Hydra configs in tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from deepfake_lightning.apps.common import CONFIG_DIR
+
+
+def compose_cfg(name: str, overrides: list[str], out_dir: Path | None = None) -> DictConfig:
+    """A composed app config with hydra's runtime set, paths pointed at `out_dir`."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
+    if out_dir is not None:
+        with open_dict(cfg):
+            cfg.hydra.runtime.output_dir = str(out_dir)
+            cfg.paths.output_dir = str(out_dir)
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]  # an app's task function never sees it
+    return cfg
+
+
+def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
+    """CPU, 32 px, a couple of batches, no W&B."""
+    return [
+        f"data.root={root}",
+        f"paths.cache_dir={cache}",
+        "data.image_size=40",
+        "model.input_size=32",
+        "data.batch_size=8",
+        "data.eval_batch_size=32",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "trainer.enable_progress_bar=false",
+        "logger=csv",
+        *extra,
+    ]

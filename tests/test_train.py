@@ -1,0 +1,135 @@
+"""Training: every experiment composes, each model trains, the specialist weight, freezing, loading, W&B offline."""
+
+import json
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+from omegaconf import open_dict
+
+from deepfake_lightning.apps.common import CONFIG_DIR
+from deepfake_lightning.apps.train import train
+from deepfake_lightning.models.backbones import build_resnet50, keep_frozen_bn_eval
+from deepfake_lightning.models.classifier import specialist_class_weights
+from tests.helpers import compose_cfg, tiny_train_overrides
+
+EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("train-cache")
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(experiment, tiny_root, cache_dir, tmp_path):
+    cfg = compose_cfg(
+        "train", [f"experiment={experiment}", f"data.root={tiny_root}", f"paths.cache_dir={cache_dir}"], tmp_path
+    )
+    model = hydra.utils.instantiate(cfg.model)
+    dm = hydra.utils.instantiate(cfg.data)
+    assert model.hparams.name in ("baseline", "general", "specialist")
+    assert dm.batch_size == cfg.data.batch_size
+    if cfg.trainer.accelerator == "cpu":
+        with open_dict(cfg):
+            cfg.trainer.fast_dev_run = True
+        hydra.utils.instantiate(cfg.trainer, logger=False)
+
+
+@pytest.mark.parametrize("model", ["resnet50_baseline", "resnet50_general", "resnet50_specialist"])
+def test_each_model_runs_fast_dev_run(model, tiny_root, cache_dir, tmp_path):
+    cfg = compose_cfg(
+        "train",
+        tiny_train_overrides(tiny_root, cache_dir, f"model={model}", "+trainer.fast_dev_run=true", "callbacks=none"),
+        tmp_path,
+    )
+    res = train(cfg)
+    assert res["test"]["support"]["real"] + res["test"]["support"]["fake"] > 0
+    assert (tmp_path / "metrics.json").is_file() and (tmp_path / "config.yaml").is_file()
+
+
+def test_threshold_lands_in_checkpoint_and_is_used_at_test(tiny_root, cache_dir, tmp_path):
+    cfg = compose_cfg(
+        "train", tiny_train_overrides(tiny_root, cache_dir, "callbacks.threshold.criterion=youden"), tmp_path
+    )
+    res = train(cfg)
+    ckpt = torch.load(res["checkpoint"], map_location="cpu", weights_only=True)
+    assert "threshold" in ckpt and ckpt["threshold_choice"]["criterion"] == "youden"
+    assert float(ckpt["state_dict"]["threshold"]) == ckpt["threshold"]
+    assert res["test"]["threshold"] == pytest.approx(ckpt["threshold"])
+    assert (tmp_path / "csv" / "metrics.csv").is_file()
+
+
+def test_specialist_weight_from_train_counts(tiny_dm):
+    counts = tiny_dm.class_counts("train")
+    w = specialist_class_weights(counts["real"], counts["fake"], 8.0)
+    assert w == [counts["fake"] / counts["real"] * 8.0, 1.0]
+    assert specialist_class_weights(10, 40, 2.0) == [8.0, 1.0]
+    with pytest.raises(ValueError, match="real_weight_multiplier"):
+        specialist_class_weights(10, 40, -1.0)
+
+
+def test_specialist_module_sets_its_weight(tiny_root, cache_dir, tmp_path):
+    cfg = compose_cfg(
+        "train",
+        tiny_train_overrides(tiny_root, cache_dir, "model=resnet50_specialist", "model.real_weight_multiplier=4"),
+        tmp_path,
+    )
+    dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
+    model = hydra.utils.instantiate(cfg.model)
+
+    class _T:
+        datamodule = dm
+
+    model._trainer = _T()  # what Lightning sets before calling setup
+    model.setup("fit")
+    c = dm.class_counts("train")
+    assert model.class_weight.tolist() == pytest.approx([c["fake"] / c["real"] * 4, 1.0])
+
+
+def test_frozen_layers_get_no_gradient_and_keep_bn_stats():
+    net = build_resnet50(head="enhanced", freeze_layers=["conv1", "bn1", "layer1", "layer2"])
+    net.train()
+    keep_frozen_bn_eval(net)
+    before = net.layer1[0].bn1.running_mean.clone()
+    loss = net(torch.randn(4, 3, 32, 32)).sum()
+    loss.backward()
+    assert all(p.grad is None for p in net.layer2.parameters()) and net.conv1.weight.grad is None
+    assert net.layer3[0].conv1.weight.grad is not None
+    assert torch.equal(before, net.layer1[0].bn1.running_mean)
+    assert not net.layer3[0].bn1.running_mean.equal(torch.zeros_like(net.layer3[0].bn1.running_mean))
+
+
+def test_weights_from_a_checkpoint_and_a_mismatch(tmp_path):
+    src = build_resnet50(head="enhanced")
+    torch.save(src.state_dict(), tmp_path / "plain.pt")
+    torch.save({"state_dict": {f"net.{k}": v for k, v in src.state_dict().items()}}, tmp_path / "light.ckpt")
+    for f in ("plain.pt", "light.ckpt"):
+        dst = build_resnet50(head="enhanced", weights=str(tmp_path / f))
+        assert torch.equal(dst.fc[1].weight, src.fc[1].weight)
+    with pytest.raises(ValueError, match=r"baseline.*does not fit.*fc"):
+        torch.save(build_resnet50(head="baseline").state_dict(), tmp_path / "baseline.pt")
+        build_resnet50(head="enhanced", weights=str(tmp_path / "baseline.pt"))
+    with pytest.raises(FileNotFoundError, match="model.weights"):
+        build_resnet50(weights=str(tmp_path / "missing.pt"))
+    (tmp_path / "junk.pt").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="junk.pt"):
+        build_resnet50(weights=str(tmp_path / "junk.pt"))
+
+
+def test_wandb_offline_run_folder(tiny_root, cache_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = compose_cfg(
+        "train",
+        tiny_train_overrides(tiny_root, cache_dir, "logger=default", "+trainer.fast_dev_run=true", "callbacks=none"),
+        tmp_path,
+    )
+    train(cfg)
+    from deepfake_lightning.apps.train import close_loggers
+
+    close_loggers()
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert runs, "no offline W&B run folder"
+    assert json.loads((tmp_path / "metrics.json").read_text())["model"] == "general"
