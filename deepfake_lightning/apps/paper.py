@@ -1,4 +1,4 @@
-"""`make paper`: the whole chain (extract, train x3, ensemble, report) on one dataset folder, resumable.
+"""`make paper`: the whole chain (extract, train x3, ensemble, YOLO, Grad-CAM, report) on one folder, resumable.
 
 Each step is its own Hydra app run in a subprocess with its run folder under OUT, so a step's
 config, logs and checkpoints sit together; a step whose result file exists is not redone, and a
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="where metrics.json, REPORT.md and the run folders go")
     ap.add_argument("--profile", choices=("demo", "full"), default="demo")
     ap.add_argument("--fresh", action="store_true", help="redo every step even when its result exists")
+    ap.add_argument("--no-yolo", action="store_true", help="leave the YOLO11-cls baseline out")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for every step that has the key")
     ns = ap.parse_args(argv)
     overrides = [o for o in ns.overrides if o != "--"]
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     step(
         "extract",
         "extract",
-        [f"data.root={root}", f"hydra.run.dir={out}/extract", *for_app("extract")],
+        [f"data.root={root}", f"profile={ns.profile}", f"hydra.run.dir={out}/extract", *for_app("extract")],
         out / "extract",
     )
     for model, exp in MODELS.items():
@@ -102,6 +103,14 @@ def main(argv: list[str] | None = None) -> None:
             *for_app("ensemble"),
         ]
         step("ensemble", "ensemble", args, out / "ensemble")
+    yolo_exp = "demo_yolo11n" if ns.profile == "demo" else "yolo11n"
+    if "yolo11n" in json.loads(metrics.read_text()).get("models", {}) and not ns.fresh:
+        print("==> yolo11n: done before, reusing its results")
+    elif not ns.no_yolo:
+        args = [f"experiment={yolo_exp}", f"data.root={root}", f"out_dir={out}", f"hydra.run.dir={out}/yolo/yolo11n"]
+        step("yolo11n", "yolo", [*args, *for_app("yolo")], out / "yolo")
+    if not (out / "gradcam" / "grid.png").is_file() or ns.fresh:
+        step("gradcam", "gradcam", [f"out_dir={out}", f"hydra.run.dir={out}/gradcam/run"], out / "gradcam")
     step("report", "report", [f"out_dir={out}", f"hydra.run.dir={out}/report"], out / "report")
     print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")
 

@@ -145,8 +145,13 @@ def write_report(
             "specialist": (y, p_fake_from_logits(pr["test_specialist"])),
             "ensemble": (y, p_fake_from_logits(fuse_logits(pr["test_main"], pr["test_specialist"], w))),
         }
+        for name, run in runs.items():
+            yp = Path(run) / "predictions.npz"
+            if name.startswith("yolo") and yp.is_file():
+                yz = np.load(yp, allow_pickle=False)
+                curves[name] = (yz["test_labels"], yz["test_p_fake"])
         plot_roc_pr(curves, plots / "roc_pr.png")
-    logs = {n: Path(r) / "csv" / "metrics.csv" for n, r in runs.items() if r}
+    logs = {n: Path(r) / "csv" / "metrics.csv" for n, r in runs.items() if r and not n.startswith("yolo")}
     if logs:
         plot_training_curves(logs, plots / "training_curves.png")
 
@@ -219,6 +224,29 @@ def write_report(
             f"Ensemble at {v['threshold']:.2f} (val): real recall {_f(v['test']['real_recall'])}, fake recall "
             f"{_f(v['test']['fake_recall'])}, balanced accuracy {_f(v['test']['balanced_accuracy'])}, ROC AUC "
             f"{_f(v['test']['roc_auc'], False)}.",
+            "",
+        ]
+    yolos = [n for n in models if n.startswith("yolo")]
+    if yolos:
+        lines += ["## YOLO11-cls vs the ResNet-50 ensemble (section 3.8)", ""]
+        lines += [
+            "| Model | Threshold (val) | real recall | fake recall | real precision | balanced acc | ROC AUC |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for n in [*yolos, "ensemble"]:
+            m = models[n]["test"]
+            lines.append(
+                f"| {n} | {models[n]['threshold']:.2f} | {_f(m['real_recall'])} | {_f(m['fake_recall'])} | "
+                f"{_f(m['real_precision'])} | {_f(m['balanced_accuracy'])} | {_f(m['roc_auc'], False)} |"
+            )
+        lines += ["", "YOLO's confusion matrices are with the others under Plots.", ""]
+    if (out / "gradcam" / "grid.png").is_file():
+        lines += [
+            "## Grad-CAM (test frames; class fake)",
+            "",
+            "Rows: models; columns: real then fake test frames, captioned with the true label and p_fake.",
+            "",
+            "![Grad-CAM grid](gradcam/grid.png)",
             "",
         ]
     for section in extra_sections or []:

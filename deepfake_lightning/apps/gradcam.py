@@ -1,0 +1,115 @@
+"""dfl-gradcam: Grad-CAM overlays of N real and N fake test frames for every trained model, and one grid."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.ensemble import datamodule_from_run
+from deepfake_lightning.evaluation.gradcam import (
+    LogitsOnly,
+    cam_maps,
+    captions,
+    overlays,
+    resnet_layers,
+    write_grid,
+    yolo_layers,
+)
+from deepfake_lightning.models.ensemble import EnsembleModule
+from deepfake_lightning.models.loading import load_classifier
+
+log = logging.getLogger(__name__)
+
+
+def pick_frames(labels: np.ndarray, split: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Indices of n real then n fake test frames (fewer when the split has fewer), seeded."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in (0, 1):
+        idx = np.flatnonzero((split == "test") & (labels == c))
+        chosen.extend(sorted(rng.choice(idx, min(n, len(idx)), replace=False).tolist()))
+    return np.array(chosen, dtype=int)
+
+
+def run(cfg: DictConfig) -> Path:
+    """Write OUT/gradcam/<model>.png strips and OUT/gradcam/grid.png."""
+    offline_defaults()
+    out = Path(cfg.out_dir)
+    metrics = json.loads((out / "metrics.json").read_text())
+    runs = metrics.get("runs", {})
+    general, gcfg = load_classifier(runs["general"])
+    dm = datamodule_from_run(gcfg, 64)
+    dm.setup()
+    idx = dm.cache.index
+    sel = pick_frames(idx["label"], idx["split"], int(cfg.n), int(cfg.seed))
+    frames = np.stack([np.asarray(dm.cache.frames[idx["row"][i]]) for i in sel])
+    labels = idx["label"][sel]
+    raw = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    dest = out / "gradcam"
+    dest.mkdir(exist_ok=True)
+    rows: dict[str, tuple[np.ndarray, list[str]]] = {}
+
+    def show(name: str, model: torch.nn.Module, layers: list, x: torch.Tensor, fake_index: int, p: np.ndarray) -> None:
+        maps = cam_maps(model, layers, x, fake_index)
+        crop = x.shape[-1]
+        shown = np.stack([cv2.resize(f, (crop, crop)) for f in frames])
+        imgs = overlays(shown, maps)
+        rows[name] = (imgs, captions(labels, p))
+        write_grid({name: rows[name]}, dest / f"{name}.png")
+
+    members = {"general": general}
+    for name in ("baseline", "specialist"):
+        if runs.get(name):
+            members[name], _ = load_classifier(runs[name])
+    for name, model in members.items():
+        x = model.preprocess(raw, train=False)
+        with torch.no_grad():
+            p = torch.softmax(model(x), 1)[:, 1].numpy()
+        show(name, model.net, resnet_layers(model.net), x, 1, p)
+    if "specialist" in members:
+        ens = EnsembleModule(
+            members["general"], members["specialist"], float(metrics.get("ensemble", {}).get("weight", 0.6))
+        )
+        x = ens.preprocess(raw)
+        with torch.no_grad():
+            p = torch.softmax(ens(x), 1)[:, 1].numpy()
+        layers = resnet_layers(ens.general.net) + resnet_layers(ens.specialist.net)
+        show("ensemble", ens, layers, x, 1, p)
+    for name, block in metrics.get("models", {}).items():
+        if not name.startswith("yolo") or not Path(block.get("weights", "")).is_file():
+            continue
+        from deepfake_lightning.models.yolo import torch_model
+
+        model, names = torch_model(block["weights"], runs.get(name, out))
+        model = LogitsOnly(model.float().cpu())
+        for prm in model.parameters():
+            prm.requires_grad_(True)
+        size = int(block.get("settings", {}).get("imgsz", 64))
+        x = (
+            torch.from_numpy(np.stack([cv2.resize(f, (size, size)) for f in frames])).permute(0, 3, 1, 2).float()
+            / 255.0
+        )
+        fake_index = {v: k for k, v in names.items()}["fake"]
+        with torch.no_grad():
+            p = torch.softmax(model(x), 1)[:, fake_index].numpy()
+        show(name, model, yolo_layers(model.model), x, fake_index, p)
+    grid = write_grid(rows, dest / "grid.png")
+    print(f"Grad-CAM grid: {grid}")
+    return grid
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="gradcam")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

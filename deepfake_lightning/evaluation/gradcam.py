@@ -1,0 +1,87 @@
+"""Grad-CAM heatmaps with the grad-cam package (pytorch-grad-cam) for the ResNets, the ensemble and YOLO."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from pytorch_grad_cam import GradCAM
+from pytorch_grad_cam.utils.image import show_cam_on_image
+from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+from torch import nn
+
+
+class LogitsOnly(nn.Module):
+    """Wraps a model whose eval forward returns (probabilities, logits), as ultralytics' Classify head does."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out[1] if isinstance(out, (tuple, list)) else out
+
+
+def cam_maps(
+    model: nn.Module, target_layers: Sequence[nn.Module], inputs: torch.Tensor, target_class: int
+) -> np.ndarray:
+    """Grad-CAM [B, H, W] in [0, 1] for `target_class` (project index: 1 = fake) of preprocessed inputs."""
+    model.eval()
+    with GradCAM(model=model, target_layers=list(target_layers)) as cam:
+        maps = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(target_class)] * len(inputs))
+    return np.clip(np.nan_to_num(maps), 0.0, 1.0)
+
+
+def overlays(images_uint8: np.ndarray, maps: np.ndarray) -> np.ndarray:
+    """Heatmaps over RGB frames [B, H, W, 3] uint8 (maps are resized to the frame)."""
+    import cv2
+
+    out = []
+    for img, m in zip(images_uint8, maps):
+        m = cv2.resize(m.astype(np.float32), (img.shape[1], img.shape[0]))
+        out.append(show_cam_on_image(img.astype(np.float32) / 255.0, m, use_rgb=True))
+    return np.stack(out)
+
+
+def resnet_layers(net: nn.Module) -> list[nn.Module]:
+    """The usual Grad-CAM layer of a torchvision ResNet: the last bottleneck of layer4."""
+    return [net.layer4[-1]]
+
+
+def yolo_layers(model: nn.Module) -> list[nn.Module]:
+    """The block before ultralytics' Classify head."""
+    return [model.model[-2]]
+
+
+def write_grid(
+    rows: dict[str, tuple[np.ndarray, Sequence[str]]], path: str | Path, col_titles: Sequence[str] | None = None
+) -> Path:
+    """A PNG grid: one row per model (overlays [N, H, W, 3] and a caption per image)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n_rows = len(rows)
+    n_cols = max(len(v[0]) for v in rows.values())
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.7 * n_cols, 1.9 * n_rows), squeeze=False)
+    for r, (name, (imgs, captions)) in enumerate(rows.items()):
+        for c in range(n_cols):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(imgs):
+                ax.imshow(imgs[c])
+                ax.set_title(captions[c], fontsize=6)
+        axes[r][0].text(-0.1, 0.5, name, transform=axes[r][0].transAxes, ha="right", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def captions(labels: Sequence[int], p_fake: Sequence[float]) -> list[str]:
+    """`true <label>, p_fake <p>` per image."""
+    return [f"true {'fake' if y else 'real'}\np_fake {p:.2f}" for y, p in zip(labels, p_fake)]
