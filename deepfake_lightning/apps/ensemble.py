@@ -17,6 +17,7 @@ from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.evaluation.protocol import Scores, evaluate_scores
+from deepfake_lightning.evaluation.schema import validate_metrics
 from deepfake_lightning.models.classifier import DeepfakeClassifier
 from deepfake_lightning.models.ensemble import EnsembleModule, fit_weight, fuse_logits, p_fake_from_logits
 from deepfake_lightning.models.loading import load_classifier
@@ -157,6 +158,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         }
     )
     metrics.setdefault("models", {}).update(models)
+    validate_metrics(metrics)
     metrics_path.write_text(json.dumps(metrics, indent=2))
     print(f"wrote {metrics_path}")
     return metrics

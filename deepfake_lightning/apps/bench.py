@@ -1,0 +1,212 @@
+"""dfl-bench: training, extraction, inference and memory figures as ratios inside one run; writes bench.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from deepfake_lightning import perf
+from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.data.synthetic import generate_dataset
+from deepfake_lightning.models.ensemble import EnsembleModule
+
+log = logging.getLogger(__name__)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    info: dict[str, Any] = {
+        "cpu_count": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
+    b = cfg.bench
+    cache = perf.synthetic_cache(work / "train-cache", int(b.train_frames), int(b.image_size), int(cfg.seed))
+    data_cfg = {
+        "_target_": "deepfake_lightning.data.datamodule.CelebDFDataModule",
+        "root": str(cache),
+        "cache_dir": str(cache),
+        "cache_path": str(cache),
+        "image_size": int(b.image_size),
+        "batch_size": int(b.batch_size),
+        "num_workers": int(b.num_workers),
+        "pin_memory": device == "cuda",
+        "persistent_workers": int(b.num_workers) > 0,
+        "balanced_sampler": True,
+        "split": {"strategy": "stratified", "fractions": [1.0, 0.0, 0.0]},
+    }
+    model_cfg = OmegaConf.merge(cfg.model, {"input_size": int(b.input_size)})
+    trainer_kw = {"accelerator": "gpu" if device == "cuda" else "cpu", "devices": 1, "precision": str(b.precision)}
+    steps, warm = int(b.steps), int(b.warmup)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    project = perf.project_train_rate(model_cfg, data_cfg, trainer_kw, steps, warm)
+    out = {"project_img_per_s": project}
+    if device == "cuda":
+        out["cuda_max_memory_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    raw = perf.raw_train_rate(model_cfg, int(b.batch_size), int(b.input_size), steps, warm, device, str(b.precision))
+    out.update({"raw_img_per_s": raw, "train_ratio": project / raw, "target": float(b.train_ratio_target)})
+    out["settings"] = {
+        "batch": int(b.batch_size),
+        "input_size": int(b.input_size),
+        "precision": str(b.precision),
+        "num_workers": int(b.num_workers),
+        "compile": bool(cfg.model.compile),
+        "frozen": list(cfg.model.net.freeze_layers),
+    }
+    if b.get("compile_compare") and not cfg.model.compile:
+        compiled = perf.project_train_rate(
+            OmegaConf.merge(model_cfg, {"compile": True}), data_cfg, trainer_kw, steps, warm
+        )
+        out["project_compiled_img_per_s"] = compiled
+        out["compile_speedup"] = compiled / project
+    return out
+
+
+def bench_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
+    e = cfg.bench.extraction
+    out: dict[str, Any] = {}
+    folders = {}
+    for n_frames in (int(e.frames), 2 * int(e.frames)):
+        root = work / f"videos-{n_frames}"
+        generate_dataset(
+            root,
+            num_real=int(e.videos),
+            num_fake=1,
+            num_identities=2,
+            frames_per_video=n_frames,
+            resolution=int(e.resolution),
+            test_fraction=0.0,
+            seed=int(cfg.seed),
+        )
+        folders[n_frames] = sorted((root / "Celeb-real").glob("*.mp4")) + sorted((root / "YouTube-real").glob("*.mp4"))
+    base = folders[int(e.frames)]
+    for k in (1, 32):
+        out[f"k{k}"] = perf.extraction_rates(base, k, int(cfg.bench.image_size))
+    t1 = perf.extraction_rates(base, 1, int(cfg.bench.image_size))["project_videos_per_s"]
+    t2 = perf.extraction_rates(folders[2 * int(e.frames)], 1, int(cfg.bench.image_size))["project_videos_per_s"]
+    out["k1_time_per_video_ratio_when_length_doubles"] = t1 / t2
+    out["video_frames"] = int(e.frames)
+    out["videos"] = len(base)
+    return out
+
+
+def bench_inference(cfg: DictConfig, device: str) -> dict[str, Any]:
+    b = cfg.bench
+    general = (
+        hydra.utils.instantiate(OmegaConf.merge(cfg.model, {"input_size": int(b.input_size), "compile": False}))
+        .eval()
+        .to(device)
+    )
+    specialist = (
+        hydra.utils.instantiate(OmegaConf.merge(cfg.model, {"input_size": int(b.input_size), "compile": False}))
+        .eval()
+        .to(device)
+    )
+    ens = EnsembleModule(general, specialist).eval().to(device)
+    x = torch.randint(
+        0, 256, (int(b.infer_batch), 3, int(b.image_size), int(b.image_size)), dtype=torch.uint8, device=device
+    )
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(b.precision))
+
+    def rate(fn) -> float:
+        with (
+            torch.inference_mode(),
+            torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None),
+        ):
+            for _ in range(int(b.warmup)):
+                fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            for _ in range(int(b.infer_steps)):
+                fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+        return int(b.infer_batch) * int(b.infer_steps) / (time.perf_counter() - t0)
+
+    def separate():
+        xg = general.preprocess(x)
+        return torch.softmax(0.6 * general(xg) + 0.4 * specialist(specialist.preprocess(x)), 1)
+
+    fused = rate(lambda: ens.p_fake(x))
+    two = rate(separate)
+    out = {"fused_img_per_s": fused, "two_calls_img_per_s": two, "ratio": fused / two}
+    if b.get("compile_compare"):
+        ens.general._compiled = torch.compile(ens.general.net)
+        ens.specialist._compiled = torch.compile(ens.specialist.net)
+        out["fused_compiled_img_per_s"] = rate(lambda: ens.p_fake(x))
+    return out
+
+
+def bench_memory(cfg: DictConfig, work: Path) -> dict[str, Any]:
+    m = cfg.bench.memory
+    small, factor = int(m.frames), int(m.factor)
+    size = int(cfg.bench.image_size)
+    res = {}
+    for n in (small, small * factor):
+        cache = perf.synthetic_cache(work / f"mem-{n}", n, size, int(cfg.seed))
+        res[n] = perf.peak_rss_of_training(
+            cache, size, int(cfg.bench.input_size), int(cfg.bench.batch_size), int(m.steps)
+        )
+    return {
+        "frames": [small, small * factor],
+        "cache_mib": [small * size * size * 3 / 2**20, small * factor * size * size * 3 / 2**20],
+        "peak_rss_mib": [res[small], res[small * factor]],
+        "growth": res[small * factor] / res[small] - 1.0,
+        "target_growth_below": 0.25,
+    }
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    offline_defaults()
+    torch.manual_seed(int(cfg.seed))
+    device = "cuda" if torch.cuda.is_available() and cfg.bench.device != "cpu" else "cpu"
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "device": device,
+        "config": OmegaConf.to_container(cfg.bench, resolve=True),
+    }
+    with tempfile.TemporaryDirectory(prefix="dfl-bench-") as tmp:
+        work = Path(tmp)
+        for part in cfg.bench.parts:
+            t0 = time.perf_counter()
+            log.info("bench: %s", part)
+            if part == "training":
+                result["training"] = bench_training(cfg, work, device)
+            elif part == "extraction":
+                result["extraction"] = bench_extraction(cfg, work)
+            elif part == "inference":
+                result["inference"] = bench_inference(cfg, device)
+            elif part == "memory":
+                result["memory"] = bench_memory(cfg, work)
+            else:
+                raise ValueError(f"bench.parts: unknown part {part!r}")
+            result.setdefault("seconds", {})[part] = time.perf_counter() - t0
+    perf.dump(result, Path(cfg.bench.output))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+def main(cfg: DictConfig) -> None:
+    run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Throughput and memory measurements for `dfl-bench`: each is a ratio against a reference in the same process."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from deepfake_lightning.data.cache import (
+    FRAMES_FILE,
+    INDEX_FILE,
+    MANIFEST_FILE,
+    ExtractConfig,
+    _write_index,
+    _write_json,
+    process_frame,
+)
+from deepfake_lightning.data.video import evenly_spaced, read_frames
+
+
+def synthetic_cache(path: str | Path, n: int, size: int, seed: int = 0, real_fraction: float = 1 / 6) -> Path:
+    """A frame cache of random frames (1:5 real:fake), written directly: for benchmarks, not for training."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    frames = np.memmap(path / FRAMES_FILE, dtype=np.uint8, mode="w+", shape=(n, size, size, 3))
+    for i in range(0, n, 1024):
+        frames[i : i + 1024] = rng.integers(0, 256, (min(1024, n - i), size, size, 3), dtype=np.uint8)
+    frames.flush()
+    labels = (rng.random(n) >= real_fraction).astype(int)
+    index = {
+        "row": np.arange(n),
+        "video": np.array([f"v{i}.mp4" for i in range(n)], dtype=object),
+        "frame": np.zeros(n, int),
+        "label": labels,
+        "identity": np.array([f"id{i % 50}" for i in range(n)], dtype=object),
+        "face": np.zeros(n, int),
+        "split": np.array([""] * n, dtype=object),
+    }
+    _write_index(path / INDEX_FILE, index)
+    _write_json(path / MANIFEST_FILE, {"n_frames": n, "config": {"image_size": size}, "skipped": [], "counts": {}})
+    return path
+
+
+class _StepTimer(L.Callback):
+    """Wall time of each training batch start, to take the marginal rate after warm-up."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any) -> None:
+        if torch.cuda.is_available() and trainer.strategy.root_device.type == "cuda":
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter())
+
+
+def marginal_rate(times: list[float], batch: int, warmup: int) -> float:
+    """Images per second between batch `warmup` and the last timed batch."""
+    t = times[warmup:]
+    if len(t) < 2:
+        raise ValueError("too few timed steps: raise bench.steps")
+    return batch * (len(t) - 1) / (t[-1] - t[0])
+
+
+def project_train_rate(model_cfg: Any, data_cfg: dict, trainer_kw: dict, steps: int, warmup: int) -> float:
+    """img/s of the real path: cache -> DataModule (+ augmentation) -> LightningModule -> Trainer."""
+    import hydra
+
+    model = hydra.utils.instantiate(model_cfg)
+    dm = hydra.utils.instantiate(data_cfg)
+    timer = _StepTimer()
+    trainer = L.Trainer(
+        max_steps=steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+        **trainer_kw,
+    )
+    trainer.fit(model, datamodule=dm)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    timer.times.append(time.perf_counter())
+    return marginal_rate(timer.times, int(data_cfg["batch_size"]), warmup)
+
+
+def raw_train_rate(
+    model_cfg: Any, batch: int, size: int, steps: int, warmup: int, device: str, precision: str
+) -> float:
+    """img/s of a plain PyTorch loop over the same model and batch shape on tensors already in memory."""
+    import hydra
+
+    module = hydra.utils.instantiate(model_cfg)
+    net = module.net.to(device)
+    if module.hparams.channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    net.train()
+    from deepfake_lightning.models.backbones import keep_frozen_bn_eval
+
+    keep_frozen_bn_eval(net)
+    opt = module.optimizer_factory(params=[p for p in net.parameters() if p.requires_grad])
+    x = torch.randn(batch, 3, size, size, device=device)
+    if module.hparams.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (batch,), device=device)
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    scaler = torch.amp.GradScaler(enabled=dtype == torch.float16)
+    times = []
+    for _ in range(steps):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter())
+        with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = F.cross_entropy(net(x).float(), y)
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    times.append(time.perf_counter())
+    return marginal_rate(times, batch, warmup)
+
+
+def naive_extract(path: Path, k: int) -> int:
+    """Reference: decode every frame with OpenCV, keep K evenly spaced ones."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    cap.release()
+    return len([frames[i] for i in evenly_spaced(len(frames), k)])
+
+
+def extraction_rates(videos: list[Path], k: int, size: int) -> dict[str, float]:
+    """videos/s and frames/s of the project's extractor and of the naive loop, same videos, same run."""
+    cfg = ExtractConfig(frames_per_video=k, image_size=size, face_crop=False)
+    t0 = time.perf_counter()
+    n_proj = 0
+    for v in videos:
+        for _, f in read_frames(v, k):
+            process_frame(f, cfg)
+            n_proj += 1
+    t_proj = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_naive = sum(naive_extract(v, k) for v in videos)
+    t_naive = time.perf_counter() - t0
+    return {
+        "k": k,
+        "project_videos_per_s": len(videos) / t_proj,
+        "project_frames_per_s": n_proj / t_proj,
+        "naive_videos_per_s": len(videos) / t_naive,
+        "naive_frames_per_s": n_naive / t_naive,
+        "speedup": t_naive / t_proj,
+    }
+
+
+def peak_rss_of_training(cache: Path, size: int, input_size: int, batch: int, steps: int) -> float:
+    """Peak RSS (MiB) of a short training run over `cache`, in a fresh process."""
+    code = f"""
+import resource, json, lightning as L, hydra
+from deepfake_lightning.data.datamodule import CelebDFDataModule
+from deepfake_lightning.models.backbones import build_resnet50
+from deepfake_lightning.models.classifier import DeepfakeClassifier
+import functools, torch
+dm = CelebDFDataModule(root={str(cache)!r}, cache_dir={str(cache)!r}, cache_path={str(cache)!r}, image_size={size},
+                       batch_size={batch}, balanced_sampler=True)
+net = build_resnet50(freeze_layers=["conv1", "bn1", "layer1", "layer2"])
+m = DeepfakeClassifier(net, functools.partial(torch.optim.AdamW, lr=1e-3), input_size={input_size})
+L.Trainer(max_steps={steps}, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+          enable_progress_bar=False, enable_model_summary=False, accelerator="cpu").fit(m, datamodule=dm)
+print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def self_peak_rss_mib() -> float:
+    """Peak RSS of this process in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dump(obj: dict, path: Path) -> None:
+    """Write JSON, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2))

@@ -1,0 +1,108 @@
+"""The whole chain: ensemble app, report, metrics.json schema, and `make paper` on a tiny dataset."""
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+
+from deepfake_lightning.apps.ensemble import run as run_ensemble
+from deepfake_lightning.apps.paper import applies_to
+from deepfake_lightning.apps.train import train
+from deepfake_lightning.evaluation.report import write_report
+from deepfake_lightning.evaluation.schema import validate_metrics
+from tests.helpers import compose_cfg, tiny_train_overrides
+
+
+def test_overrides_reach_the_apps_that_have_the_key():
+    assert applies_to("data.frames_per_video=4", "train") and applies_to("data.frames_per_video=4", "extract")
+    assert not applies_to("data.frames_per_video=4", "ensemble")
+    assert applies_to("split=grouped", "train") and not applies_to("split=grouped", "ensemble")
+    assert applies_to("threshold.min_fake_recall=0.9", "ensemble") and not applies_to(
+        "threshold.min_fake_recall=0.9", "train"
+    )
+    assert applies_to("trainer.max_epochs=2", "train") and not applies_to("trainer.max_epochs=2", "ensemble")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_root, tmp_path_factory):
+    """Baseline, general and specialist trained for a couple of batches on the tiny dataset."""
+    cache = tmp_path_factory.mktemp("paper-cache")
+    runs = {}
+    for name, model in (
+        ("baseline", "resnet50_baseline"),
+        ("general", "resnet50_general"),
+        ("specialist", "resnet50_specialist"),
+    ):
+        out = tmp_path_factory.mktemp(name)
+        cfg = compose_cfg(
+            "train",
+            tiny_train_overrides(tiny_root, cache, f"model={model}", "data.frames_per_video=2", "split=grouped"),
+            out,
+        )
+        train(cfg)
+        runs[name] = out
+    return runs
+
+
+def test_ensemble_metrics_schema_and_report(trained, tmp_path):
+    out = tmp_path / "out"
+    cfg = compose_cfg(
+        "ensemble",
+        [
+            f"general={trained['general']}",
+            f"specialist={trained['specialist']}",
+            f"baseline={trained['baseline']}",
+            f"out_dir={out}",
+            "ensemble.fit_weight=true",
+            "ensemble.grid_step=0.25",
+            "report.paper_protocol=true",
+        ],
+        tmp_path,
+    )
+    metrics = run_ensemble(cfg)
+    on_disk = json.loads((out / "metrics.json").read_text())
+    validate_metrics(on_disk)
+    assert set(on_disk["models"]) == {"baseline", "general", "specialist", "ensemble"}
+    assert on_disk["models"]["ensemble"]["threshold_choice"]["chosen_on"] == "val"
+    assert on_disk["models"]["ensemble"]["paper_protocol"]["chosen_on"] == "test"
+    assert "video_level" in on_disk["models"]["ensemble"]  # two frames per video
+    assert metrics["ensemble"]["weight"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    report = write_report(out)
+    text = report.read_text()
+    assert "Table 1" in text and "91.7%" in text and ("**held**" in text or "**did not hold**" in text)
+    assert (out / "plots" / "roc_pr.png").is_file() and (out / "plots" / "threshold_sweep.png").is_file()
+    bad = dict(on_disk, dataset={"train": {"real": -1, "fake": 0}})
+    with pytest.raises(jsonschema.ValidationError):
+        validate_metrics(bad)
+
+
+@pytest.mark.slow
+def test_make_paper_on_a_tiny_dataset(tiny_root, tmp_path):
+    out = tmp_path / "paper"
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepfake_lightning.apps.paper",
+        "--data-root",
+        str(tiny_root),
+        "--out",
+        str(out),
+        "--profile",
+        "demo",
+        "--",
+        "trainer.max_epochs=1",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        "yolo.epochs=1",
+        "logger=csv",
+    ]
+    env = {"DFL_DEMO_EPOCHS": "1"}
+    import os
+
+    res = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    validate_metrics(json.loads((out / "metrics.json").read_text()))
+    assert (out / "REPORT.md").is_file() and "yolo11n" in (out / "REPORT.md").read_text()
+    again = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "done before" in again.stdout
