@@ -45,7 +45,7 @@ def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
         "image_size": int(b.image_size),
         "batch_size": int(b.batch_size),
         "num_workers": int(b.num_workers),
-        "pin_memory": device == "cuda",
+        "pin_memory": device == "cuda" and bool(b.get("pin_memory", True)),
         "persistent_workers": int(b.num_workers) > 0,
         "balanced_sampler": True,
         "split": {"strategy": "stratified", "fractions": [1.0, 0.0, 0.0]},
@@ -148,8 +148,8 @@ def bench_inference(cfg: DictConfig, device: str) -> dict[str, Any]:
     two = rate(separate)
     out = {"fused_img_per_s": fused, "two_calls_img_per_s": two, "ratio": fused / two}
     if b.get("compile_compare"):
-        ens.general._compiled = torch.compile(ens.general.net)
-        ens.specialist._compiled = torch.compile(ens.specialist.net)
+        for member in (ens.general, ens.specialist):
+            object.__setattr__(member, "_compiled", torch.compile(member.net))
         out["fused_compiled_img_per_s"] = rate(lambda: ens.p_fake(x))
     return out
 

@@ -17,7 +17,12 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict:
     """Build (or reuse) the cache for `cfg.data` and return its manifest."""
     dm: FrameCacheDataModule = hydra.utils.instantiate(cfg.data)
-    cache = dm.build()
+    num_shards = int(cfg.get("num_shards", 1))
+    if num_shards > 1 and not cfg.get("merge", False):
+        cache = dm.build_shard(int(cfg.shard), num_shards)
+        print(f"shard {cfg.shard} of {num_shards}: {len(cache)} frames in {cache.path}")
+        return cache.manifest
+    cache = dm.merge(num_shards) if num_shards > 1 else dm.build()
     m = cache.manifest
     print(f"frame cache: {cache.path}")
     print(f"frames: {m['n_frames']} from {m['n_files']} files; faces: {m['faces']}; skipped: {len(m['skipped'])}")

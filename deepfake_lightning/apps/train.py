@@ -82,7 +82,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results["test"] = model.last_metrics["test"]
         results["test_at_0.5"] = detection_metrics(labels, p_fake, 0.5)
         results["dataset"] = dm.class_counts_all()
-    (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+    if trainer.is_global_zero:
+        (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     for stage in ("test",):
         m = results.get(stage)
         if m:

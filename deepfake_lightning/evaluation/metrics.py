@@ -155,7 +155,11 @@ class DetectionMetrics(Metric):
         self.labels.append(labels.detach().long().flatten())
 
     def gathered(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """All (labels, p_fake) of the epoch, on the CPU."""
+        """All (labels, p_fake) of the epoch from every process, on the CPU."""
+        with self.sync_context():
+            return self._local()
+
+    def _local(self) -> tuple[torch.Tensor, torch.Tensor]:
         p = self.p_fake if isinstance(self.p_fake, torch.Tensor) else torch.cat(self.p_fake) if self.p_fake else None
         y = self.labels if isinstance(self.labels, torch.Tensor) else torch.cat(self.labels) if self.labels else None
         if p is None or y is None:
@@ -163,5 +167,5 @@ class DetectionMetrics(Metric):
         return y.cpu(), p.cpu()
 
     def compute(self) -> dict:
-        y, p = self.gathered()
+        y, p = self._local()  # compute() runs inside torchmetrics' own sync
         return detection_metrics(y, p, self.threshold)

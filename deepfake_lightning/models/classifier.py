@@ -82,7 +82,9 @@ class DeepfakeClassifier(L.LightningModule):
         self.register_buffer("threshold", torch.tensor(0.5))
         self.val_metrics = DetectionMetrics()
         self.test_metrics = DetectionMetrics()
-        self._compiled: nn.Module | None = None
+        # Kept out of the module tree so the state_dict (and checkpoints) do not hold the weights twice.
+        object.__setattr__(self, "_compiled", None)
+        self._pending_finite: list = []
 
     # --- set-up --------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -103,7 +105,7 @@ class DeepfakeClassifier(L.LightningModule):
         if self.hparams.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         if self.hparams.compile and self._compiled is None:
-            self._compiled = torch.compile(self.net)
+            object.__setattr__(self, "_compiled", torch.compile(self.net))
 
     def on_train_epoch_start(self) -> None:
         keep_frozen_bn_eval(self.net)
@@ -129,7 +131,7 @@ class DeepfakeClassifier(L.LightningModule):
 
     # --- steps -------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self._compiled or self.net)(x)
+        return (self._compiled if self._compiled is not None else self.net)(x)
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
@@ -139,14 +141,45 @@ class DeepfakeClassifier(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self.model_step(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"{self.hparams.name}: loss is {loss.item()} at epoch {self.current_epoch}, "
-                f"step {self.global_step}, batch {batch_idx}; stopping before a poisoned checkpoint is written"
-            )
+        self._check_finite(loss, batch_idx)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
         return loss
+
+    def _check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
+        """Stop on a NaN/inf loss, naming the step and batch, before any checkpoint is written.
+
+        On a GPU, reading the loss every step would stall the pipeline (a device sync per step), so
+        the flag is copied without blocking and read one step later; on the CPU it is read at once.
+        """
+        flag = (~torch.isfinite(loss.detach())).reshape(1)
+        if loss.device.type == "cpu":
+            pending = [(flag, loss.detach().clone(), self.global_step, batch_idx)]
+        else:
+            pending, self._pending_finite = self._pending_finite, []
+            host = flag.to("cpu", non_blocking=True)
+            done = torch.cuda.Event() if loss.device.type == "cuda" else None
+            if done is not None:
+                done.record()
+            self._pending_finite.append((host, loss.detach(), self.global_step, batch_idx, done))
+            pending = [(f, v, st, b) for f, v, st, b, ev in pending if ev is None or ev.synchronize() is None]
+        for f, value, step, bidx in pending:
+            if bool(f.item()):
+                raise FloatingPointError(
+                    f"{self.hparams.name}: loss is {value.item()} at epoch {self.current_epoch}, step {step}, "
+                    f"batch {bidx}; stopping before a poisoned checkpoint is written"
+                )
+
+    def on_train_epoch_end(self) -> None:
+        if self._pending_finite:  # the last step's flag
+            pending, self._pending_finite = self._pending_finite, []
+            for f, value, step, bidx, ev in pending:
+                if ev is not None:
+                    ev.synchronize()
+                if bool(f.item()):
+                    raise FloatingPointError(
+                        f"{self.hparams.name}: loss is {value.item()} at step {step}, batch {bidx}"
+                    )
 
     def _eval_step(self, batch: Any, stage: str, metrics: DetectionMetrics) -> None:
         loss, logits, y = self.model_step(batch)

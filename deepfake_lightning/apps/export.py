@@ -1,0 +1,99 @@
+"""dfl-export: the fused ensemble (both members + fusion + softmax) to ONNX, with a parity check on cached frames."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.predict import load_predictor
+
+log = logging.getLogger(__name__)
+
+
+class PFakeGraph(torch.nn.Module):
+    """uint8 frames [B, 3, S, S] -> p_fake [B]: preprocessing, both members and the fusion in one graph."""
+
+    def __init__(self, predictor: torch.nn.Module):
+        super().__init__()
+        self.predictor = predictor
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.predictor.p_fake(images)
+
+
+def cached_frames(data_cfg: dict, n: int) -> np.ndarray:
+    """Up to n test frames (uint8 [n, 3, S, S]) from the run's frame cache, for the parity check."""
+    dm = hydra.utils.instantiate({**data_cfg, "balanced_sampler": False})
+    dm.setup()
+    idx = dm.cache.index
+    rows = idx["row"][idx["split"] == "test"][:n]
+    return np.stack([np.asarray(dm.cache.frames[r]) for r in rows]).transpose(0, 3, 1, 2).copy()
+
+
+def export(cfg: DictConfig) -> dict[str, Any]:
+    """Write the ONNX file, check ONNX Runtime against PyTorch within `atol`, store the threshold as metadata."""
+    offline_defaults()
+    import onnx
+    import onnxruntime as ort
+
+    predictor, threshold, data_cfg = load_predictor(cfg.run)
+    graph = PFakeGraph(predictor.cpu()).eval()
+    run = Path(str(cfg.run))
+    out = Path(str(cfg.output)) if cfg.get("output") else (run if run.is_dir() else run.parent) / "ensemble.onnx"
+    size = int(data_cfg.get("image_size", 72))
+    example = torch.zeros(2, 3, size, size, dtype=torch.uint8)
+    torch.onnx.export(
+        graph,
+        (example,),
+        str(out),
+        input_names=["images"],
+        output_names=["p_fake"],
+        dynamic_axes={"images": {0: "batch"}, "p_fake": {0: "batch"}},
+        opset_version=int(cfg.opset),
+        dynamo=False,
+    )
+    model = onnx.load(str(out))
+    for k, v in {
+        "threshold": str(threshold),
+        "labels": "0=real,1=fake",
+        "input": f"uint8 RGB [B,3,{size},{size}]",
+    }.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    onnx.save(model, str(out))
+    frames = cached_frames(data_cfg, int(cfg.n_check))
+    with torch.inference_mode():
+        ref = graph(torch.from_numpy(frames)).numpy()
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = sess.run(["p_fake"], {"images": frames})[0]
+    diff = float(np.abs(got - ref).max())
+    report = {
+        "onnx": str(out),
+        "threshold": threshold,
+        "frames_checked": len(frames),
+        "max_abs_diff": diff,
+        "atol": float(cfg.atol),
+        "parity": diff <= float(cfg.atol),
+    }
+    (out.with_suffix(".parity.json")).write_text(json.dumps(report, indent=2))
+    print(json.dumps(report))
+    if not report["parity"]:
+        raise SystemExit(f"ONNX parity failed: max |diff| {diff:.2e} > atol {cfg.atol}")
+    return report
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+def main(cfg: DictConfig) -> None:
+    export(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""dfl-predict: score a video, an image or a folder with a trained ensemble (or one model); JSON lines or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.data.cache import ExtractConfig, extract_item
+from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
+from deepfake_lightning.evaluation.protocol import AGGREGATES
+from deepfake_lightning.models.ensemble import EnsembleModule
+from deepfake_lightning.models.loading import find_checkpoint, load_checkpoint_file, load_classifier
+
+log = logging.getLogger(__name__)
+
+
+def load_predictor(run: str | Path) -> tuple[torch.nn.Module, float, dict]:
+    """(module with p_fake(uint8 batch), stored threshold, data config) from an ensemble folder/ckpt or a train run."""
+    run = Path(run)
+    ens_ckpt = run / "ensemble.ckpt" if run.is_dir() else run
+    if ens_ckpt.is_file() and ens_ckpt.name == "ensemble.ckpt":
+        obj = load_checkpoint_file(ens_ckpt)
+        general = hydra.utils.instantiate(
+            {**obj["general_config"], "net": {**obj["general_config"]["net"], "weights": None}, "compile": False}
+        )
+        specialist = hydra.utils.instantiate(
+            {**obj["specialist_config"], "net": {**obj["specialist_config"]["net"], "weights": None}, "compile": False}
+        )
+        ens = EnsembleModule(general, specialist)
+        ens.load_state_dict(obj["state_dict"])
+        return ens.eval(), float(obj["threshold"]), obj["data_config"]
+    model, cfg = load_classifier(find_checkpoint(run))
+
+    class _Single(torch.nn.Module):
+        def __init__(self, m: torch.nn.Module):
+            super().__init__()
+            self.m = m
+
+        def p_fake(self, images: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.m(self.m.preprocess(images, train=False)), 1)[:, 1]
+
+    from omegaconf import OmegaConf
+
+    return _Single(model).eval(), float(model.threshold), OmegaConf.to_container(cfg.data, resolve=True)
+
+
+def list_inputs(path: Path) -> list[Path]:
+    """The file itself, or every video and image under a folder (sorted)."""
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        exts = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+    raise FileNotFoundError(f"input={path}: no such file or folder")
+
+
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Score every input; unreadable files get a line with an `error` field."""
+    offline_defaults()
+    module, threshold, data_cfg = load_predictor(cfg.run)
+    if cfg.get("threshold") is not None:
+        threshold = float(cfg.threshold)
+    device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
+    module = module.to(device)
+    ext = ExtractConfig(
+        frames_per_video=int(cfg.frames_per_video or data_cfg.get("frames_per_video", 1)),
+        image_size=int(data_cfg.get("image_size", 72)),
+        face_crop=bool(data_cfg.get("face_crop", True)),
+        face_margin=float(data_cfg.get("face_margin", 0.3)),
+        no_face=str(data_cfg.get("no_face", "center")),
+    )
+    agg = AGGREGATES[str(cfg.aggregate)]
+    files = list_inputs(Path(str(cfg.input)))
+    results: list[dict[str, Any]] = []
+    pending: list[tuple[int, np.ndarray]] = []  # (result index, frame) batched across files
+
+    def flush() -> None:
+        if not pending:
+            return
+        batch = torch.from_numpy(np.stack([f for _, f in pending])).permute(0, 3, 1, 2).to(device)
+        with torch.inference_mode():
+            p = module.p_fake(batch).float().cpu().numpy()
+        for (i, _), score in zip(pending, p):
+            results[i]["frame_scores"].append(float(score))
+        pending.clear()
+
+    for f in files:
+        kind = "image" if f.suffix.lower() in IMAGE_EXTENSIONS else "video"
+        kept, reason = extract_item(f.parent, VideoItem(f.name, -1, ""), ext)
+        entry: dict[str, Any] = {"path": str(f), "kind": kind}
+        results.append(entry)
+        if not kept:
+            entry["error"] = reason
+            log.warning("cannot score %s: %s", f, reason)
+            continue
+        entry.update(n_frames=len(kept), frame_scores=[])
+        for _, img, _ in kept:
+            pending.append((len(results) - 1, img))
+            if len(pending) >= int(cfg.batch_size):
+                flush()
+    flush()
+    for e in results:
+        if "error" not in e:
+            e["p_fake"] = float(agg(e["frame_scores"]))
+            e["label"] = "fake" if e["p_fake"] >= threshold else "real"
+            e["threshold"] = threshold
+    return results
+
+
+def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
+    """JSON lines (default) or CSV, to `output` or stdout."""
+    buf = io.StringIO()
+    if fmt == "csv":
+        w = csv.writer(buf)
+        w.writerow(["path", "kind", "n_frames", "p_fake", "label", "frame_scores", "error"])
+        for r in results:
+            w.writerow(
+                [
+                    r["path"],
+                    r["kind"],
+                    r.get("n_frames", 0),
+                    r.get("p_fake", ""),
+                    r.get("label", ""),
+                    " ".join(f"{s:.6f}" for s in r.get("frame_scores", [])),
+                    r.get("error", ""),
+                ]
+            )
+    elif fmt == "jsonl":
+        for r in results:
+            buf.write(json.dumps(r) + "\n")
+    else:
+        raise ValueError(f"format must be jsonl or csv, got {fmt!r}")
+    if output:
+        Path(output).write_text(buf.getvalue())
+    else:
+        sys.stdout.write(buf.getvalue())
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+def main(cfg: DictConfig) -> None:
+    results = predict(cfg)
+    write(results, str(cfg.format), cfg.get("output"))
+    if not any("p_fake" in r for r in results):
+        raise SystemExit(f"nothing could be scored under {cfg.input}")
+
+
+if __name__ == "__main__":
+    main()

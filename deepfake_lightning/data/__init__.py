@@ -1,0 +1,1 @@
+"""Data: video decoding, face crops, the frame cache, splits and DataModules."""

@@ -1,0 +1,262 @@
+"""LightningDataModules over the frame cache: Celeb-DF v2 layout folders and plain real/ fake/ trees."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from deepfake_lightning.data.cache import ExtractConfig, FrameCache, build_cache, merge_shards, split_counts
+from deepfake_lightning.data.celebdf import TEST_LIST, VideoItem, list_celebdf, list_frame_folder, parse_test_list
+from deepfake_lightning.data.samplers import DistributedWeightedSampler
+from deepfake_lightning.data.splits import make_split
+
+log = logging.getLogger(__name__)
+
+
+class CachedFrames(Dataset):
+    """Frames of one split as (uint8 [3, S, S], label); `__getitems__` reads a whole batch in one memmap slice."""
+
+    def __init__(self, frames: np.ndarray, rows: np.ndarray, labels: np.ndarray):
+        self.frames, self.rows, self.labels = frames, rows, labels
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        img = torch.from_numpy(np.ascontiguousarray(self.frames[self.rows[i]])).permute(2, 0, 1)
+        return img, torch.tensor(self.labels[i])
+
+    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        idx_arr = np.asarray(idx)
+        rows = self.rows[idx_arr]
+        # Sorted reads are sequential on disk; the result is put back in the sampler's order.
+        order = np.argsort(rows, kind="stable")
+        block = np.empty((len(rows), *self.frames.shape[1:]), dtype=np.uint8)
+        block[order] = self.frames[rows[order]]
+        images = torch.from_numpy(block).permute(0, 3, 1, 2)
+        return images, torch.from_numpy(self.labels[idx_arr])
+
+
+def _collate_batch(batch: Any) -> Any:
+    """`__getitems__` already returns a collated batch."""
+    return batch
+
+
+def balanced_weights(labels: np.ndarray) -> torch.Tensor:
+    """Per-sample weights 1 / class count, so a weighted sampler draws both classes equally often."""
+    counts = np.bincount(labels, minlength=2).astype(float)
+    return torch.as_tensor(1.0 / np.maximum(counts[labels], 1.0), dtype=torch.double)
+
+
+class FrameCacheDataModule(L.LightningDataModule):
+    """Extracts once (prepare_data), splits with a seed (setup) and serves uint8 batches with 0 = real, 1 = fake."""
+
+    layout = "celebdf"
+
+    def __init__(
+        self,
+        root: str,
+        cache_dir: str,
+        frames_per_video: int = 1,
+        image_size: int = 64,
+        face_crop: bool = True,
+        face_margin: float = 0.3,
+        no_face: str = "center",
+        split: Mapping[str, Any] | None = None,
+        test_list: str | None = None,
+        cache_path: str | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        persistent_workers: bool = False,
+        balanced_sampler: bool = False,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.root = Path(str(root))
+        self.cache_dir = Path(str(cache_dir))
+        self.extract_cfg = ExtractConfig(int(frames_per_video), int(image_size), bool(face_crop), face_margin, no_face)
+        split = dict(split or {})
+        self.split_cfg = {
+            "strategy": split.get("strategy", "stratified"),
+            "fractions": [float(f) for f in split.get("fractions", (0.7, 0.2, 0.1))],
+            "group_by": split.get("group_by", "video"),
+            "seed": int(split.get("seed", seed)),
+        }
+        self.test_list = Path(str(test_list)) if test_list else self.root / TEST_LIST
+        self.batch_size = int(batch_size)
+        self.eval_batch_size = int(eval_batch_size or batch_size)
+        self.num_workers = int(num_workers)
+        self.pin_memory = bool(pin_memory)
+        self.persistent_workers = bool(persistent_workers) and self.num_workers > 0
+        self.balanced_sampler = bool(balanced_sampler)
+        self.seed = int(seed)
+        # A cache built elsewhere (e.g. merged shards): used as it is, no listing or extraction.
+        self.cache_path = Path(str(cache_path)) if cache_path else None
+        self.cache: FrameCache | None = None
+        self.datasets: dict[str, CachedFrames] = {}
+
+    # --- listing -------------------------------------------------------------------------------
+    def check_root(self) -> None:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"data.root={self.root} is not a folder (set data.root to the dataset folder)")
+
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+        """(items, pre-skipped entries, paths on the official test list)."""
+        self.check_root()
+        items = list_celebdf(self.root)
+        skipped: list[dict[str, str]] = []
+        test: set[str] = set()
+        if self.test_list.is_file():
+            labels, bad = parse_test_list(self.test_list)
+            skipped += bad
+            present = {it.path for it in items}
+            for p in sorted(set(labels) - present):
+                skipped.append({"path": p, "reason": f"named in {self.test_list.name} but missing under data.root"})
+            test = set(labels) & present
+            # The dataset's own list decides the label of the videos it names.
+            items = [VideoItem(it.path, labels.get(it.path, it.label), it.identity) for it in items]
+        elif self.split_cfg["strategy"] == "official":
+            raise FileNotFoundError(
+                f"data.test_list={self.test_list} does not exist; split.strategy=official needs the Celeb-DF test list"
+            )
+        if not items:
+            raise FileNotFoundError(
+                f"data.root={self.root} holds no videos in Celeb-real/, YouTube-real/ or Celeb-synthesis/"
+            )
+        return items, skipped, test
+
+    # --- Lightning hooks -----------------------------------------------------------------------
+    def build(self) -> FrameCache:
+        """Build or reuse the cache and write this split into it; the DataModule's prepare_data."""
+        if self.cache_path is not None:
+            if not (self.cache_path / "manifest.json").is_file():
+                raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
+            cache = FrameCache.load(self.cache_path)
+            test = {v for v, s in zip(cache.index["video"], cache.index["split"]) if s == "test"}
+        else:
+            items, skipped, test = self.list_items()
+            cache = build_cache(self.root, items, self.extract_cfg, self.cache_dir, pre_skipped=skipped)
+        split = self._split(cache, test)
+        if list(split) != list(cache.index["split"]) or cache.manifest.get("split_config") != self.split_cfg:
+            cache.write_splits(split, self.split_cfg)
+        return cache
+
+    def build_shard(self, shard: int, num_shards: int) -> FrameCache:
+        """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
+        items, skipped, _ = self.list_items()
+        return build_cache(
+            self.root, items, self.extract_cfg, self.cache_dir, skipped, shard=shard, num_shards=num_shards
+        )
+
+    def merge(self, num_shards: int) -> FrameCache:
+        """Merge the shards into the full cache, then split it as `build` does."""
+        items, _, _ = self.list_items()
+        merge_shards(self.root, items, self.extract_cfg, self.cache_dir, num_shards)
+        return self.build()
+
+    def prepare_data(self) -> None:
+        self.build()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.cache is not None:
+            return
+        cache = self.build()
+        self.cache = cache
+        labels, split = cache.index["label"], cache.index["split"]
+        for s in ("train", "val", "test"):
+            mask = split == s
+            self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][mask], labels[mask])
+        log.info("split %s: %s", self.split_cfg["strategy"], self.class_counts_all())
+
+    def _split(self, cache: FrameCache, test: set[str]) -> np.ndarray:
+        idx = cache.index
+        in_test = np.array([v in test for v in idx["video"]], dtype=bool)
+        if len(idx["label"]) == 0:
+            return np.array([], dtype=object)
+        return make_split(
+            self.split_cfg["strategy"],
+            idx["label"],
+            idx["video"],
+            idx["identity"],
+            self.split_cfg["fractions"],
+            self.split_cfg["seed"],
+            self.split_cfg["group_by"],
+            in_test,
+        )
+
+    # --- what models need ------------------------------------------------------------------------
+    def class_counts(self, stage: str = "train") -> dict[str, int]:
+        """{"real": n, "fake": n} in one split; the specialist's class weight is computed from train."""
+        if self.cache is None:
+            self.setup()
+        return self.class_counts_all()[stage]
+
+    def class_counts_all(self) -> dict[str, dict[str, int]]:
+        assert self.cache is not None
+        return split_counts(self.cache.index["label"], self.cache.index["split"])
+
+    def _loader(self, stage: str, train: bool) -> DataLoader:
+        if self.cache is None:
+            self.setup()
+        ds = self.datasets[stage]
+        if len(ds) == 0:
+            raise ValueError(f"the {stage} split is empty; check split.fractions and the data under data.root")
+        gen = torch.Generator().manual_seed(self.seed)
+        sampler = None
+        if train and self.balanced_sampler:
+            world, rank = 1, 0
+            if self.trainer is not None:
+                world, rank = self.trainer.world_size, self.trainer.global_rank
+            sampler = DistributedWeightedSampler(balanced_weights(ds.labels), len(ds), world, rank, self.seed)
+        return DataLoader(
+            ds,
+            batch_size=self.batch_size if train else self.eval_batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            generator=gen if train and sampler is None else None,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            collate_fn=_collate_batch,
+            drop_last=train and len(ds) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+
+class CelebDFDataModule(FrameCacheDataModule):
+    """A folder in the Celeb-DF v2 layout; labels from List_of_testing_videos.txt where it names a video."""
+
+
+class FrameFolderDataModule(FrameCacheDataModule):
+    """A plain `real/` and `fake/` tree of images or videos; the label is the folder name (the paper's loader)."""
+
+    layout = "folder"
+
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+        self.check_root()
+        if self.split_cfg["strategy"] == "official":
+            raise ValueError("split.strategy=official needs a Celeb-DF layout (data=celebdf), not a real/ fake/ tree")
+        items = list_frame_folder(self.root)
+        if not items:
+            raise FileNotFoundError(f"data.root={self.root} holds no images or videos under real/ or fake/")
+        return items, [], set()
