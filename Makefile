@@ -52,5 +52,13 @@ format: $(STAMP) ## ruff format and fix
 	$(BIN)/ruff format deepfake_lightning tests
 	$(BIN)/ruff check --fix deepfake_lightning tests
 
+sweep: $(STAMP) ## Class-weight multiplier sweep (demo profile) -> experiments/class_weight_sweep/
+	$(BIN)/dfl-synth synth=demo
+	DFL_DEMO_EPOCHS=$${DFL_DEMO_EPOCHS:-3} $(BIN)/dfl-train -m hparams_search=class_weight_sweep experiment=demo_specialist \
+		data.root=data/dfl-synth $(ARGS)
+
+bench: $(STAMP) ## Performance figures as ratios in one run -> reports/bench/bench.json (GPU: experiments/perf/gpu_check.sh)
+	$(BIN)/dfl-bench $(ARGS)
+
 clean: ## Remove generated data, logs and outputs (keeps .venv)
 	rm -rf data logs outputs multirun .pytest_cache

@@ -20,8 +20,9 @@ from tests.helpers import compose_cfg, tiny_train_overrides
 CFG = ExtractConfig(image_size=24)
 
 
-def _video(path, n, w=48, h=32):
-    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
+def _video(path, n, w=48, h=32, fourcc="mp4v"):
+    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 10, (w, h))
+    assert wr.isOpened(), f"cannot write {path}"
     for i in range(n):
         wr.write(np.full((h, w, 3), (i * 20) % 255, np.uint8))
     wr.release()
@@ -39,7 +40,7 @@ def corpus(tmp_path_factory):
     (d / "zero.mp4").write_bytes(b"")
     (d / "text.mp4").write_text("hello, I am not a video\n" * 20)
     _video(d / "one.mp4", 1)
-    _video(d / "tiny.mp4", 3, 1, 1)
+    _video(d / "tiny.avi", 3, 1, 1, fourcc="MJPG")  # OpenCV's mp4v writer refuses 1x1
     cv2.imwrite(str(d / "4k.png"), np.zeros((2160, 3840, 3), np.uint8))
     cv2.imwrite(str(d / "grey.png"), np.full((40, 40), 128, np.uint8))
     cv2.imwrite(str(d / "deep.png"), np.full((40, 40, 3), 40000, np.uint16))
@@ -54,7 +55,7 @@ def corpus(tmp_path_factory):
     "name,ok",
     [
         ("trunc10.mp4", None), ("trunc50.mp4", None), ("trunc90.mp4", None), ("header.mp4", False),
-        ("zero.mp4", False), ("text.mp4", False), ("one.mp4", True), ("tiny.mp4", False), ("4k.png", True),
+        ("zero.mp4", False), ("text.mp4", False), ("one.mp4", True), ("tiny.avi", False), ("4k.png", True),
         ("grey.png", True), ("deep.png", True), ("cmyk.jpg", True), ("broken.jpg", False), ("vanished.mp4", False),
     ],
 )  # fmt: skip
@@ -71,13 +72,13 @@ def test_every_bad_input_is_used_or_skipped_with_a_reason(corpus, name, ok):
 def test_dataset_with_bad_files_completes_and_lists_them(tiny_root, tmp_path, corpus):
     root = tmp_path / "ds"
     shutil.copytree(tiny_root, root)
-    for f in ("zero.mp4", "text.mp4", "header.mp4", "tiny.mp4"):
+    for f in ("zero.mp4", "text.mp4", "header.mp4", "tiny.avi"):
         shutil.copy(corpus / f, root / "Celeb-synthesis" / f"id1_id2_{f}")
     with open(root / "List_of_testing_videos.txt", "a") as fh:
         fh.write("0 Celeb-synthesis/missing.mp4\n3 bad label\n")
     m = make_dm(root, tmp_path / "c").build().manifest
     paths = {s["path"] for s in m["skipped"]}
-    assert {f"Celeb-synthesis/id1_id2_{f}" for f in ("zero.mp4", "text.mp4", "header.mp4", "tiny.mp4")} <= paths
+    assert {f"Celeb-synthesis/id1_id2_{f}" for f in ("zero.mp4", "text.mp4", "header.mp4", "tiny.avi")} <= paths
     assert "Celeb-synthesis/missing.mp4" in paths and m["n_frames"] == 56
 
 
@@ -164,3 +165,43 @@ def test_same_seed_same_split_and_batches(tiny_dm, tiny_root, tmp_path):
     dm3.setup()
     for (x1, y1), (x2, y2) in zip(dm2.train_dataloader(), dm3.train_dataloader()):
         assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_to_the_same_metrics(tiny_root, tmp_path):
+    """SIGKILL part-way, resume with ckpt_path=last: same final metrics as one uninterrupted deterministic run."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def cmd(run, *extra):
+        return [
+            sys.executable, "-m", "deepfake_lightning.apps.train", "model=resnet50_general", f"data.root={tiny_root}",
+            f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=8",
+            "trainer.max_epochs=4", "trainer.deterministic=true", "logger=csv", "trainer.enable_progress_bar=false",
+            "model/optimizer=adamw", f"hydra.run.dir={run}", *extra,
+        ]  # fmt: skip
+
+    env = {**os.environ, "WANDB_MODE": "offline", "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    whole = subprocess.run(cmd(tmp_path / "whole"), env=env, capture_output=True, text=True, timeout=900)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    proc = subprocess.Popen(cmd(tmp_path / "killed"), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 600
+    while time.time() < deadline and not last.is_file():
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "metrics.json").is_file(), "the run finished before it was killed"
+    resumed = subprocess.run(
+        cmd(tmp_path / "killed", "ckpt_path=last"), env=env, capture_output=True, text=True, timeout=900
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a = json.loads((tmp_path / "whole" / "metrics.json").read_text())["test"]
+    b = json.loads((tmp_path / "killed" / "metrics.json").read_text())["test"]
+    for k in ("roc_auc", "real_recall", "fake_recall", "threshold"):
+        assert a[k] == pytest.approx(b[k], abs=1e-6), k

@@ -41,8 +41,8 @@ def test_two_job_multirun_writes_its_summary(tiny_root, tmp_path):
         sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
         "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
         f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "model.input_size=32", "logger=csv",
-        "callbacks=none", "+trainer.fast_dev_run=true", "hydra/launcher=basic",
-        "hydra.sweeper.params.model.real_weight_multiplier=1,8", "hydra.sweeper.params.seed=0",
+        "callbacks=none", "+trainer.fast_dev_run=true",
+        "model.real_weight_multiplier=1,8", "seed=0",  # the command line overrides the sweep's own params
         f"hydra.callbacks.summary.out_dir={out}",
     ]  # fmt: skip
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)

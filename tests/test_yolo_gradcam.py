@@ -73,3 +73,15 @@ def test_logits_only_and_yolo_layers():
     out = m(torch.randn(2, 3, 8, 8))
     assert out.shape == (2, 2) and not torch.allclose(out.sum(1), torch.ones(2))
     assert yolo_layers(m.model)[0] is m.model.model[-2]
+
+
+@pytest.mark.parametrize("experiment", ["yolo11n", "yolo11s", "demo_yolo11n", "demo_yolo11s"])
+def test_yolo_experiments_compose(experiment):
+    from tests.helpers import compose_cfg
+
+    cfg = compose_cfg("yolo", [f"experiment={experiment}", "data.root=x"])
+    assert cfg.yolo.model == f"{cfg.yolo.name}-cls.yaml" and cfg.yolo.name in experiment
+    if experiment.startswith("demo"):
+        assert cfg.yolo.imgsz == 64 and cfg.data.frames_per_video == 2
+    else:
+        assert cfg.yolo.imgsz == 640 and cfg.yolo.epochs == 30

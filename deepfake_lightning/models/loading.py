@@ -53,12 +53,12 @@ def load_checkpoint_file(path: Path) -> dict:
 def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
     """A trained DeepfakeClassifier (eval mode, threshold restored) and its run config."""
     ckpt = find_checkpoint(run)
+    obj = load_checkpoint_file(ckpt)  # first: a bad file is named before anything else is tried
     cfg = run_config(ckpt)
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     model_cfg["net"]["weights"] = None  # the checkpoint carries the weights
     model_cfg["compile"] = False
     model: DeepfakeClassifier = hydra.utils.instantiate(model_cfg)
-    obj = load_checkpoint_file(ckpt)
     state = obj.get("state_dict", obj)
     try:
         model.load_state_dict(state, strict=True)

@@ -1,0 +1,116 @@
+"""dfl-predict on videos, images and a folder with a broken file; the aggregate and the stored threshold; ONNX parity."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from deepfake_lightning.apps.ensemble import run as run_ensemble
+from deepfake_lightning.apps.export import export
+from deepfake_lightning.apps.predict import predict, write
+from deepfake_lightning.apps.train import train
+from tests.helpers import compose_cfg, tiny_train_overrides
+
+
+@pytest.fixture(scope="module")
+def ensemble_dir(tiny_root, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("pred-cache")
+    runs = {}
+    for name, model in (("general", "resnet50_general"), ("specialist", "resnet50_specialist")):
+        out = tmp_path_factory.mktemp(name)
+        train(compose_cfg("train", tiny_train_overrides(tiny_root, cache, f"model={model}"), out))
+        runs[name] = out
+    out = tmp_path_factory.mktemp("ens")
+    run_ensemble(
+        compose_cfg(
+            "ensemble", [f"general={runs['general']}", f"specialist={runs['specialist']}", f"out_dir={out}"], out
+        )
+    )
+    return out
+
+
+def _cfg(run, inp, **kw):
+    base = {
+        "run": str(run),
+        "input": str(inp),
+        "output": None,
+        "format": "jsonl",
+        "aggregate": "mean",
+        "frames_per_video": None,
+        "threshold": None,
+        "batch_size": 4,
+        "device": "cpu",
+    }
+    base.update(kw)
+    return OmegaConf.create(base)
+
+
+def test_predict_video_image_and_broken_folder(ensemble_dir, tiny_root, tmp_path):
+    import cv2
+
+    real = next((tiny_root / "Celeb-real").glob("*.mp4"))
+    fake = next((tiny_root / "Celeb-synthesis").glob("*.mp4"))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(real, folder / "real.mp4")
+    shutil.copy(fake, folder / "fake.mp4")
+    cap = cv2.VideoCapture(str(real))
+    ok, frame = cap.read()
+    cv2.imwrite(str(folder / "frame.png"), frame)
+    (folder / "broken.mp4").write_bytes(b"nope")
+    res = predict(_cfg(ensemble_dir, folder, frames_per_video=3))
+    by = {r["path"].rsplit("/", 1)[1]: r for r in res}
+    assert "error" in by["broken.mp4"] and "p_fake" not in by["broken.mp4"]
+    stored = json.loads((ensemble_dir / "metrics.json").read_text())["models"]["ensemble"]["threshold"]
+    for name in ("real.mp4", "fake.mp4", "frame.png"):
+        r = by[name]
+        assert r["kind"] == ("image" if name.endswith(".png") else "video")
+        assert r["n_frames"] == (1 if name.endswith(".png") else 3) == len(r["frame_scores"])
+        assert r["p_fake"] == pytest.approx(np.mean(r["frame_scores"]))
+        assert r["label"] == ("fake" if r["p_fake"] >= stored else "real") and r["threshold"] == pytest.approx(stored)
+    forced = predict(_cfg(ensemble_dir, folder / "real.mp4", threshold=0.0))
+    assert forced[0]["label"] == "fake"
+    write(res, "csv", str(tmp_path / "out.csv"))
+    assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("path,kind,n_frames,p_fake,label")
+
+
+def test_predict_cli_exit_codes(ensemble_dir, tmp_path, tiny_root):
+    import subprocess
+    import sys
+
+    (tmp_path / "bad.mp4").write_bytes(b"")
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepfake_lightning.apps.predict",
+            f"run={ensemble_dir}",
+            f"input={tmp_path / 'bad.mp4'}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode != 0 and "error" in res.stdout
+    video = next((tiny_root / "Celeb-real").glob("*.mp4"))
+    res = subprocess.run(
+        [sys.executable, "-m", "deepfake_lightning.apps.predict", f"run={ensemble_dir}", f"input={video}"],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    line = json.loads(res.stdout.strip().splitlines()[-1])
+    assert set(line) >= {"path", "kind", "n_frames", "p_fake", "label", "frame_scores"}
+
+
+def test_onnx_export_parity(ensemble_dir, tmp_path):
+    cfg = OmegaConf.create(
+        {"run": str(ensemble_dir), "output": str(tmp_path / "e.onnx"), "opset": 17, "n_check": 6, "atol": 1e-4}
+    )
+    rep = export(cfg)
+    assert rep["parity"] and rep["frames_checked"] >= 1
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(tmp_path / "e.onnx")).metadata_props}
+    assert float(meta["threshold"]) == pytest.approx(rep["threshold"])
