@@ -77,3 +77,19 @@ def test_launcher_and_sweeper_configs_compose(tmp_path):
     assert "optuna" in HydraConfig.get().sweeper._target_.lower()
     compose_cfg("ensemble", ["hparams_search=ensemble_sweep", "general=a", "specialist=b"])
     assert HydraConfig.get().sweeper.params["ensemble.weight"] == "0.4,0.5,0.6,0.7,0.8"
+
+
+def test_a_failing_job_does_not_end_the_multirun(tiny_root, tmp_path):
+    out = tmp_path / "summary"
+    cmd = [
+        sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
+        "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
+        f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "logger=csv", "callbacks=none",
+        "+trainer.fast_dev_run=true", "model.input_size=32,16", "model.real_weight_multiplier=8", "seed=0",
+        f"hydra.callbacks.summary.out_dir={out}",
+    ]  # fmt: skip
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    errors = list((tmp_path / "logs").rglob("error.txt"))
+    assert len(errors) == 1 and "model.input_size" in errors[0].read_text()
+    assert json.loads((out / "summary.json").read_text())[0]["runs"] == 1

@@ -123,7 +123,7 @@ def test_wandb_offline_run_folder(tiny_root, cache_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     cfg = compose_cfg(
         "train",
-        tiny_train_overrides(tiny_root, cache_dir, "logger=default", "+trainer.fast_dev_run=true", "callbacks=none"),
+        tiny_train_overrides(tiny_root, cache_dir, "logger=default"),  # default callbacks: W&B plots too
         tmp_path,
     )
     train(cfg)
@@ -132,4 +132,5 @@ def test_wandb_offline_run_folder(tiny_root, cache_dir, tmp_path, monkeypatch):
     close_loggers()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, "no offline W&B run folder"
+    assert list(runs[0].glob("*.wandb")), "the offline run holds no data"
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == "general"

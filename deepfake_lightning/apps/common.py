@@ -1,9 +1,13 @@
-"""Shared app plumbing: where the configs live, and the offline defaults set before heavy imports."""
+"""Shared app plumbing: where the configs live, offline defaults, and multirun-safe job wrapping."""
 
 from __future__ import annotations
 
+import logging
 import os
+import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from deepfake_lightning.config import register_resolvers
 
@@ -15,6 +19,42 @@ def offline_defaults() -> None:
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("YOLO_OFFLINE", "true")
+
+
+def in_multirun() -> bool:
+    """Whether this job is one of a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_job(fn: Callable[[], Any], out_dir: str | Path | None = None) -> Any:
+    """Run one app body; W&B is closed in every case, and in a multirun a failed job is logged and
+    recorded (error.txt in its folder) instead of ending the whole sweep."""
+    try:
+        return fn()
+    except Exception:
+        if not in_multirun():
+            raise
+        logging.getLogger(__name__).exception("job failed; the multirun goes on")
+        if out_dir is not None:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+            (Path(out_dir) / "error.txt").write_text(traceback.format_exc())
+        return None
+    finally:
+        close_wandb()
+
+
+def close_wandb() -> None:
+    """Finish a W&B run if one is open."""
+    import sys
+
+    if "wandb" in sys.modules:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish(exit_code=1 if sys.exc_info()[0] is not None else 0)
 
 
 register_resolvers()

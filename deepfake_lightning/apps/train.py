@@ -11,7 +11,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_DIR, close_wandb, offline_defaults, run_job
 from deepfake_lightning.config import validate
 from deepfake_lightning.evaluation.metrics import detection_metrics
 
@@ -27,13 +27,7 @@ def instantiate_list(node: DictConfig | None) -> list[Any]:
 
 def close_loggers() -> None:
     """Finish a W&B run if one is open, so a failed run in a multirun does not leak it."""
-    import sys
-
-    if "wandb" in sys.modules:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish()
+    close_wandb()
 
 
 def resolve_ckpt(ckpt_path: str | None, out_dir: Path) -> str | None:
@@ -97,10 +91,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    try:
-        return train(cfg).get("optimized_metric")
-    finally:
-        close_loggers()
+    result = run_job(lambda: train(cfg), cfg.paths.output_dir)
+    return None if result is None else result.get("optimized_metric")
 
 
 if __name__ == "__main__":

@@ -1,1 +1,1 @@
-"""Lightning callbacks: threshold calibration and confusion-matrix logging."""
+"""Lightning and Hydra callbacks: threshold calibration, W&B plots, throughput, sweep summaries."""
