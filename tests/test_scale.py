@@ -47,9 +47,11 @@ def test_two_job_multirun_writes_its_summary(tiny_root, tmp_path):
     ]  # fmt: skip
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
-    stats = json.loads((out / "summary.json").read_text())
+    stats = json.loads((out / "test" / "summary.json").read_text())
     assert [s["model.real_weight_multiplier"] for s in stats] == ["1", "8"]
-    assert (out / "summary.png").is_file() and "multiplier" in (out / "summary.md").read_text()
+    assert (out / "test" / "summary.png").is_file() and (out / "test_at_0_5" / "summary.json").is_file()
+    assert "multiplier" in (out / "summary.md").read_text()
+    assert (tmp_path / "logs" / "class_weight_sweep" / "multiruns").is_dir()  # the sweep's task_name wins
 
 
 def test_ddp_on_cpu_with_two_processes(tiny_root, tmp_path):
@@ -92,4 +94,4 @@ def test_a_failing_job_does_not_end_the_multirun(tiny_root, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     errors = list((tmp_path / "logs").rglob("error.txt"))
     assert len(errors) == 1 and "model.input_size" in errors[0].read_text()
-    assert json.loads((out / "summary.json").read_text())[0]["runs"] == 1
+    assert json.loads((out / "test" / "summary.json").read_text())[0]["runs"] == 1

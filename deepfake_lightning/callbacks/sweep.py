@@ -16,16 +16,18 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 
-def _get(d: dict, dotted: str) -> Any:
-    for part in dotted.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
+def _get(d: Any, dotted: str) -> Any:
+    """d["a"]["b.c"] for "a.b.c": keys may hold dots themselves (test_at_0.5)."""
+    if not isinstance(d, dict):
+        return None
+    if dotted in d:
+        return d[dotted]
+    head, _, rest = dotted.partition(".")
+    return _get(d.get(head), rest) if rest else None
 
 
 def collect_runs(sweep_dir: str | Path, params: Sequence[str], block: str) -> list[dict[str, Any]]:
-    """One row per job folder: the swept values (from its config.yaml / overrides) and `block` test metrics."""
+    """One row per job folder: the swept values (from its overrides) and the metrics of `block` in metrics.json."""
     rows = []
     for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
         mfile = job / "metrics.json"
@@ -44,8 +46,37 @@ def collect_runs(sweep_dir: str | Path, params: Sequence[str], block: str) -> li
     return rows
 
 
+def summarize_blocks(
+    sweep_dir: str | Path, params: Sequence[str], blocks: Sequence[str], x: str, out: Path, title: str
+) -> Path:
+    """One summary per metrics block (e.g. test at the val-chosen threshold, test at 0.5), in sub-folders, plus an index."""
+    out.mkdir(parents=True, exist_ok=True)
+    parts = [f"# {title}", ""]
+    n = 0
+    for block in blocks:
+        rows = collect_runs(sweep_dir, params, block)
+        if not rows:
+            continue
+        n = len(rows)
+        name = block.replace(".", "_")
+        md = summarize(rows, x, out / name, f"{title}: {block}")
+        parts += [
+            f"## `{block}` ({len(rows)} runs)",
+            "",
+            *md.read_text().splitlines()[2:],
+            "",
+            f"![{block}]({name}/summary.png)",
+            "",
+        ]
+    parts.append(f"Sweep folder: `{sweep_dir}`; per-run rows in `<block>/runs.csv`.")
+    (out / "summary.md").write_text("\n".join(parts) + "\n")
+    if not n:
+        log.error("sweep summary: no job in %s wrote metrics.json", sweep_dir)
+    return out / "summary.md"
+
+
 def summarize(rows: list[dict[str, Any]], x: str, group_out: Path, title: str) -> Path:
-    """Write summary.csv, summary.md (mean and std over the other swept values) and summary.png against `x`."""
+    """Write runs.csv, summary.md (mean and std over the other swept values) and summary.png against `x`."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,14 +124,12 @@ def summarize(rows: list[dict[str, Any]], x: str, group_out: Path, title: str) -
 class SweepSummary(Callback):
     """At multirun end: collect every job's metrics.json into `out_dir` (table, JSON, plot)."""
 
-    def __init__(self, out_dir: str, x: str, params: Sequence[str], block: str = "test", title: str = "sweep"):
-        self.out_dir, self.x, self.params, self.block, self.title = out_dir, x, list(params), block, title
+    def __init__(
+        self, out_dir: str, x: str, params: Sequence[str], blocks: Sequence[str] = ("test",), title: str = "sweep"
+    ):
+        self.out_dir, self.x, self.params, self.blocks, self.title = out_dir, x, list(params), list(blocks), title
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        rows = collect_runs(sweep_dir, self.params, self.block)
-        if not rows:
-            log.error("sweep summary: no job in %s wrote metrics.json", sweep_dir)
-            return
-        path = summarize(rows, self.x, Path(self.out_dir), self.title)
-        print(f"sweep summary ({len(rows)} runs): {path}")
+        path = summarize_blocks(sweep_dir, self.params, self.blocks, self.x, Path(self.out_dir), self.title)
+        print(f"sweep summary: {path}")
