@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from deepfake_lightning.data.cache import ExtractConfig, FrameCache, build_cache, merge_shards, split_counts
 from deepfake_lightning.data.celebdf import TEST_LIST, VideoItem, list_celebdf, list_frame_folder, parse_test_list
@@ -210,19 +210,22 @@ class FrameCacheDataModule(L.LightningDataModule):
         ds = self.datasets[stage]
         if len(ds) == 0:
             raise ValueError(f"the {stage} split is empty; check split.fractions and the data under data.root")
-        gen = torch.Generator().manual_seed(self.seed)
         sampler = None
-        if train and self.balanced_sampler:
+        if train:
             world, rank = 1, 0
             if self.trainer is not None:
                 world, rank = self.trainer.world_size, self.trainer.global_rank
-            sampler = DistributedWeightedSampler(balanced_weights(ds.labels), len(ds), world, rank, self.seed)
+            # Both samplers draw from (seed, epoch) alone, so a run resumed at an epoch boundary sees
+            # the same batches as an uninterrupted one, and each process draws its own share.
+            if self.balanced_sampler:
+                sampler = DistributedWeightedSampler(balanced_weights(ds.labels), len(ds), world, rank, self.seed)
+            else:
+                sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
         return DataLoader(
             ds,
             batch_size=self.batch_size if train else self.eval_batch_size,
-            shuffle=train and sampler is None,
+            shuffle=False,
             sampler=sampler,
-            generator=gen if train and sampler is None else None,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,

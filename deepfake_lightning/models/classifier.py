@@ -56,6 +56,7 @@ class DeepfakeClassifier(L.LightningModule):
         compile: bool = False,
         name: str = "classifier",
         balanced_sampler: bool = False,  # read by the DataModule through the config; kept for the record
+        seed: int = 0,
     ):
         super().__init__()
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -70,6 +71,7 @@ class DeepfakeClassifier(L.LightningModule):
                 "channels_last": bool(channels_last),
                 "compile": bool(compile),
                 "balanced_sampler": bool(balanced_sampler),
+                "seed": int(seed),
             },
             logger=False,
         )
@@ -109,6 +111,11 @@ class DeepfakeClassifier(L.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         keep_frozen_bn_eval(self.net)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Augmentation and dropout draw from a seed fixed by (seed, step): a run resumed from a
+        # checkpoint continues exactly as an uninterrupted one (Lightning does not save RNG state).
+        torch.manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
 
     # --- data on the device ----------------------------------------------------------------------
     def preprocess(self, images: torch.Tensor, labels: torch.Tensor | None = None, train: bool = False) -> torch.Tensor:
