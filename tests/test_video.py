@@ -77,3 +77,19 @@ def test_face_fallback_and_skip(tmp_path):
     assert len(kept) == 1 and kept[0][2] is False
     kept, why = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="skip"))
     assert kept == [] and "no face" in why
+
+
+def test_face_box_on_a_large_frame_maps_back(monkeypatch):
+    from deepfake_lightning.data import faces
+
+    seen = {}
+
+    def fake_detect(grey, frac):
+        seen["shape"] = grey.shape
+        return (10, 20, 30, 40)
+
+    monkeypatch.setattr(faces, "_detect", fake_detect)
+    box = faces.detect_face(np.zeros((1080, 1920, 3), np.uint8))
+    assert max(seen["shape"]) == faces.DETECT_MAX_SIDE
+    assert box == (30, 60, 90, 120)  # scaled by 1920 / 640 = 3
+    assert faces.detect_face(np.zeros((100, 120, 3), np.uint8)) == (10, 20, 30, 40)

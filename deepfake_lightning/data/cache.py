@@ -22,7 +22,7 @@ from deepfake_lightning.data.video import UnreadableMediaError, read_frames, rea
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # bump when extraction changes what it writes (2: Haar on a <= 640 px copy)
 FRAMES_FILE = "frames.u8"
 INDEX_FILE = "index.csv"
 MANIFEST_FILE = "manifest.json"
