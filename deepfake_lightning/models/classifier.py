@@ -112,11 +112,6 @@ class DeepfakeClassifier(L.LightningModule):
     def on_train_epoch_start(self) -> None:
         keep_frozen_bn_eval(self.net)
 
-    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
-        # Augmentation and dropout draw from a seed fixed by (seed, step): a run resumed from a
-        # checkpoint continues exactly as an uninterrupted one (Lightning does not save RNG state).
-        torch.manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
-
     # --- data on the device ----------------------------------------------------------------------
     def preprocess(self, images: torch.Tensor, labels: torch.Tensor | None = None, train: bool = False) -> torch.Tensor:
         """uint8 [B, 3, S, S] -> normalised float [B, 3, input_size, input_size]."""
@@ -133,6 +128,11 @@ class DeepfakeClassifier(L.LightningModule):
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
         train = self.trainer is not None and self.trainer.training
+        if train:
+            # Augmentation and dropout of this step draw from a seed fixed by (seed, step), so a run
+            # resumed from a checkpoint continues exactly as an uninterrupted one (Lightning does not
+            # save RNG state). This hook runs before on_train_batch_start, hence the reseed here.
+            torch.manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
         x = self.preprocess(images, labels, train=train)
         return (x, labels) if labels is not None else x
 
