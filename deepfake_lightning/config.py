@@ -16,6 +16,17 @@ def amp_precision() -> str:
     return "16-mixed"
 
 
+def channels_last_for(accelerator: str) -> bool:
+    """channels_last on CUDA (tensor cores like NHWC), not on the CPU."""
+    if accelerator in ("gpu", "cuda"):
+        return True
+    if accelerator == "auto":
+        import torch
+
+        return torch.cuda.is_available()
+    return False
+
+
 def wandb_offline() -> bool:
     """W&B writes locally unless WANDB_MODE=online."""
     return os.environ.get("WANDB_MODE", "offline") != "online"
@@ -23,7 +34,11 @@ def wandb_offline() -> bool:
 
 def register_resolvers() -> None:
     """Register the project's resolvers once (idempotent)."""
-    for name, fn in (("dfl_amp_precision", amp_precision), ("dfl_wandb_offline", wandb_offline)):
+    for name, fn in (
+        ("dfl_amp_precision", amp_precision),
+        ("dfl_wandb_offline", wandb_offline),
+        ("dfl_channels_last", channels_last_for),
+    ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn)
 

@@ -134,3 +134,12 @@ def test_wandb_offline_run_folder(tiny_root, cache_dir, tmp_path, monkeypatch):
     assert runs, "no offline W&B run folder"
     assert list(runs[0].glob("*.wandb")), "the offline run holds no data"
     assert json.loads((tmp_path / "metrics.json").read_text())["model"] == "general"
+
+
+def test_gpu_trainer_turns_on_channels_last_and_mixed_precision():
+    from deepfake_lightning.config import amp_precision
+
+    assert compose_cfg("train", ["trainer=gpu", "data.root=x"]).model.channels_last is True
+    assert compose_cfg("train", ["trainer=cpu", "data.root=x"]).model.channels_last is False
+    cfg = compose_cfg("train", ["trainer=gpu", "data.root=x"])
+    assert cfg.trainer.precision == amp_precision() and cfg.trainer.precision in ("bf16-mixed", "16-mixed")
