@@ -13,7 +13,7 @@ from typing import Any
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.data.cache import ExtractConfig, extract_item
@@ -41,18 +41,7 @@ def load_predictor(run: str | Path) -> tuple[torch.nn.Module, float, dict]:
         ens.load_state_dict(obj["state_dict"])
         return ens.eval(), float(obj["threshold"]), obj["data_config"]
     model, cfg = load_classifier(find_checkpoint(run))
-
-    class _Single(torch.nn.Module):
-        def __init__(self, m: torch.nn.Module):
-            super().__init__()
-            self.m = m
-
-        def p_fake(self, images: torch.Tensor) -> torch.Tensor:
-            return torch.softmax(self.m(self.m.preprocess(images, train=False)), 1)[:, 1]
-
-    from omegaconf import OmegaConf
-
-    return _Single(model).eval(), float(model.threshold), OmegaConf.to_container(cfg.data, resolve=True)
+    return model.eval(), float(model.threshold), OmegaConf.to_container(cfg.data, resolve=True)
 
 
 def list_inputs(path: Path) -> list[Path]:

@@ -199,6 +199,10 @@ class DeepfakeClassifier(L.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         self._eval_step(batch, "test", self.test_metrics)
 
+    def p_fake(self, images_uint8: torch.Tensor) -> torch.Tensor:
+        """p_fake of raw uint8 frames [B, 3, S, S] (the same call as EnsembleModule.p_fake)."""
+        return torch.softmax(self(self.preprocess(images_uint8, train=False)).float(), dim=1)[:, 1]
+
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         return {"p_fake": torch.softmax(self(x).float(), 1)[:, 1]}
