@@ -1,6 +1,7 @@
 """YOLO11-cls wrapper offline, its class mapping and export; Grad-CAM shapes and ranges."""
 
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,12 +22,23 @@ def test_class_index_mapping():
 
 
 def test_export_counts_equal_split_counts(tiny_dm, tmp_path):
-    idx = tiny_dm.cache.index
-    counts = export_split_folders(tiny_dm.cache.frames, idx["label"], idx["split"], idx["row"], tmp_path)
+    idx, split = tiny_dm.cache.index, tiny_dm.split
+    out = tmp_path / "export"
+    counts = export_split_folders(tiny_dm.cache.frames, idx["label"], split, idx["row"], out, "fp1")
     for s in ("train", "val", "test"):
         for c, lab in (("real", 0), ("fake", 1)):
-            n = int(((idx["split"] == s) & (idx["label"] == lab)).sum())
-            assert counts[s][c] == n == len(list((tmp_path / s / c).glob("*.png")))
+            n = int(((split == s) & (idx["label"] == lab)).sum())
+            assert counts[s][c] == n == len(list((out / s / c).glob("*.png")))
+    # Another split with the same counts under the same folder is rewritten, not taken as a match.
+    other = np.roll(split, 1)
+    before = {p.relative_to(out) for p in out.rglob("*.png")}
+    export_split_folders(tiny_dm.cache.frames, idx["label"], other, idx["row"], out, "fp2")
+    after = {p.relative_to(out) for p in out.rglob("*.png")}
+    expected = {
+        Path(str(s), "real" if lab == 0 else "fake", f"{int(r):07d}.png")
+        for s, lab, r in zip(other, idx["label"], idx["row"])
+    }
+    assert after == expected and (before != after or (other == split).all())
 
 
 @pytest.fixture
@@ -41,10 +53,10 @@ def no_network(monkeypatch):
 
 def test_yolo_trains_one_epoch_offline(tiny_dm, tmp_path, no_network):
     idx = tiny_dm.cache.index
-    export_split_folders(tiny_dm.cache.frames, idx["label"], idx["split"], idx["row"], tmp_path / "data")
+    export_split_folders(tiny_dm.cache.frames, idx["label"], tiny_dm.split, idx["row"], tmp_path / "data")
     best = train_yolo(tmp_path / "data", tmp_path / "run", "yolo11n-cls.yaml", epochs=1, imgsz=32, batch=16)
     assert best.is_file()
-    test_rows = idx["row"][idx["split"] == "test"][:5]
+    test_rows = idx["row"][tiny_dm.rows("test")][:5]
     p = predict_p_fake(best, [tiny_dm.cache.frames[r] for r in test_rows], tmp_path / "run", imgsz=32)
     assert p.shape == (len(test_rows),) and ((p >= 0) & (p <= 1)).all()
     assert (tmp_path / "run" / "ultralytics_config").is_dir()

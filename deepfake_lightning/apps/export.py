@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.apps.predict import load_predictor
+from deepfake_lightning.data.splits import SPLIT_FILE
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +30,14 @@ class PFakeGraph(torch.nn.Module):
         return self.predictor.p_fake(images)
 
 
-def cached_frames(data_cfg: dict, n: int) -> np.ndarray:
-    """Up to n test frames (uint8 [n, 3, S, S]) from the run's frame cache, for the parity check."""
-    dm = hydra.utils.instantiate({**data_cfg, "balanced_sampler": False})
+def cached_frames(data_cfg: dict, n: int, run_dir: Path) -> np.ndarray:
+    """Up to n test frames (uint8 [n, 3, S, S]) of the run's recorded split, for the parity check."""
+    split_file = run_dir / SPLIT_FILE
+    dm = hydra.utils.instantiate(
+        {**data_cfg, "balanced_sampler": False, "split_file": str(split_file) if split_file.is_file() else None}
+    )
     dm.setup()
-    idx = dm.cache.index
-    rows = idx["row"][idx["split"] == "test"][:n]
+    rows = dm.cache.index["row"][dm.rows("test")][:n]
     return np.stack([np.asarray(dm.cache.frames[r]) for r in rows]).transpose(0, 3, 1, 2).copy()
 
 
@@ -44,8 +47,9 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     import onnx
     import onnxruntime as ort
 
-    predictor, threshold, data_cfg = load_predictor(cfg.run)
-    graph = PFakeGraph(predictor.cpu()).eval()
+    pred = load_predictor(cfg.run)
+    threshold, data_cfg = pred.threshold, pred.data_config
+    graph = PFakeGraph(pred.module.cpu()).eval()
     run = Path(str(cfg.run))
     out = Path(str(cfg.output)) if cfg.get("output") else (run if run.is_dir() else run.parent) / "ensemble.onnx"
     size = int(data_cfg.get("image_size", 72))
@@ -63,13 +67,15 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     model = onnx.load(str(out))
     for k, v in {
         "threshold": str(threshold),
+        # video level: compare the aggregate of a video's frame p_fake with its own threshold
+        "video_thresholds": json.dumps(pred.video_thresholds or {}),
         "labels": "0=real,1=fake",
         "input": f"uint8 RGB [B,3,{size},{size}]",
     }.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = k, v
     onnx.save(model, str(out))
-    frames = cached_frames(data_cfg, int(cfg.n_check))
+    frames = cached_frames(data_cfg, int(cfg.n_check), pred.run_dir)
     with torch.inference_mode():
         ref = graph(torch.from_numpy(frames)).numpy()
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -78,6 +84,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     report = {
         "onnx": str(out),
         "threshold": threshold,
+        "video_thresholds": pred.video_thresholds,
         "frames_checked": len(frames),
         "max_abs_diff": diff,
         "atol": float(cfg.atol),

@@ -13,7 +13,9 @@ import torch
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
-from deepfake_lightning.apps.ensemble import datamodule_from_run
+from deepfake_lightning.apps.ensemble import check_members_split, datamodule_from_run
+from deepfake_lightning.data.splits import SplitMismatchError
+from deepfake_lightning.data.transforms import center_crop
 from deepfake_lightning.evaluation.gradcam import (
     LogitsOnly,
     cam_maps,
@@ -39,17 +41,34 @@ def pick_frames(labels: np.ndarray, split: np.ndarray, n: int, seed: int) -> np.
     return np.array(chosen, dtype=int)
 
 
+def model_view(frames: np.ndarray, size: int, resized: bool) -> np.ndarray:
+    """The pixels a model saw, to draw its CAM on: the centre crop of `size` (ResNet members crop the
+    cached frame) or, for `resized` models (YOLO), the whole frame resized to `size`."""
+    if resized:
+        return np.stack([cv2.resize(f, (size, size)) for f in frames])
+    crop = center_crop(torch.from_numpy(frames).permute(0, 3, 1, 2), size)  # the members' own crop
+    return crop.permute(0, 2, 3, 1).float().round().clamp(0, 255).to(torch.uint8).numpy()
+
+
 def run(cfg: DictConfig) -> Path:
     """Write OUT/gradcam/<model>.png strips and OUT/gradcam/grid.png."""
     offline_defaults()
     out = Path(cfg.out_dir)
     metrics = json.loads((out / "metrics.json").read_text())
     runs = metrics.get("runs", {})
+    members = {k: runs[k] for k in ("general", "baseline", "specialist") if runs.get(k)}
+    fingerprint, split_file = check_members_split(members)
+    recorded = (metrics.get("dataset") or {}).get("split_fingerprint")
+    if recorded != fingerprint:
+        raise SplitMismatchError(
+            f"split mismatch: {out / 'metrics.json'} records split {recorded} but its runs {sorted(members)} "
+            f"were trained on split {fingerprint}; re-run dfl-ensemble into {out}"
+        )
     general, gcfg = load_classifier(runs["general"])
-    dm = datamodule_from_run(gcfg, 64)
+    dm = datamodule_from_run(gcfg, 64, split_file)
     dm.setup()
     idx = dm.cache.index
-    sel = pick_frames(idx["label"], idx["split"], int(cfg.n), int(cfg.seed))
+    sel = pick_frames(idx["label"], dm.split, int(cfg.n), int(cfg.seed))
     frames = np.stack([np.asarray(dm.cache.frames[idx["row"][i]]) for i in sel])
     labels = idx["label"][sel]
     raw = torch.from_numpy(frames).permute(0, 3, 1, 2)
@@ -59,9 +78,7 @@ def run(cfg: DictConfig) -> Path:
 
     def show(name: str, model: torch.nn.Module, layers: list, x: torch.Tensor, fake_index: int, p: np.ndarray) -> None:
         maps = cam_maps(model, layers, x, fake_index)
-        crop = x.shape[-1]
-        shown = np.stack([cv2.resize(f, (crop, crop)) for f in frames])
-        imgs = overlays(shown, maps)
+        imgs = overlays(model_view(frames, x.shape[-1], name.startswith("yolo")), maps)
         rows[name] = (imgs, captions(labels, p))
         write_grid({name: rows[name]}, dest / f"{name}.png")
 

@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         [f"data.root={root}", f"profile={ns.profile}", f"hydra.run.dir={out}/extract", *for_app("extract")],
         out / "extract",
     )
+    split_file = out / "extract" / "split.json"
     for model, exp in MODELS.items():
         run_dir = out / "train" / model
         if (run_dir / "metrics.json").is_file() and not ns.fresh:
@@ -84,6 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         args = [
             f"experiment={prefix}_{exp}",
             f"data.root={root}",
+            f"data.split_file={split_file}",  # one split per experiment: the one extract recorded
             f"hydra.run.dir={run_dir}",
             *resume,
             *for_app("train"),
@@ -111,7 +113,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"==> {name}: done before, reusing its results")
             continue
         exp = f"demo_{name}" if ns.profile == "demo" else name
-        args = [f"experiment={exp}", f"data.root={root}", f"out_dir={out}", f"hydra.run.dir={out}/yolo/{name}"]
+        args = [
+            f"experiment={exp}",
+            f"data.root={root}",
+            f"data.split_file={split_file}",
+            f"out_dir={out}",
+            f"hydra.run.dir={out}/yolo/{name}",
+        ]
         step(name, "yolo", [*args, *for_app("yolo")], out / "yolo")
     if not (out / "gradcam" / "grid.png").is_file() or ns.fresh:
         step("gradcam", "gradcam", [f"out_dir={out}", f"hydra.run.dir={out}/gradcam/run"], out / "gradcam")

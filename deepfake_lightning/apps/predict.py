@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,24 @@ from deepfake_lightning.data.cache import ExtractConfig, extract_item
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
 from deepfake_lightning.evaluation.protocol import AGGREGATES
 from deepfake_lightning.models.ensemble import EnsembleModule
-from deepfake_lightning.models.loading import find_checkpoint, load_checkpoint_file, load_classifier
+from deepfake_lightning.models.loading import find_checkpoint, load_checkpoint_file, load_classifier, run_folder
 
 log = logging.getLogger(__name__)
 
 
-def load_predictor(run: str | Path) -> tuple[torch.nn.Module, float, dict]:
-    """(module with p_fake(uint8 batch), stored threshold, data config) from an ensemble folder/ckpt or a train run."""
+@dataclass
+class Predictor:
+    """A trained model ready to score uint8 frames, with the thresholds chosen on its validation split."""
+
+    module: torch.nn.Module  # has p_fake(uint8 [B, 3, S, S]) -> [B]
+    threshold: float  # frame level
+    video_thresholds: dict[str, float] | None  # per aggregate (mean, max, median); None for old runs
+    data_config: dict
+    run_dir: Path
+
+
+def load_predictor(run: str | Path) -> Predictor:
+    """An ensemble folder / ensemble.ckpt, or a train run folder / checkpoint, as a Predictor."""
     run = Path(run)
     ens_ckpt = run / "ensemble.ckpt" if run.is_dir() else run
     if ens_ckpt.is_file() and ens_ckpt.name == "ensemble.ckpt":
@@ -39,9 +51,26 @@ def load_predictor(run: str | Path) -> tuple[torch.nn.Module, float, dict]:
         )
         ens = EnsembleModule(general, specialist)
         ens.load_state_dict(obj["state_dict"])
-        return ens.eval(), float(obj["threshold"]), obj["data_config"]
+        vt = obj.get("video_thresholds")
+        return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent)
     model, cfg = load_classifier(find_checkpoint(run))
-    return model.eval(), float(model.threshold), OmegaConf.to_container(cfg.data, resolve=True)
+    folder = run_folder(find_checkpoint(run))
+    metrics = folder / "metrics.json"
+    vt = json.loads(metrics.read_text()).get("video_thresholds") if metrics.is_file() else None
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    return Predictor(model.eval(), float(model.threshold), vt, data, folder)
+
+
+def threshold_for(predictor: Predictor, kind: str, aggregate: str, override: float | None) -> tuple[float, str]:
+    """(threshold, where it comes from) for an image or a video: a video's aggregated score is compared
+    with the video-level threshold chosen on val for that aggregate, an image with the frame threshold."""
+    if override is not None:
+        return float(override), "threshold= on the command line"
+    if kind == "video" and predictor.video_thresholds and aggregate in predictor.video_thresholds:
+        return float(predictor.video_thresholds[aggregate]), f"video level ({aggregate} of frames), chosen on val"
+    if kind == "video":
+        return predictor.threshold, "frame level, chosen on val (this run stores no video-level threshold)"
+    return predictor.threshold, "frame level, chosen on val"
 
 
 def list_inputs(path: Path) -> list[Path]:
@@ -57,9 +86,9 @@ def list_inputs(path: Path) -> list[Path]:
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score every input; unreadable files get a line with an `error` field."""
     offline_defaults()
-    module, threshold, data_cfg = load_predictor(cfg.run)
-    if cfg.get("threshold") is not None:
-        threshold = float(cfg.threshold)
+    predictor = load_predictor(cfg.run)
+    module, data_cfg = predictor.module, predictor.data_config
+    override = cfg.get("threshold")
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
     module = module.to(device)
     ext = ExtractConfig(
@@ -99,11 +128,17 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             if len(pending) >= int(cfg.batch_size):
                 flush()
     flush()
+    used: set[str] = set()
     for e in results:
         if "error" not in e:
+            threshold, source = threshold_for(predictor, e["kind"], str(cfg.aggregate), override)
             e["p_fake"] = float(agg(e["frame_scores"]))
             e["label"] = "fake" if e["p_fake"] >= threshold else "real"
             e["threshold"] = threshold
+            e["threshold_source"] = source
+            if source not in used:
+                used.add(source)
+                print(f"dfl-predict: {e['kind']}s use threshold {threshold:.2f} ({source})", file=sys.stderr)
     return results
 
 

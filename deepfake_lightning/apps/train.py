@@ -1,4 +1,4 @@
-"""dfl-train: train one classifier (baseline, general or specialist), test it, write checkpoint and metrics."""
+"""dfl-train: train one classifier (baseline, general or specialist), test its best checkpoint, write split.json and metrics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, close_wandb, offline_defaults, run_job
 from deepfake_lightning.config import validate
+from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
+from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
+from deepfake_lightning.models.loading import load_checkpoint_file
 
 log = logging.getLogger(__name__)
 
@@ -42,57 +45,110 @@ def resolve_ckpt(ckpt_path: str | None, out_dir: Path) -> str | None:
     return ckpt_path
 
 
+def checkpoint_epoch(path: str | Path) -> int | None:
+    """The epoch a Lightning checkpoint was saved at (0-based)."""
+    obj = load_checkpoint_file(Path(path))
+    return int(obj["epoch"]) if "epoch" in obj else None
+
+
+def val_video_thresholds(model: Any, dm: Any, threshold_cfg: dict[str, Any]) -> dict[str, float] | None:
+    """Video-level thresholds per aggregate, chosen on the val scores of the last validation pass."""
+    labels, p_fake = model.val_metrics.gathered()
+    rows = dm.rows("val")
+    if len(rows) != len(labels):  # e.g. gathered across ranks in another order: say so, do not guess
+        log.warning("video-level thresholds not chosen: %d val scores for %d val frames", len(labels), len(rows))
+        return None
+    videos = dm.cache.index["video"][rows]
+    if (dm.cache.index["label"][rows] != labels.numpy()).any():
+        log.warning("video-level thresholds not chosen: val scores are not in the cache's row order")
+        return None
+    return video_thresholds(Scores(labels.numpy(), p_fake.numpy(), videos), threshold_cfg)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit and test one model as configured; returns the results written to `metrics.json`."""
+    """Fit, then validate and test one checkpoint (the best on val); returns what `metrics.json` holds.
+
+    The val block, the returned objective, the threshold and the test block all come from the same
+    checkpoint, whose epoch is recorded.
+    """
     offline_defaults()
     validate(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_arg = resolve_ckpt(cfg.get("ckpt_path"), out_dir)
+    if not cfg.get("train", True) and ckpt_arg is None:
+        raise ValueError(
+            "train=false needs ckpt_path=<checkpoint> (or ckpt_path=last in its run folder): "
+            "testing untrained weights would report a random model"
+        )
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
     dm = hydra.utils.instantiate(cfg.data)
+    dm.setup()
     model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    if trainer.is_global_zero:
+        # A resumed (or test-only) run must keep the split it was trained on: write_split refuses another.
+        write_split(dm.split_record, out_dir, overwrite=ckpt_arg is None and bool(cfg.get("train", True)))
     for lg in loggers:
         if hasattr(lg, "log_hyperparams"):
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     results: dict[str, Any] = {"model": cfg.model.name, "run_dir": str(out_dir)}
+    ckpt = ckpt_arg
     if cfg.get("train", True):
-        trainer.fit(model, datamodule=dm, ckpt_path=resolve_ckpt(cfg.get("ckpt_path"), out_dir))
-        results["val"] = getattr(model, "last_metrics", {}).get("val")
-    ckpt = None
-    if trainer.checkpoint_callback is not None:
-        ckpt = trainer.checkpoint_callback.best_model_path or None
-        results["checkpoint"] = ckpt
-        results["last_checkpoint"] = str(out_dir / "checkpoints" / "last.ckpt")
+        trainer.fit(model, datamodule=dm, ckpt_path=ckpt_arg)
+        ckpt = None
+        if trainer.checkpoint_callback is not None:
+            ckpt = trainer.checkpoint_callback.best_model_path or None
+            results["last_checkpoint"] = str(out_dir / "checkpoints" / "last.ckpt")
+    results["checkpoint"] = ckpt
+    results["epoch"] = checkpoint_epoch(ckpt) if ckpt else trainer.current_epoch - 1
+    results["evaluated"] = (
+        "best checkpoint on val"
+        if ckpt and cfg.get("train", True)
+        else ("ckpt_path" if ckpt else "weights after the last epoch (no checkpoint callback)")
+    )
+    # Validate the checkpoint that is tested: its val metrics, its threshold, the sweep's objective.
+    trainer.validate(model, datamodule=dm, ckpt_path=ckpt, weights_only=True, verbose=False)
+    results["val"] = model.last_metrics["val"]
+    results["video_thresholds"] = val_video_thresholds(model, dm, threshold_config(cfg))
     if cfg.get("test", True):
-        trainer.test(model, datamodule=dm, ckpt_path=ckpt if ckpt else None, weights_only=True)
+        trainer.test(model, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         labels, p_fake = model.test_metrics.gathered()
         results["threshold"] = float(model.threshold)
         results["test"] = model.last_metrics["test"]
         results["test_at_0.5"] = detection_metrics(labels, p_fake, 0.5)
-        results["dataset"] = dm.class_counts_all()
+    results["dataset"] = dm.dataset_summary()
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
-    for stage in ("test",):
-        m = results.get(stage)
-        if m:
-            print(
-                f"[{cfg.model.name}] test at threshold {m['threshold']:.2f}: real recall {m['real_recall']}, "
-                f"fake recall {m['fake_recall']}, ROC AUC {m['roc_auc']}"
-            )
+    m = results.get("test")
+    if m:
+        print(
+            f"[{cfg.model.name}] epoch {results['epoch']}, test at threshold {m['threshold']:.2f}: real recall "
+            f"{m['real_recall']}, fake recall {m['fake_recall']}, ROC AUC {m['roc_auc']}"
+        )
     results["optimized_metric"] = (results.get("val") or {}).get(str(cfg.optimized_metric).split("/")[-1])
     return results
+
+
+def threshold_config(cfg: DictConfig) -> dict[str, Any]:
+    """The threshold rule of this run (the calibration callback's settings, or the defaults)."""
+    node = OmegaConf.select(cfg, "callbacks.threshold", default=None)
+    if node is None:
+        return {"criterion": "max_real_recall", "min_fake_recall": 0.98, "fallback": "balanced_accuracy"}
+    return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     result = run_job(lambda: train(cfg), cfg.paths.output_dir)
-    return None if result is None else result.get("optimized_metric")
+    # A failed job returns NaN, not None: the Optuna sweeper needs a number for every trial.
+    value = None if result is None else result.get("optimized_metric")
+    return float("nan") if value is None else float(value)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.config import validate
+from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
 from deepfake_lightning.evaluation.protocol import Scores, evaluate_scores
 
 log = logging.getLogger(__name__)
+
+
+def differences_from(folder: Path, record: dict[str, Any]) -> list[str]:
+    """What differs between the split recorded in `folder` and `record` (empty when none is recorded)."""
+    return split_differences(read_split(folder), record) if (folder / SPLIT_FILE).is_file() else []
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -30,18 +36,30 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
+    fp = dm.split_record["fingerprint"]
+    out = Path(cfg.out_dir)
+    path = out / "metrics.json"
+    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    ens_fp = (metrics.get("dataset") or {}).get("split_fingerprint")
+    if ens_fp and ens_fp != fp:
+        raise SplitMismatchError(
+            f"split mismatch: {path} (the models YOLO is compared with) used split {ens_fp}, this YOLO run "
+            f"({run_dir}) made split {fp} ({'; '.join(differences_from(out, dm.split_record))}); "
+            f"pass data.split_file={out / SPLIT_FILE} to train YOLO on the same split"
+        )
+    write_split(dm.split_record, run_dir, overwrite=True)
     idx, frames = dm.cache.index, dm.cache.frames
-    export = Path(cfg.yolo.export_dir) if cfg.yolo.get("export_dir") else run_dir / "dataset"
-    counts = Y.export_split_folders(frames, idx["label"], idx["split"], idx["row"], export)
+    export_root = Path(cfg.yolo.export_dir) if cfg.yolo.get("export_dir") else run_dir
+    export = export_root / f"dataset-{fp}"
+    counts = Y.export_split_folders(frames, idx["label"], dm.split, idx["row"], export, fp)
     log.info("exported %s to %s", counts, export)
     y = cfg.yolo
     best = Y.train_yolo(export, run_dir, y.model, y.epochs, y.imgsz, y.batch, y.get("device"), y.workers, int(cfg.seed))
     splits = {}
     for s in ("val", "test"):
-        mask = idx["split"] == s
-        rows = idx["row"][mask]
-        p = Y.predict_p_fake(best, [frames[r] for r in rows], run_dir, y.imgsz, y.batch)
-        splits[s] = Scores(idx["label"][mask], p, idx["video"][mask])
+        pos = dm.rows(s)
+        p = Y.predict_p_fake(best, [frames[r] for r in idx["row"][pos]], run_dir, y.imgsz, y.batch)
+        splits[s] = Scores(idx["label"][pos], p, idx["video"][pos])
     thr = OmegaConf.to_container(cfg.threshold, resolve=True)
     block = evaluate_scores(splits["val"], splits["test"], thr, cfg.video.aggregate, bool(cfg.report.paper_protocol))
     block["weights"] = str(best)
@@ -50,10 +68,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         run_dir / "predictions.npz",
         **{f"{s}_{k}": getattr(v, k) for s, v in splits.items() for k in ("labels", "p_fake")},
     )
-    out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
+    metrics = json.loads(path.read_text()) if path.is_file() else {}  # again: another step may have written it
+    metrics.setdefault("dataset", dm.dataset_summary())
     metrics.setdefault("models", {})[str(y.name)] = block
     metrics.setdefault("runs", {})[str(y.name)] = str(run_dir)
     path.write_text(json.dumps(metrics, indent=2))

@@ -1,4 +1,7 @@
-"""Frame cache: one uint8 [N, H, W, 3] memmap plus index.csv and manifest.json, keyed by config and file list."""
+"""Frame cache: one uint8 [N, H, W, 3] memmap plus index.csv and manifest.json, keyed by config and file list.
+
+The cache holds frames and their index only; splits belong to runs (data/splits.py, split.json).
+"""
 
 from __future__ import annotations
 
@@ -22,11 +25,11 @@ from deepfake_lightning.data.video import UnreadableMediaError, read_frames, rea
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 2  # bump when extraction changes what it writes (2: Haar on a <= 640 px copy)
+CACHE_VERSION = 3  # bump when extraction changes what it writes (2: Haar on a <= 640 px copy; 3: no split column)
 FRAMES_FILE = "frames.u8"
 INDEX_FILE = "index.csv"
 MANIFEST_FILE = "manifest.json"
-INDEX_FIELDS = ("row", "video", "frame", "label", "identity", "face", "split")
+INDEX_FIELDS = ("row", "video", "frame", "label", "identity", "face")
 
 
 @dataclass(frozen=True)
@@ -129,28 +132,16 @@ class FrameCache:
             "label": np.array([int(r["label"]) for r in rows], dtype=np.int64),
             "identity": np.array([r["identity"] for r in rows], dtype=object),
             "face": np.array([int(r["face"]) for r in rows], dtype=np.int64),
-            "split": np.array([r.get("split", "") for r in rows], dtype=object),
         }
         return cls(path, frames, index, manifest)
 
     def __len__(self) -> int:
         return len(self.index["row"])
 
-    def write_splits(self, split: np.ndarray, split_config: dict) -> None:
-        """Store the split column and per-split counts, atomically (temp file then rename)."""
-        self.index["split"] = np.asarray(split, dtype=object)
-        self.manifest["split_config"] = split_config
-        self.manifest["counts"] = split_counts(self.index["label"], self.index["split"])
-        _write_index(self.path / INDEX_FILE, self.index)
-        _write_json(self.path / MANIFEST_FILE, self.manifest)
 
-
-def split_counts(labels: np.ndarray, split: np.ndarray) -> dict[str, dict[str, int]]:
-    """{split: {"real": n, "fake": n}} for train, val and test."""
-    return {
-        s: {"real": int(((split == s) & (labels == 0)).sum()), "fake": int(((split == s) & (labels == 1)).sum())}
-        for s in ("train", "val", "test")
-    }
+def class_counts(labels: np.ndarray) -> dict[str, int]:
+    """{"real": n, "fake": n} over the whole cache."""
+    return {"real": int((labels == 0).sum()), "fake": int((labels == 1).sum())}
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -190,7 +181,7 @@ def _extract_into(
                 out.write(img.tobytes())
                 kind = "found" if found else ("fallback_center" if cfg.face_crop else "no_crop")
                 faces[kind] = faces.get(kind, 0) + 1
-                for k, v in zip(INDEX_FIELDS, (row, item.path, idx, item.label, item.identity, int(found), "")):
+                for k, v in zip(INDEX_FIELDS, (row, item.path, idx, item.label, item.identity, int(found))):
                     index[k].append(v)
                 row += 1
             if n % 500 == 0:
@@ -222,7 +213,7 @@ def _finish(
         "shape": [n, s, s, 3],
         "faces": faces,
         "skipped": skipped,
-        "counts": split_counts(np.array(index["label"]), np.array(index["split"], dtype=object)),
+        "counts": class_counts(np.array(index["label"], dtype=np.int64)),
     }
     _write_index(tmp / INDEX_FILE, {k: np.array(v, dtype=object) for k, v in index.items()})
     _write_json(tmp / MANIFEST_FILE, manifest)
@@ -332,7 +323,7 @@ def merge_shards(
                 for r in rows:
                     out.write(np.asarray(c.frames[r]).tobytes())
                     for k in INDEX_FIELDS:
-                        index[k].append(len(index["row"]) if k == "row" else ("" if k == "split" else c.index[k][r]))
+                        index[k].append(len(index["row"]) if k == "row" else c.index[k][r])
         order = {it.path: i for i, it in enumerate(items)}
         pre = [s for s in loaded[0].manifest["skipped"] if s["path"] not in order]
         skipped = sorted(

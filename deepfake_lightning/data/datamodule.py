@@ -12,10 +12,17 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from deepfake_lightning.data.cache import ExtractConfig, FrameCache, build_cache, merge_shards, split_counts
+from deepfake_lightning.data.cache import ExtractConfig, FrameCache, build_cache, merge_shards
 from deepfake_lightning.data.celebdf import TEST_LIST, VideoItem, list_celebdf, list_frame_folder, parse_test_list
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
-from deepfake_lightning.data.splits import make_split
+from deepfake_lightning.data.splits import (
+    SPLITS,
+    assignment_from_record,
+    make_split,
+    read_split,
+    split_counts,
+    split_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,7 @@ class FrameCacheDataModule(L.LightningDataModule):
         face_margin: float = 0.3,
         no_face: str = "center",
         split: Mapping[str, Any] | None = None,
+        split_file: str | None = None,
         test_list: str | None = None,
         cache_path: str | None = None,
         batch_size: int = 32,
@@ -85,12 +93,16 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.cache_dir = Path(str(cache_dir))
         self.extract_cfg = ExtractConfig(int(frames_per_video), int(image_size), bool(face_crop), face_margin, no_face)
         split = dict(split or {})
+        # split.seed is its own key (0 by default), not the model seed: runs with other model seeds
+        # share one split and can be fused.
         self.split_cfg = {
-            "strategy": split.get("strategy", "stratified"),
+            "strategy": split.get("strategy", "grouped"),
             "fractions": [float(f) for f in split.get("fractions", (0.7, 0.2, 0.1))],
-            "group_by": split.get("group_by", "video"),
-            "seed": int(split.get("seed", seed)),
+            "group_by": split.get("group_by", "identity"),
+            "seed": int(split.get("seed", 0)),
         }
+        # A recorded split.json (another run's): used instead of computing the split from split_cfg.
+        self.split_file = Path(str(split_file)) if split_file else None
         self.test_list = Path(str(test_list)) if test_list else self.root / TEST_LIST
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
@@ -102,6 +114,8 @@ class FrameCacheDataModule(L.LightningDataModule):
         # A cache built elsewhere (e.g. merged shards): used as it is, no listing or extraction.
         self.cache_path = Path(str(cache_path)) if cache_path else None
         self.cache: FrameCache | None = None
+        self.split: np.ndarray | None = None  # "train" / "val" / "test" per cache row
+        self.split_record: dict[str, Any] | None = None  # what split.json holds
         self.datasets: dict[str, CachedFrames] = {}
 
     # --- listing -------------------------------------------------------------------------------
@@ -136,19 +150,13 @@ class FrameCacheDataModule(L.LightningDataModule):
 
     # --- Lightning hooks -----------------------------------------------------------------------
     def build(self) -> FrameCache:
-        """Build or reuse the cache and write this split into it; the DataModule's prepare_data."""
+        """Build or reuse the frame cache (frames and index only); the DataModule's prepare_data."""
         if self.cache_path is not None:
             if not (self.cache_path / "manifest.json").is_file():
                 raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
-            cache = FrameCache.load(self.cache_path)
-            test = {v for v, s in zip(cache.index["video"], cache.index["split"]) if s == "test"}
-        else:
-            items, skipped, test = self.list_items()
-            cache = build_cache(self.root, items, self.extract_cfg, self.cache_dir, pre_skipped=skipped)
-        split = self._split(cache, test)
-        if list(split) != list(cache.index["split"]) or cache.manifest.get("split_config") != self.split_cfg:
-            cache.write_splits(split, self.split_cfg)
-        return cache
+            return FrameCache.load(self.cache_path)
+        items, skipped, _ = self.list_items()
+        return build_cache(self.root, items, self.extract_cfg, self.cache_dir, pre_skipped=skipped)
 
     def build_shard(self, shard: int, num_shards: int) -> FrameCache:
         """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
@@ -158,10 +166,9 @@ class FrameCacheDataModule(L.LightningDataModule):
         )
 
     def merge(self, num_shards: int) -> FrameCache:
-        """Merge the shards into the full cache, then split it as `build` does."""
+        """Merge the shards into the full cache, as `build` would have written it."""
         items, _, _ = self.list_items()
-        merge_shards(self.root, items, self.extract_cfg, self.cache_dir, num_shards)
-        return self.build()
+        return merge_shards(self.root, items, self.extract_cfg, self.cache_dir, num_shards)
 
     def prepare_data(self) -> None:
         self.build()
@@ -171,27 +178,72 @@ class FrameCacheDataModule(L.LightningDataModule):
             return
         cache = self.build()
         self.cache = cache
-        labels, split = cache.index["label"], cache.index["split"]
-        for s in ("train", "val", "test"):
-            mask = split == s
+        self.split, self.split_record = self.compute_split(cache)
+        labels = cache.index["label"]
+        for s in SPLITS:
+            mask = self.split == s
             self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][mask], labels[mask])
-        log.info("split %s: %s", self.split_cfg["strategy"], self.class_counts_all())
+        self.datasets["all"] = CachedFrames(cache.frames, cache.index["row"], labels)  # dfl-eval on another dataset
+        self.log_split()
 
-    def _split(self, cache: FrameCache, test: set[str]) -> np.ndarray:
+    def compute_split(self, cache: FrameCache) -> tuple[np.ndarray, dict[str, Any]]:
+        """This run's split of the cache: read from `split_file`, or computed from (cache, split config)."""
         idx = cache.index
-        in_test = np.array([v in test for v in idx["video"]], dtype=bool)
+        if self.split_file is not None:
+            record = read_split(self.split_file)
+            assignment = assignment_from_record(record, idx["video"], idx["frame"], str(self.split_file))
+            return assignment, record
         if len(idx["label"]) == 0:
-            return np.array([], dtype=object)
-        return make_split(
-            self.split_cfg["strategy"],
-            idx["label"],
-            idx["video"],
-            idx["identity"],
-            self.split_cfg["fractions"],
-            self.split_cfg["seed"],
-            self.split_cfg["group_by"],
-            in_test,
+            assignment = np.array([], dtype=object)
+        else:
+            assignment = make_split(
+                self.split_cfg["strategy"],
+                idx["label"],
+                idx["video"],
+                idx["identity"],
+                self.split_cfg["fractions"],
+                self.split_cfg["seed"],
+                self.split_cfg["group_by"],
+                np.array([v in self.official_test_videos() for v in idx["video"]], dtype=bool),
+            )
+        return assignment, split_record(assignment, idx, self.split_cfg, str(cache.manifest.get("key", "")))
+
+    def official_test_videos(self) -> set[str]:
+        """Videos named in the official test list (only read for split.strategy=official)."""
+        if self.split_cfg["strategy"] != "official" or not self.test_list.is_file():
+            return set()
+        return set(parse_test_list(self.test_list)[0])
+
+    def log_split(self) -> None:
+        """Counts per split and the leak report: identities (or videos) present in more than one split."""
+        rec = self.split_record or {}
+        leaks = rec.get("leaks", {})
+        log.info(
+            "split %s (group_by=%s, seed=%s, fingerprint %s): %s",
+            rec.get("strategy"),
+            rec.get("group_by"),
+            rec.get("seed"),
+            rec.get("fingerprint"),
+            self.class_counts_all(),
         )
+        n_id, n_vid = leaks.get("identities_in_several_splits", 0), leaks.get("videos_in_several_splits", 0)
+        if n_vid:
+            log.warning(
+                "split leak report: frames of %d video(s) are spread across train/val/test (per-frame split "
+                "with data.frames_per_video > 1), e.g. %s; use split=grouped for a held-out figure",
+                n_vid,
+                leaks["examples"]["videos"][:3],
+            )
+        if n_id:
+            log.warning(
+                "split leak report: %d identit%s in more than one split (e.g. %s); a fake made from a real video "
+                "of that identity shares its background and motion. split.group_by=identity keeps each in one split",
+                n_id,
+                "y" if n_id == 1 else "ies",
+                leaks["examples"]["identities"][:3],
+            )
+        else:
+            log.info("split leak report: no identity in more than one split")
 
     # --- what models need ------------------------------------------------------------------------
     def class_counts(self, stage: str = "train") -> dict[str, int]:
@@ -201,8 +253,35 @@ class FrameCacheDataModule(L.LightningDataModule):
         return self.class_counts_all()[stage]
 
     def class_counts_all(self) -> dict[str, dict[str, int]]:
-        assert self.cache is not None
-        return split_counts(self.cache.index["label"], self.cache.index["split"])
+        if self.cache is None or self.split is None:
+            self.setup()
+        assert self.cache is not None and self.split is not None
+        return split_counts(self.cache.index["label"], self.split)
+
+    def dataset_summary(self) -> dict[str, Any]:
+        """metrics.json's `dataset`: the split's fingerprint and settings, leak counts and class counts per split."""
+        if self.split_record is None:
+            self.setup()
+        assert self.cache is not None and self.split_record is not None
+        rec = self.split_record
+        return {
+            "split_fingerprint": rec["fingerprint"],
+            "split": {k: rec.get(k) for k in ("strategy", "group_by", "seed", "fractions")},
+            "leaks": {k: rec["leaks"][k] for k in ("identities_in_several_splits", "videos_in_several_splits")},
+            "counts": self.class_counts_all(),
+            "cache": str(self.cache.path),
+        }
+
+    def rows(self, stage: str) -> np.ndarray:
+        """Positions in the cache index of one split's frames, in the order its loader yields them."""
+        if self.split is None:
+            self.setup()
+        assert self.split is not None
+        return np.arange(len(self.split)) if stage == "all" else np.flatnonzero(self.split == stage)
+
+    def loader(self, stage: str) -> DataLoader:
+        """An evaluation loader (fixed order) over train, val, test or all frames."""
+        return self._loader(stage, False)
 
     def _loader(self, stage: str, train: bool) -> DataLoader:
         if self.cache is None:

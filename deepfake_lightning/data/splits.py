@@ -1,13 +1,26 @@
-"""Seeded train/val/test splits: stratified (the paper), grouped by video or identity, or the official test list."""
+"""Seeded train/val/test splits (stratified as the paper, grouped, official list) and the split.json record of one."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 SPLITS = ("train", "val", "test")
 STRATEGIES = ("stratified", "grouped", "official")
+
+
+def split_counts(labels: np.ndarray, split: np.ndarray) -> dict[str, dict[str, int]]:
+    """{split: {"real": n, "fake": n}} for train, val and test."""
+    return {
+        s: {"real": int(((split == s) & (labels == 0)).sum()), "fake": int(((split == s) & (labels == 1)).sum())}
+        for s in SPLITS
+    }
 
 
 def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
@@ -100,3 +113,178 @@ def make_split(
             raise ValueError("split.strategy=official needs List_of_testing_videos.txt naming videos in the cache")
         return official_split(labels, groups, in_test_list, fractions, seed)
     raise ValueError(f"split.strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
+# --- the recorded split: split.json in every run folder ----------------------------------------
+SPLIT_FILE = "split.json"
+
+
+class SplitMismatchError(ValueError):
+    """Two runs that are combined were trained and evaluated on different splits."""
+
+
+def split_fingerprint(videos: np.ndarray, frames: np.ndarray, assignment: np.ndarray) -> str:
+    """sha256 (16 hex) of the assignment itself: sorted `video, frame -> split` lines, independent of row order."""
+    lines = sorted(f"{v}\t{int(f)}\t{s}" for v, f, s in zip(videos, frames, assignment))
+    h = hashlib.sha256("\n".join(lines).encode())
+    return h.hexdigest()[:16]
+
+
+def leak_report(assignment: np.ndarray, videos: np.ndarray, identities: np.ndarray) -> dict[str, Any]:
+    """Identities and videos present in more than one split (an identity leak lets a model see a test face)."""
+
+    def spread(groups: np.ndarray) -> list[str]:
+        seen: dict[str, set[str]] = {}
+        for g, s in zip(groups.astype(str), assignment):
+            seen.setdefault(g, set()).add(str(s))
+        return sorted(g for g, ss in seen.items() if len(ss) > 1)
+
+    ids, vids = spread(np.asarray(identities)), spread(np.asarray(videos))
+    return {
+        "identities_in_several_splits": len(ids),
+        "videos_in_several_splits": len(vids),
+        "examples": {"identities": ids[:10], "videos": vids[:10]},
+    }
+
+
+def split_record(
+    assignment: np.ndarray,
+    index: dict[str, np.ndarray],
+    config: dict[str, Any],
+    cache_key: str,
+) -> dict[str, Any]:
+    """What split.json holds: how the split was made, its fingerprint, counts, leak report and the videos per split.
+
+    `frames` (per split, `video#frame`) is written only when some video has frames in several splits
+    (the paper's per-frame split with K > 1); otherwise a video's split is the split of all its frames.
+    """
+    assignment = np.asarray(assignment, dtype=object)
+    videos, frames, labels = index["video"], index["frame"], index["label"]
+    leaks = leak_report(assignment, videos, index["identity"])
+    record: dict[str, Any] = {
+        "fingerprint": split_fingerprint(videos, frames, assignment),
+        "strategy": config["strategy"],
+        "group_by": config.get("group_by") if config["strategy"] != "stratified" else None,
+        "seed": int(config["seed"]),
+        "fractions": [float(f) for f in config["fractions"]],
+        "cache_key": cache_key,
+        "n_frames": int(len(assignment)),
+        "counts": {
+            s: {
+                "real": int(((assignment == s) & (labels == 0)).sum()),
+                "fake": int(((assignment == s) & (labels == 1)).sum()),
+                "videos": int(len(set(videos[assignment == s]))),
+            }
+            for s in SPLITS
+        },
+        "leaks": leaks,
+        "videos": {s: sorted(set(videos[assignment == s].astype(str))) for s in SPLITS},
+    }
+    if leaks["videos_in_several_splits"]:
+        record["frames"] = {
+            s: sorted(f"{v}#{int(f)}" for v, f in zip(videos[assignment == s], frames[assignment == s])) for s in SPLITS
+        }
+    return record
+
+
+def assignment_from_record(record: dict[str, Any], videos: np.ndarray, frames: np.ndarray, source: str) -> np.ndarray:
+    """Per-row split from a recorded split.json; every row of the cache must be named in it."""
+    lookup: dict[str, str] = {}
+    if "frames" in record:
+        for s, names in record["frames"].items():
+            lookup.update((n, s) for n in names)
+        keys = [f"{v}#{int(f)}" for v, f in zip(videos, frames)]
+    else:
+        for s, names in record["videos"].items():
+            lookup.update((n, s) for n in names)
+        keys = [str(v) for v in videos]
+    missing = sorted({k for k in keys if k not in lookup})
+    if missing:
+        raise SplitMismatchError(
+            f"{source}: {len(missing)} cached item(s) are not in the recorded split, e.g. {missing[:3]}; "
+            "the data changed since the split was made (re-train, or point data.root at the original folder)"
+        )
+    out = np.array([lookup[k] for k in keys], dtype=object)
+    fp = split_fingerprint(videos, frames, out)
+    if fp != record["fingerprint"]:
+        raise SplitMismatchError(
+            f"{source}: the recorded split (fingerprint {record['fingerprint']}) does not cover this cache "
+            f"as it was made (fingerprint here {fp}); some recorded items are missing from the cache"
+        )
+    return out
+
+
+def read_split(path: str | Path) -> dict[str, Any]:
+    """Load a split.json (a run folder or the file itself), naming the file when it is missing or broken."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / SPLIT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no recorded split; runs made before split.json existed must be re-trained "
+            "(or re-run dfl-train with train=false ckpt_path=... to record one)"
+        )
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from exc
+    for key in ("fingerprint", "strategy", "seed", "videos"):
+        if key not in record:
+            raise ValueError(f"{path}: not a split record (no {key!r})")
+    return record
+
+
+def write_split(record: dict[str, Any], path: str | Path, overwrite: bool = False) -> Path:
+    """Write split.json atomically; unless `overwrite`, refuse to replace a different split recorded there
+    (a resumed or re-tested run must keep the split it was trained on)."""
+    path = Path(path)
+    if path.is_dir() or not path.suffix:
+        path = path / SPLIT_FILE
+    if path.is_file() and not overwrite:
+        old = read_split(path)
+        if old["fingerprint"] != record["fingerprint"]:
+            raise SplitMismatchError(
+                f"{path} records split {old['fingerprint']} but this run made {record['fingerprint']} "
+                f"({'; '.join(split_differences(old, record)) or 'same settings, other files'}); "
+                "use a new run folder"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def split_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """What differs between two split records, in words (settings first, then the file list)."""
+    diffs = [
+        f"{k}: {a.get(k)!r} vs {b.get(k)!r}"
+        for k in ("strategy", "group_by", "seed", "fractions")
+        if a.get(k) != b.get(k)
+    ]
+    va = {v for s in a.get("videos", {}).values() for v in s}
+    vb = {v for s in b.get("videos", {}).values() for v in s}
+    if va != vb:
+        diffs.append(f"file list: {len(va - vb)} video(s) only in the first, {len(vb - va)} only in the second")
+    elif a.get("cache_key") != b.get("cache_key"):
+        diffs.append(f"frame cache: {a.get('cache_key')} vs {b.get('cache_key')} (extraction settings)")
+    return diffs
+
+
+def check_same_split(records: dict[str, tuple[str, dict[str, Any]]]) -> str:
+    """All named runs share one split; returns its fingerprint, else SplitMismatchError naming both runs and what differs.
+
+    `records`: {role: (run path, split record)}.
+    """
+    items = list(records.items())
+    ref_role, (ref_path, ref) = items[0]
+    for role, (path, rec) in items[1:]:
+        if rec["fingerprint"] != ref["fingerprint"]:
+            why = "; ".join(split_differences(ref, rec)) or "same settings, different assignment"
+            raise SplitMismatchError(
+                f"split mismatch: {ref_role} ({ref_path}, split {ref['fingerprint']}) and {role} ({path}, split "
+                f"{rec['fingerprint']}) were not made on the same split ({why}). Fusing or comparing them would "
+                "evaluate a model on frames it trained on; train them with the same split settings "
+                "(split.seed is separate from seed)."
+            )
+    return ref["fingerprint"]

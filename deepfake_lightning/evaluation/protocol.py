@@ -41,6 +41,21 @@ def aggregate_videos(scores: Scores, how: str = "mean") -> Scores:
     return Scores(labels, p, names.astype(object))
 
 
+def video_thresholds(val: Scores, threshold: Mapping[str, Any]) -> dict[str, float]:
+    """For each video aggregate (mean, max, median): the threshold chosen on val's video scores.
+
+    A video's aggregated p_fake is not distributed like a frame's, so applying the frame threshold
+    to it would be a different rule from the one validated; predict uses these for videos.
+    """
+    step = float(threshold.get("step", 0.01))
+    kw = {k: threshold[k] for k in ("criterion", "min_fake_recall", "fallback") if k in threshold}
+    out = {}
+    for how in AGGREGATES:
+        vv = aggregate_videos(val, how)
+        out[how] = select_threshold(sweep_thresholds(vv.labels, vv.p_fake, step), **kw).threshold
+    return out
+
+
 def fixed_threshold_table(scores: Scores) -> list[dict[str, float]]:
     """Fake-class F1, precision and recall at 0.25, 0.50, 0.75 and 0.00."""
     rows = []

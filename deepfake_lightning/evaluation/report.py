@@ -33,6 +33,24 @@ def _f(x: Any, pct: bool = True) -> str:
     return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
 
 
+def split_line(dataset: dict) -> str:
+    """How the split was made, its fingerprint and its leak report; the paper's per-frame split is labelled."""
+    sp, leaks = dataset["split"], dataset.get("leaks", {})
+    text = (
+        f"Split `{sp['strategy']}`"
+        + (f" grouped by {sp['group_by']}" if sp["strategy"] != "stratified" else "")
+        + f", split.seed {sp['seed']}, fractions {sp['fractions']}, fingerprint `{dataset['split_fingerprint']}` "
+        f"(split.json): {leaks.get('identities_in_several_splits', '?')} identities and "
+        f"{leaks.get('videos_in_several_splits', '?')} videos in more than one split."
+    )
+    if sp["strategy"] == "stratified":
+        text += (
+            " **This is the paper's per-frame stratified split, kept to reproduce the paper: frames of one video "
+            "or identity can be in train and test, so test figures are optimistic.**"
+        )
+    return text
+
+
 def table1(metrics: dict) -> str:
     """Milestone (baseline at 0.5) vs final (ensemble at its val-chosen threshold), paper and this run."""
     models = metrics["models"]
@@ -159,9 +177,11 @@ def write_report(
     lines = [
         "# deepfake-lightning report",
         "",
-        f"Data: `{metrics.get('cache', '?')}`; split `{metrics.get('split', {}).get('strategy', '?')}`; "
-        + ", ".join(f"{s}: {c['real']} real / {c['fake']} fake" for s, c in ds.items())
+        f"Data: `{metrics.get('cache', '?')}`; "
+        + ", ".join(f"{s}: {c['real']} real / {c['fake']} fake" for s, c in ds["counts"].items())
         + f"; {len(metrics.get('skipped', []))} files skipped.",
+        "",
+        split_line(ds),
         "",
         "Thresholds are chosen on the validation split and applied to test. Numbers come from this run, from",
         "scratch (no ImageNet weights) on whatever data it was given; they are not the paper's Celeb-DF figures.",

@@ -27,6 +27,14 @@ def specialist_class_weights(real: int, fake: int, multiplier: float) -> list[fl
     return [fake / real * multiplier, 1.0]
 
 
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The RNG seed of one training step on one process: distinct per (seed, step, rank), the same on a resume.
+
+    Rank 0 keeps the single-process stream; other ranks are offset by rank x 2**40, far above any step count.
+    """
+    return seed * 1_000_003 + step + (rank << 40)
+
+
 def _plain(value: Any) -> Any:
     """OmegaConf containers and tuples as plain dicts and lists."""
     if isinstance(value, Mapping):
@@ -86,7 +94,6 @@ class DeepfakeClassifier(L.LightningModule):
         self.test_metrics = DetectionMetrics()
         # Kept out of the module tree so the state_dict (and checkpoints) do not hold the weights twice.
         object.__setattr__(self, "_compiled", None)
-        self._pending_finite: list = []
 
     # --- set-up --------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -132,7 +139,8 @@ class DeepfakeClassifier(L.LightningModule):
             # Augmentation and dropout of this step draw from a seed fixed by (seed, step), so a run
             # resumed from a checkpoint continues exactly as an uninterrupted one (Lightning does not
             # save RNG state). This hook runs before on_train_batch_start, hence the reseed here.
-            torch.manual_seed(self.hparams.seed * 1_000_003 + self.global_step)
+            # Each DDP rank draws its own stream, or every rank would augment its shard identically.
+            torch.manual_seed(step_seed(self.hparams.seed, self.global_step, self.global_rank))
         x = self.preprocess(images, labels, train=train)
         return (x, labels) if labels is not None else x
 
@@ -148,45 +156,9 @@ class DeepfakeClassifier(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, logits, y = self.model_step(batch)
-        self._check_finite(loss, batch_idx)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True, batch_size=len(y))
         return loss
-
-    def _check_finite(self, loss: torch.Tensor, batch_idx: int) -> None:
-        """Stop on a NaN/inf loss, naming the step and batch, before any checkpoint is written.
-
-        On a GPU, reading the loss every step would stall the pipeline (a device sync per step), so
-        the flag is copied without blocking and read one step later; on the CPU it is read at once.
-        """
-        flag = (~torch.isfinite(loss.detach())).reshape(1)
-        if loss.device.type == "cpu":
-            pending = [(flag, loss.detach().clone(), self.global_step, batch_idx)]
-        else:
-            pending, self._pending_finite = self._pending_finite, []
-            host = flag.to("cpu", non_blocking=True)
-            done = torch.cuda.Event() if loss.device.type == "cuda" else None
-            if done is not None:
-                done.record()
-            self._pending_finite.append((host, loss.detach(), self.global_step, batch_idx, done))
-            pending = [(f, v, st, b) for f, v, st, b, ev in pending if ev is None or ev.synchronize() is None]
-        for f, value, step, bidx in pending:
-            if bool(f.item()):
-                raise FloatingPointError(
-                    f"{self.hparams.name}: loss is {value.item()} at epoch {self.current_epoch}, step {step}, "
-                    f"batch {bidx}; stopping before a poisoned checkpoint is written"
-                )
-
-    def on_train_epoch_end(self) -> None:
-        if self._pending_finite:  # the last step's flag
-            pending, self._pending_finite = self._pending_finite, []
-            for f, value, step, bidx, ev in pending:
-                if ev is not None:
-                    ev.synchronize()
-                if bool(f.item()):
-                    raise FloatingPointError(
-                        f"{self.hparams.name}: loss is {value.item()} at step {step}, batch {bidx}"
-                    )
 
     def _eval_step(self, batch: Any, stage: str, metrics: DetectionMetrics) -> None:
         loss, logits, y = self.model_step(batch)
@@ -204,8 +176,13 @@ class DeepfakeClassifier(L.LightningModule):
         return torch.softmax(self(self.preprocess(images_uint8, train=False)).float(), dim=1)[:, 1]
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return {"p_fake": torch.softmax(self(x).float(), 1)[:, 1]}
+        """Logits and p_fake of a preprocessed batch (labels too, when the batch has them), on the CPU."""
+        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        logits = self(x).float()
+        out = {"logits": logits.cpu(), "p_fake": torch.softmax(logits, 1)[:, 1].cpu()}
+        if y is not None:
+            out["labels"] = y.cpu()
+        return out
 
     def _log_metrics(self, stage: str, metrics: DetectionMetrics) -> dict:
         metrics.threshold = float(self.threshold)

@@ -31,12 +31,18 @@ def find_checkpoint(run: str | Path) -> Path:
     raise FileNotFoundError(f"{run}: no checkpoint found (looked for metrics.json's best, checkpoints/last.ckpt)")
 
 
+def run_folder(run: str | Path) -> Path:
+    """The run folder (the one holding config.yaml) of a run folder or of a checkpoint inside it."""
+    run = Path(run)
+    for folder in (run, run.parent, run.parent.parent) if run.is_file() else (run,):
+        if (folder / "config.yaml").is_file():
+            return folder
+    raise FileNotFoundError(f"{run}: no config.yaml in its run folder; pass the run folder written by dfl-train")
+
+
 def run_config(ckpt: Path) -> DictConfig:
     """The resolved config.yaml written beside a run's checkpoints."""
-    for folder in (ckpt.parent, ckpt.parent.parent):
-        if (folder / "config.yaml").is_file():
-            return OmegaConf.load(folder / "config.yaml")
-    raise FileNotFoundError(f"{ckpt}: no config.yaml in its run folder; pass the run folder written by dfl-train")
+    return OmegaConf.load(run_folder(ckpt) / "config.yaml")
 
 
 def load_checkpoint_file(path: Path) -> dict:

@@ -14,8 +14,10 @@ to the project's 0 = real, 1 = fake happens in `p_fake_from_probs`, nowhere else
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -62,29 +64,39 @@ def p_fake_from_probs(probs: np.ndarray, names: dict[int, str]) -> np.ndarray:
 
 
 def export_split_folders(
-    frames: np.ndarray, labels: np.ndarray, split: np.ndarray, rows: np.ndarray, out: str | Path
+    frames: np.ndarray, labels: np.ndarray, split: np.ndarray, rows: np.ndarray, out: str | Path, fingerprint: str = ""
 ) -> dict[str, dict[str, int]]:
     """Write cached frames as `out/{train,val,test}/{real,fake}/<row>.png`; returns the counts written.
 
-    Reuses a complete export (same counts) instead of writing it again.
+    `out` should name the split (its fingerprint): a complete export is reused only when its recorded
+    fingerprint and counts match, and a new one is written into a temporary folder and renamed into
+    place, so files of two splits are never mixed.
     """
     out = Path(out)
     counts = {
         s: {c: int(((split == s) & (labels == PROJECT_CLASS[c])).sum()) for c in PROJECT_CLASS}
         for s in ("train", "val", "test")
     }
+    stamp = json.dumps({"fingerprint": fingerprint, "counts": counts}, sort_keys=True)
     done = out / ".complete"
-    if done.is_file() and done.read_text() == repr(counts):
+    if done.is_file() and done.read_text() == stamp:
         return counts
+    tmp = out.parent / f".building-{out.name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
     for s in counts:
         for c in PROJECT_CLASS:
-            (out / s / c).mkdir(parents=True, exist_ok=True)
-    for i in range(len(rows)):
-        name = "real" if labels[i] == 0 else "fake"
-        path = out / str(split[i]) / name / f"{int(rows[i]):07d}.png"
-        if not path.is_file():
+            (tmp / s / c).mkdir(parents=True, exist_ok=True)
+    try:
+        for i in range(len(rows)):
+            name = "real" if labels[i] == 0 else "fake"
+            path = tmp / str(split[i]) / name / f"{int(rows[i]):07d}.png"
             cv2.imwrite(str(path), cv2.cvtColor(np.asarray(frames[rows[i]]), cv2.COLOR_RGB2BGR))
-    done.write_text(repr(counts))
+        (tmp / ".complete").write_text(stamp)
+        shutil.rmtree(out, ignore_errors=True)  # an incomplete or stale export under this name
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return counts
 
 
