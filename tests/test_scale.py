@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from deepfake_lightning.data.datamodule import balanced_weights
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
@@ -95,3 +96,38 @@ def test_a_failing_job_does_not_end_the_multirun(tiny_root, tmp_path):
     errors = list((tmp_path / "logs").rglob("error.txt"))
     assert len(errors) == 1 and "model.input_size" in errors[0].read_text()
     assert json.loads((out / "test" / "summary.json").read_text())[0]["runs"] == 1
+
+
+FAILING_OPTUNA = """# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+  - override /hydra/sweeper/sampler: grid
+optimized_metric: val/balanced_accuracy
+hydra:
+  mode: MULTIRUN
+  sweeper:
+    direction: maximize
+    n_trials: 2
+    n_jobs: 1
+    params:
+      model.real_weight_multiplier: choice(-1.0, 8.0)
+"""
+
+
+@pytest.mark.slow
+def test_optuna_sweep_finishes_when_a_trial_fails(tiny_root, tmp_path):
+    """One trial fails (a negative multiplier is refused at start-up); the Optuna sweep records it and finishes."""
+    extra = tmp_path / "conf"
+    (extra / "hparams_search").mkdir(parents=True)
+    (extra / "hparams_search" / "failing_optuna.yaml").write_text(FAILING_OPTUNA)
+    cmd = [
+        sys.executable, "-m", "deepfake_lightning.apps.train", "-m", f"hydra.searchpath=[file://{extra}]",
+        "hparams_search=failing_optuna", "experiment=demo_specialist", f"data.root={tiny_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40",
+        "model.input_size=32", "logger=csv", "callbacks=none", "+trainer.fast_dev_run=true",
+    ]  # fmt: skip
+    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    errors = list((tmp_path / "logs").rglob("error.txt"))
+    assert len(errors) == 1 and "real_weight_multiplier" in errors[0].read_text()
+    assert list((tmp_path / "logs").rglob("optimization_results.yaml"))

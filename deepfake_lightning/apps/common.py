@@ -46,6 +46,19 @@ def run_job(fn: Callable[[], Any], out_dir: str | Path | None = None) -> Any:
         close_wandb()
 
 
+def sweep_value(value: float | None) -> float | None:
+    """What an app returns to a Hydra sweeper: the objective as a float, or None for a failed job.
+
+    Not NaN: hydra-optuna-sweeper 1.3 with the pinned optuna 2.10 raises on a NaN objective (study.tell
+    refuses it, then the sweeper's own FAIL branch tells it again) and ends the sweep, while None is
+    recorded as a failed trial and the sweep goes on (tests/test_scale.py checks both sweepers).
+    """
+    if value is None:
+        return None
+    value = float(value)
+    return None if value != value else value
+
+
 def close_wandb() -> None:
     """Finish a W&B run if one is open."""
     import sys

@@ -35,6 +35,7 @@ class Predictor:
     video_thresholds: dict[str, float] | None  # per aggregate (mean, max, median); None for old runs
     data_config: dict
     run_dir: Path
+    name: str  # "ensemble" or the trained model's name
 
 
 def load_predictor(run: str | Path) -> Predictor:
@@ -52,13 +53,13 @@ def load_predictor(run: str | Path) -> Predictor:
         ens = EnsembleModule(general, specialist)
         ens.load_state_dict(obj["state_dict"])
         vt = obj.get("video_thresholds")
-        return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent)
+        return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent, "ensemble")
     model, cfg = load_classifier(find_checkpoint(run))
     folder = run_folder(find_checkpoint(run))
     metrics = folder / "metrics.json"
     vt = json.loads(metrics.read_text()).get("video_thresholds") if metrics.is_file() else None
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    return Predictor(model.eval(), float(model.threshold), vt, data, folder)
+    return Predictor(model.eval(), float(model.threshold), vt, data, folder, str(model.hparams.name))
 
 
 def threshold_for(predictor: Predictor, kind: str, aggregate: str, override: float | None) -> tuple[float, str]:
