@@ -58,6 +58,11 @@ def validate(cfg: DictConfig) -> None:
             raise ValueError(f"split.fractions must be three non-negative numbers summing to 1, got {fr}")
     _in(cfg, "callbacks.threshold.min_fake_recall", 0.0, 1.0)
     _in(cfg, "threshold.min_fake_recall", 0.0, 1.0)
+    _in(cfg, "callbacks.threshold.target_fpr", 0.0, 1.0)
+    _in(cfg, "threshold.target_fpr", 0.0, 1.0)
+    for p in OmegaConf.select(cfg, "report.prevalence", default=None) or []:
+        if not 0.0 < float(p) < 1.0:
+            raise ValueError(f"report.prevalence entries must be in (0, 1) (the share of fakes), got {p}")
     _in(cfg, "ensemble.weight", 0.0, 1.0)
     mult = OmegaConf.select(cfg, "model.real_weight_multiplier", default=None)
     if mult is not None and float(mult) < 0:

@@ -45,7 +45,6 @@ def synthetic_cache(path: str | Path, n: int, size: int, seed: int = 0, real_fra
         "label": labels,
         "identity": np.array([f"id{i % 50}" for i in range(n)], dtype=object),
         "face": np.zeros(n, int),
-        "split": np.array([""] * n, dtype=object),
     }
     _write_index(path / INDEX_FILE, index)
     _write_json(path / MANIFEST_FILE, {"n_frames": n, "config": {"image_size": size}, "skipped": [], "counts": {}})

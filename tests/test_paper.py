@@ -58,6 +58,7 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
             "ensemble.fit_weight=true",
             "ensemble.grid_step=0.25",
             "report.paper_protocol=true",
+            "calibration=temperature",
         ],
         tmp_path,
     )
@@ -71,7 +72,20 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     assert metrics["ensemble"]["weight"] in (0.0, 0.25, 0.5, 0.75, 1.0)
     report = write_report(out)
     text = report.read_text()
-    assert "Table 1" in text and "91.7%" in text and ("**held**" in text or "**did not hold**" in text)
+    assert "Table 1" in text and "91.7%" in text
+    verdict = on_disk["claim"]["verdict"]
+    assert f"**{verdict}**" in text and verdict in ("held", "not shown", "reversed")
+    ci = on_disk["models"]["ensemble"]["test_ci"]["balanced_accuracy"]
+    assert ci[0] <= ci[1] and f"[{ci[0]:.3f}, {ci[1]:.3f}]" in text
+    assert on_disk["claim"]["balanced_accuracy"]["ci"] is not None
+    cal = on_disk["calibration"]
+    assert cal["applied"] and set(cal["models"]) == {"baseline", "general", "specialist", "ensemble"}
+    import torch
+
+    ckpt = torch.load(out / "ensemble.ckpt", map_location="cpu", weights_only=True)
+    assert ckpt["temperature"] == pytest.approx(cal["models"]["ensemble"]["temperature"])
+    assert "## Calibration" in text and (out / "plots" / "reliability_test_after.png").is_file()
+    assert len(on_disk["deployment"]["ensemble@val-chosen"]["rates"]) == 3 and "Where it is deployed" in text
     assert (out / "plots" / "roc_pr.png").is_file() and (out / "plots" / "threshold_sweep.png").is_file()
     bad = dict(on_disk, dataset={"train": {"real": -1, "fake": 0}})
     with pytest.raises(jsonschema.ValidationError):

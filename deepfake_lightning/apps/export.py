@@ -69,6 +69,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "threshold": str(threshold),
         # video level: compare the aggregate of a video's frame p_fake with its own threshold
         "video_thresholds": json.dumps(pred.video_thresholds or {}),
+        "temperature": str(float(getattr(pred.module, "temperature", 1.0))),  # inside the graph already
         "labels": "0=real,1=fake",
         "input": f"uint8 RGB [B,3,{size},{size}]",
     }.items():

@@ -12,6 +12,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.ensemble import bootstrap_settings
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
 from deepfake_lightning.evaluation.protocol import Scores, evaluate_scores
@@ -61,7 +62,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         p = Y.predict_p_fake(best, [frames[r] for r in idx["row"][pos]], run_dir, y.imgsz, y.batch)
         splits[s] = Scores(idx["label"][pos], p, idx["video"][pos])
     thr = OmegaConf.to_container(cfg.threshold, resolve=True)
-    block = evaluate_scores(splits["val"], splits["test"], thr, cfg.video.aggregate, bool(cfg.report.paper_protocol))
+    boot = bootstrap_settings(cfg.report)
+    block = evaluate_scores(
+        splits["val"], splits["test"], thr, cfg.video.aggregate, bool(cfg.report.paper_protocol), boot
+    )
     block["weights"] = str(best)
     block["settings"] = OmegaConf.to_container(y, resolve=True)
     np.savez(

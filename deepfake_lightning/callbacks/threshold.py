@@ -25,10 +25,12 @@ class ThresholdCalibration(L.Callback):
         min_fake_recall: float = 0.98,
         fallback: str = "balanced_accuracy",
         step: float = 0.01,
+        target_fpr: float = 0.05,
     ):
         if not 0.0 <= min_fake_recall <= 1.0:
             raise ValueError(f"callbacks.threshold.min_fake_recall must be in [0, 1], got {min_fake_recall}")
         self.criterion, self.min_fake_recall, self.fallback, self.step = criterion, min_fake_recall, fallback, step
+        self.target_fpr = target_fpr
         self.sweep: list[dict[str, float]] = []
         self.choice: dict[str, Any] = {}
 
@@ -40,7 +42,7 @@ class ThresholdCalibration(L.Callback):
             log.error("threshold calibration skipped: the validation split lacks one of the classes")
             return
         self.sweep = sweep_thresholds(labels.numpy(), p_fake.numpy(), self.step)
-        c = select_threshold(self.sweep, self.criterion, self.min_fake_recall, self.fallback)
+        c = select_threshold(self.sweep, self.criterion, self.min_fake_recall, self.fallback, self.target_fpr)
         pl_module.threshold.fill_(c.threshold)
         self.choice = {"threshold": c.threshold, "criterion": c.criterion, "note": c.note}
         pl_module.log("val/chosen_threshold", c.threshold)

@@ -76,6 +76,20 @@ def plot_sweep(
     return path
 
 
+def plot_reliability(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str, path: Path) -> Path:
+    """Reliability diagram: mean p_fake against the share of fakes per bin, one line per model."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, 1], [0, 1], color="grey", ls=":", lw=0.8, label="calibrated")
+    for name, c in curves.items():
+        ax.plot(c["confidence"], c["fake_share"], marker="o", ms=3, label=name)
+    ax.set(xlabel="mean p_fake in bin", ylabel="share of fakes in bin", title=title, xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
     """Lightning CSVLogger metrics.csv as {metric: [(epoch, value)]}, epoch-level values only."""
     series: dict[str, list[tuple[int, float]]] = {}

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from deepfake_lightning.evaluation.metrics import format_report
-from deepfake_lightning.evaluation.plots import plot_confusion, plot_roc_pr, plot_sweep, plot_training_curves
+from deepfake_lightning.evaluation.plots import (
+    plot_confusion,
+    plot_reliability,
+    plot_roc_pr,
+    plot_sweep,
+    plot_training_curves,
+)
 from deepfake_lightning.models.ensemble import fuse_logits, p_fake_from_logits
 
 # The paper's table 1 (milestone vs final ensemble) and its ensemble report at 0.5 (figure 8).
@@ -51,45 +57,157 @@ def split_line(dataset: dict) -> str:
     return text
 
 
+def _ci(value: Any, ci: list[float] | None, pct: bool = True) -> str:
+    """`0.587 [0.521, 0.652]` (or percentages); the value alone when there is no interval."""
+    if ci is None:
+        return _f(value, pct)
+    return f"{_f(value, pct)} [{_f(ci[0], pct)}, {_f(ci[1], pct)}]"
+
+
+def _diff(value: float, ci: list[float] | None, pct: bool = True) -> str:
+    """A signed difference with its interval: `+7.8 pts [+0.0, +16.3]` (or `+0.078 [+0.000, +0.163]`)."""
+
+    def g(x: float) -> str:
+        return f"{100 * x:+.1f}" if pct else f"{x:+.3f}"
+
+    unit = " pts" if pct else ""
+    return f"{g(value)}{unit}" + ("" if ci is None else f" [{g(ci[0])}, {g(ci[1])}]")
+
+
 def table1(metrics: dict) -> str:
     """Milestone (baseline at 0.5) vs final (ensemble at its val-chosen threshold), paper and this run."""
     models = metrics["models"]
-    base = models.get("baseline", {}).get("test_at_0.5")
-    final = models["ensemble"]["test"]
+    base_block = models.get("baseline", {})
+    base, base_ci = base_block.get("test_at_0.5"), base_block.get("test_at_0.5_ci") or {}
+    ens = models["ensemble"]
+    final, final_ci = ens["test"], ens.get("test_ci") or {}
+    claim = metrics.get("claim") or {}
     lines = [
         "| Metric | Paper milestone | Paper final (ensemble) | Paper improvement | This run: baseline @0.5 "
-        f"| This run: ensemble @{models['ensemble']['threshold']:.2f} (val-chosen) | This run: improvement |",
+        f"| This run: ensemble @{ens['threshold']:.2f} (val-chosen) | This run: difference (paired) |",
         "|---|---|---|---|---|---|---|",
     ]
     for k, (pm, pf) in PAPER_TABLE1.items():
         pct = k != "roc_auc"
         b = base.get(k) if base else None
         f = final.get(k)
-        imp = "n/a" if b is None or f is None else (f"{100 * (f - b):+.1f} pts" if pct else f"{f - b:+.3f}")
+        if k in claim:
+            imp = _diff(claim[k]["estimate"], claim[k]["ci"], pct)
+        else:
+            imp = "n/a" if b is None or f is None else (f"{100 * (f - b):+.1f} pts" if pct else f"{f - b:+.3f}")
         pimp = f"{100 * (pf - pm):+.1f} pts" if pct else f"{pf - pm:+.3f}"
         lines.append(
-            f"| {ROW_NAMES[k]} | {_f(pm, pct)} | {_f(pf, pct)} | {pimp} | {_f(b, pct)} | {_f(f, pct)} | {imp} |"
+            f"| {ROW_NAMES[k]} | {_f(pm, pct)} | {_f(pf, pct)} | {pimp} | {_ci(b, base_ci.get(k), pct)} | "
+            f"{_ci(f, final_ci.get(k), pct)} | {imp} |"
         )
+    boot = ens.get("bootstrap")
+    if boot:
+        lines += [
+            "",
+            f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over {boot['n']} resamples of whole test "
+            "videos"
+            + (
+                ", the ensemble's threshold chosen again on a resample of val each time"
+                if boot.get("threshold_rechosen_on_val_resamples")
+                else ""
+            )
+            + ".",  # fmt: skip
+        ]
     return "\n".join(lines)
 
 
 def claim_check(metrics: dict) -> str:
-    """Plainly: did the ensemble at its val-chosen threshold beat the baseline at 0.5 on real recall and balanced acc?"""
+    """The verdict of the paired bootstrap test, with its intervals; never "held" on a point estimate alone."""
     models = metrics["models"]
     if "baseline" not in models:
         return "No baseline in this run: the paper's claim was not checked."
-    b, e = models["baseline"]["test_at_0.5"], models["ensemble"]["test"]
-    rr = (e["real_recall"] or 0) > (b["real_recall"] or 0)
-    ba = e["balanced_accuracy"] > b["balanced_accuracy"]
-    fr_drop = (b["fake_recall"] or 0) - (e["fake_recall"] or 0)
-    verdict = "**held**" if rr and ba else "**did not hold**"
-    return (
-        f"The paper's claim (ensemble + threshold lifts real recall over the baseline) {verdict} on this run: "
-        f"real recall {_f(b['real_recall'])} -> {_f(e['real_recall'])} ({'higher' if rr else 'not higher'}), "
-        f"balanced accuracy {_f(b['balanced_accuracy'])} -> {_f(e['balanced_accuracy'])} "
-        f"({'higher' if ba else 'not higher'}), fake recall {_f(b['fake_recall'])} -> {_f(e['fake_recall'])} "
-        f"({'a drop of ' + f'{100 * fr_drop:.1f} pts' if fr_drop > 0 else 'no drop'})."
+    c = metrics.get("claim")
+    if not c:
+        return "The paired test was not run (no `claim` in metrics.json): no verdict."
+    words = {
+        "held": "**held**: the intervals of the balanced-accuracy and real-recall differences are above 0",
+        "not shown": "**not shown**: an interval of the balanced-accuracy or real-recall difference includes 0",
+        "reversed": "**reversed**: an interval of the balanced-accuracy or real-recall difference is below 0",
+    }
+
+    def d(k: str) -> str:
+        return f"{k.replace('_', ' ')} {_diff(c[k]['estimate'], c[k]['ci'], False)}"
+
+    text = (
+        f"The paper's claim (ensemble at its val-chosen threshold beats the baseline at 0.5) {words[c['verdict']]}. "
+        f"Differences on test (ensemble - baseline): {d('balanced_accuracy')}, {d('real_recall')}, "
+        f"{d('fake_recall')}."
     )
+    deg = models["ensemble"].get("degenerate_threshold")
+    if deg:
+        alt = deg["test_at_balanced_accuracy_threshold"]
+        text += (
+            f"\n\n**Degenerate threshold**: {deg['note']}. At that threshold the ensemble would give real recall "
+            f"{_f(alt['real_recall'])}, fake recall {_f(alt['fake_recall'])}, balanced accuracy "
+            f"{_f(alt['balanced_accuracy'])} on test."
+        )
+    return text
+
+
+def calibration_section(metrics: dict, plots: Path) -> list[str]:
+    """ECE before and after temperature scaling for every model, and reliability diagrams (val, test)."""
+    cal = metrics.get("calibration")
+    if not cal:
+        return []
+    for split in ("val", "test"):
+        for stage in ("before", "after"):
+            curves = {n: r[f"reliability_{split}_{stage}"] for n, r in cal["models"].items()}
+            plot_reliability(
+                curves, f"Reliability, {split}, {stage} temperature", plots / f"reliability_{split}_{stage}.png"
+            )
+    lines = [
+        "## Calibration",
+        "",
+        "Expected calibration error (15 bins). Temperatures fitted on val by NLL; "
+        + (
+            "**applied**: thresholds were chosen on the calibrated scores and the ensemble's temperature is stored "
+            "in ensemble.ckpt."
+            if cal["applied"]
+            else "not applied (`calibration=temperature` applies them)."
+        ),  # fmt: skip
+        "",
+        "| Model | temperature | ECE val before | ECE val after | ECE test before | ECE test after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n, r in cal["models"].items():
+        lines.append(
+            f"| {n} | {r['temperature']:.3f} | {r['ece_val_before']:.3f} | {r['ece_val_after']:.3f} | "
+            f"{r['ece_test_before']:.3f} | {r['ece_test_after']:.3f} |"
+        )
+    lines += ["", "![Reliability, test, before](plots/reliability_test_before.png) "
+              "![Reliability, test, after](plots/reliability_test_after.png)", ""]  # fmt: skip
+    return lines
+
+
+def deployment_section(metrics: dict) -> list[str]:
+    """Precision of a fake flag, NPV and false alarms at the deployment prevalences (metrics.json `deployment`)."""
+    dep = metrics.get("deployment") or {}
+    keys = [k for k in ("baseline@0.5", "ensemble@val-chosen") if k in dep] or list(dep)[:2]
+    if not keys or not dep[keys[0]]["rates"]:
+        return []
+    lines = [
+        "## Where it is deployed (share of fakes)",
+        "",
+        "From the test recalls r_r (real) and r_f (fake) at each threshold and a share pi of fakes: precision of",
+        "a fake flag = pi r_f / (pi r_f + (1 - pi)(1 - r_r)); NPV = (1 - pi) r_r / ((1 - pi) r_r + pi (1 - r_f));",
+        "false alarms per 10,000 real items = 10,000 (1 - r_r). The paper tuned at 1 real : 5 fake (pi = 0.83).",
+        "",
+        "| Model @ threshold | share of fakes | precision of a fake flag | NPV | false alarms / 10k real | flagged / 10k items |",
+        "|---|---|---|---|---|---|",
+    ]
+    for k in keys:
+        for r in dep[k]["rates"]:
+            lines.append(
+                f"| {k} ({dep[k]['threshold']:.2f}) | {r['prevalence']:g} | {_f(r['fake_flag_precision'], False)} | "
+                f"{_f(r['negative_predictive_value'], False)} | {r['false_alarms_per_10k_real']:.0f} | "
+                f"{r['flagged_per_10k_items']:.0f} |"
+            )
+    return [*lines, ""]
 
 
 def model_table(metrics: dict) -> str:
@@ -107,8 +225,12 @@ def model_table(metrics: dict) -> str:
     )
     lines = ["| Model | Threshold | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for name, block in metrics["models"].items():
-        for label, m in ((f"{block['threshold']:.2f} (val)", block["test"]), ("0.50", block["test_at_0.5"])):
-            vals = [_f(m.get(c), pct=False) for c in cols]
+        rows = (
+            (f"{block['threshold']:.2f} (val)", block["test"], block.get("test_ci") or {}),
+            ("0.50", block["test_at_0.5"], block.get("test_at_0.5_ci") or {}),
+        )
+        for label, m, ci in rows:
+            vals = [_ci(m.get(c), ci.get(c), pct=False) for c in cols]
             lines.append(f"| {name} | {label} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
@@ -241,11 +363,15 @@ def write_report(
         lines += [
             f"## Video level ({v['aggregate']} of frame p_fake)",
             "",
-            f"Ensemble at {v['threshold']:.2f} (val): real recall {_f(v['test']['real_recall'])}, fake recall "
-            f"{_f(v['test']['fake_recall'])}, balanced accuracy {_f(v['test']['balanced_accuracy'])}, ROC AUC "
-            f"{_f(v['test']['roc_auc'], False)}.",
+            f"Ensemble at {v['threshold']:.2f} (val): real recall "
+            f"{_ci(v['test']['real_recall'], (v.get('test_ci') or {}).get('real_recall'))}, fake recall "
+            f"{_ci(v['test']['fake_recall'], (v.get('test_ci') or {}).get('fake_recall'))}, balanced accuracy "
+            f"{_ci(v['test']['balanced_accuracy'], (v.get('test_ci') or {}).get('balanced_accuracy'))}, ROC AUC "
+            f"{_ci(v['test']['roc_auc'], (v.get('test_ci') or {}).get('roc_auc'), False)}.",
             "",
         ]
+    lines += calibration_section(metrics, plots)
+    lines += deployment_section(metrics)
     yolos = [n for n in models if n.startswith("yolo")]
     if yolos:
         lines += ["## YOLO11-cls vs the ResNet-50 ensemble (section 3.8)", ""]

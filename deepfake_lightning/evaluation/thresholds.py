@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
-CRITERIA = ("max_real_recall", "youden", "balanced_accuracy", "f1_fake")
+CRITERIA = ("max_real_recall", "target_fpr", "youden", "balanced_accuracy", "f1_fake")
+RULE_KEYS = ("criterion", "min_fake_recall", "target_fpr", "fallback")
+
+
+def rule_kwargs(threshold: Mapping[str, Any]) -> dict[str, Any]:
+    """The keys of a `threshold` config block that select_threshold takes."""
+    return {k: threshold[k] for k in RULE_KEYS if k in threshold}
 
 
 @dataclass(frozen=True)
@@ -73,11 +80,14 @@ def select_threshold(
     criterion: str = "max_real_recall",
     min_fake_recall: float = 0.98,
     fallback: str = "balanced_accuracy",
+    target_fpr: float = 0.05,
 ) -> ThresholdChoice:
     """Choose a threshold from a sweep.
 
     - max_real_recall: the highest real recall with fake recall >= min_fake_recall (the paper's
       sweep_real_threshold); when no threshold meets it, says so and uses `fallback`.
+    - target_fpr: the highest fake recall with at most `target_fpr` of real items flagged fake (an
+      operator's false-alarm budget); ties go to the higher real recall; `fallback` when none meets it.
     - youden: max real_recall + fake_recall - 1.
     - balanced_accuracy: max mean of the two recalls (same argmax as youden, kept for its name).
     - f1_fake: max F1 of the fake class.
@@ -100,6 +110,16 @@ def select_threshold(
             c = select_threshold(sweep, fallback, min_fake_recall)
             return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
         best = _best(ok, lambda r: r["real_recall"])
+    elif criterion == "target_fpr":
+        if not 0.0 <= target_fpr <= 1.0:
+            raise ValueError(f"threshold.target_fpr must be in [0, 1], got {target_fpr}")
+        ok = [r for r in sweep if 1.0 - r["real_recall"] <= target_fpr + 1e-12]
+        if not ok:
+            note = f"no threshold flags at most {target_fpr} of real items; fell back to {fallback}"
+            log.warning(note)
+            c = select_threshold(sweep, fallback, min_fake_recall)
+            return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
+        best = max(ok, key=lambda r: (r["fake_recall"], r["real_recall"]))
     elif criterion in ("youden", "balanced_accuracy"):
         best = _best(sweep, lambda r: r["real_recall"] + r["fake_recall"])
     else:

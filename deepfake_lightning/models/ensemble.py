@@ -60,7 +60,8 @@ def fit_weight(
 class EnsembleModule(L.LightningModule):
     """General + specialist in one module: one forward pass per batch gives both members' logits and the fusion.
 
-    `weight` and `threshold` are buffers, so a saved state_dict carries them.
+    `weight`, `threshold` and `temperature` are buffers, so a saved state_dict carries them; p_fake is
+    softmax(fused logits / temperature) (1.0 unless dfl-ensemble ran with calibration=temperature).
     """
 
     def __init__(self, general: DeepfakeClassifier, specialist: DeepfakeClassifier, weight: float = 0.6):
@@ -73,6 +74,7 @@ class EnsembleModule(L.LightningModule):
         self.input_size = general.input_size
         self.register_buffer("weight", torch.tensor(float(weight)))
         self.register_buffer("threshold", torch.tensor(0.5))
+        self.register_buffer("temperature", torch.tensor(1.0))
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         return self.general.preprocess(images, train=False)
@@ -91,7 +93,7 @@ class EnsembleModule(L.LightningModule):
 
     def p_fake(self, images_uint8: torch.Tensor) -> torch.Tensor:
         """p_fake of raw uint8 frames [B, 3, S, S]."""
-        return torch.softmax(self(self.preprocess(images_uint8)), dim=1)[:, 1]
+        return torch.softmax(self(self.preprocess(images_uint8)) / self.temperature, dim=1)[:, 1]
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         x, labels = batch
@@ -100,3 +102,9 @@ class EnsembleModule(L.LightningModule):
         if labels is not None:
             out["labels"] = labels.cpu()
         return out
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """Also loads ensemble.ckpt files written before calibration existed (no `temperature`: 1.0)."""
+        state = dict(state_dict)
+        state.setdefault("temperature", torch.tensor(1.0))
+        return super().load_state_dict(state, strict=strict, assign=assign)

@@ -1,0 +1,129 @@
+"""Bootstrap intervals over videos, the paired claim test and degenerate thresholds, on hand-made cases."""
+
+import numpy as np
+import pytest
+
+from deepfake_lightning.evaluation.metrics import detection_metrics
+from deepfake_lightning.evaluation.statistics import (
+    CI_METRICS,
+    bootstrap_ci,
+    claim_verdict,
+    degenerate_threshold,
+    paired_claim,
+    rechosen_thresholds,
+    video_multiplicities,
+    weighted_metrics,
+)
+
+
+def test_unit_weights_equal_detection_metrics():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(30, int), np.ones(70, int)]
+    p = np.round(np.clip(rng.normal(0.35 + 0.3 * y, 0.2), 0, 1), 2)  # rounded: ties in the scores
+    for t in (0.0, 0.3, 0.5, 0.99):
+        ref = detection_metrics(y, p, t)
+        got = weighted_metrics(y, p, t, np.ones((1, len(y))))
+        for k in CI_METRICS:
+            assert got[k][0] == pytest.approx(ref[k], abs=1e-6), (k, t)
+
+
+def test_hand_computed_weights():
+    # Two real (0.2, 0.6) and two fake (0.4, 0.9); the weights drop the second real item.
+    y, p = np.array([0, 0, 1, 1]), np.array([0.2, 0.6, 0.4, 0.9])
+    m = weighted_metrics(y, p, 0.5, np.array([[2.0, 0.0, 1.0, 1.0]]))
+    assert m["real_recall"][0] == 1.0 and m["fake_recall"][0] == 0.5
+    assert m["accuracy"][0] == pytest.approx(3 / 4)
+    assert m["roc_auc"][0] == 1.0  # the remaining real item (0.2) is below both fakes
+
+
+def test_resamples_draw_whole_videos():
+    videos = np.array(["a", "a", "b", "c", "c", "c"])
+    w, inverse = video_multiplicities(videos, 50, seed=1)
+    assert w.shape == (50, 6) and (w.sum(1) > 0).all()
+    for row in w:  # frames of one video always share its multiplicity
+        assert row[0] == row[1] and row[3] == row[4] == row[5]
+    assert (video_multiplicities(videos, 50, seed=1)[0] == w).all()
+
+
+def test_interval_covers_the_true_value_about_95_percent():
+    hits, trials = 0, 150
+    for seed in range(trials):
+        rng = np.random.default_rng(seed)
+        y = np.r_[np.zeros(80, int), np.ones(80, int)]
+        p = rng.random(160)  # real recall at 0.7 is 0.7 in the population
+        ci = bootstrap_ci(y, p, np.arange(160).astype(str), 0.7, n_boot=300, seed=seed)["real_recall"]
+        hits += ci[0] <= 0.7 <= ci[1]
+    assert 0.88 <= hits / trials <= 0.99
+
+
+def test_paired_test_verdicts():
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(40, int), np.ones(160, int)]
+    videos = np.repeat(np.arange(100), 2).astype(str)
+    base = np.clip(rng.normal(0.6 + 0.2 * y, 0.15), 0, 1)
+    same = paired_claim(y, videos, base, 0.5, base, 0.5, n_boot=300)
+    assert same["verdict"] == "not shown" and same["balanced_accuracy"]["estimate"] == 0.0
+    better = np.clip(rng.normal(0.2 + 0.6 * y, 0.1), 0, 1)
+    won = paired_claim(y, videos, better, 0.5, base, 0.5, n_boot=300)
+    assert won["verdict"] == "held" and won["real_recall"]["ci"][0] > 0
+    lost = paired_claim(y, videos, base, 0.5, better, 0.5, n_boot=300)
+    assert lost["verdict"] == "reversed"
+    assert claim_verdict({"balanced_accuracy": {"ci": [-0.1, 0.2]}, "real_recall": {"ci": [0.1, 0.3]}}) == "not shown"
+
+
+def test_rechosen_thresholds_vary_and_degenerate_is_named():
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(50, int), np.ones(150, int)]
+    p = np.clip(rng.normal(0.4 + 0.3 * y, 0.15), 0, 1)
+    rule = {"criterion": "balanced_accuracy", "step": 0.01}
+    ts = rechosen_thresholds(y, p, np.arange(200).astype(str), rule, 40, 0)
+    assert ts.shape == (40,) and np.isfinite(ts).all() and ts.std() > 0
+    assert degenerate_threshold(y, p, 0.0) == "all fake"
+    assert degenerate_threshold(y, p, 1.01) == "all real"
+    assert degenerate_threshold(y, p, 0.5) is None
+
+
+def test_deployment_rates_worked_example():
+    from deepfake_lightning.evaluation.statistics import deployment_rates
+
+    # Real recall 0.9, fake recall 0.8, 10% fakes: of 1,000 items, 100 fakes (80 flagged) and 900 real
+    # (90 flagged): PPV 80/170, NPV 810/830, 1,000 false alarms per 10,000 real, 1,700 flagged per 10,000.
+    d = deployment_rates(0.9, 0.8, 0.1)
+    assert d["fake_flag_precision"] == pytest.approx(80 / 170)
+    assert d["negative_predictive_value"] == pytest.approx(810 / 830)
+    assert d["false_alarms_per_10k_real"] == pytest.approx(1000)
+    assert d["flagged_per_10k_items"] == pytest.approx(1700)
+    assert deployment_rates(1.0, 0.0, 0.5)["fake_flag_precision"] is None  # nothing flagged
+
+
+def test_target_fpr_criterion():
+    from deepfake_lightning.evaluation.thresholds import select_threshold
+
+    sweep = [
+        {"threshold": 0.2, "real_recall": 0.80, "fake_recall": 0.99, "fake_f1": 0.0},
+        {"threshold": 0.5, "real_recall": 0.95, "fake_recall": 0.90, "fake_f1": 0.0},
+        {"threshold": 0.7, "real_recall": 0.99, "fake_recall": 0.70, "fake_f1": 0.0},
+    ]
+    assert select_threshold(sweep, "target_fpr", target_fpr=0.05).threshold == 0.5
+    assert select_threshold(sweep, "target_fpr", target_fpr=0.01).threshold == 0.7
+    assert select_threshold(sweep, "target_fpr", target_fpr=0.25).threshold == 0.2
+    c = select_threshold(sweep, "target_fpr", target_fpr=0.0)
+    assert c.criterion == "balanced_accuracy" and "fell back" in c.note
+
+
+def test_ece_zero_when_perfectly_calibrated_and_temperature_keeps_ranking():
+    from deepfake_lightning.evaluation.statistics import expected_calibration_error, fit_temperature
+
+    # In each bin the share of fakes equals the score: 0.2 -> 1 fake in 5, 0.8 -> 4 in 5.
+    p = np.r_[np.full(5, 0.2), np.full(5, 0.8)]
+    y = np.r_[1, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    assert expected_calibration_error(y, p) == pytest.approx(0.0, abs=1e-6)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    logits = np.stack([np.zeros(400), 6.0 * (y - 0.5) + rng.normal(0, 3, 400)], 1)  # overconfident
+    t = fit_temperature(logits, y)
+    assert t > 1.0
+    soft = lambda z: np.exp(z[:, 1]) / np.exp(z).sum(1)  # noqa: E731
+    before, after = soft(logits), soft(logits / t)
+    assert detection_metrics(y, before)["roc_auc"] == pytest.approx(detection_metrics(y, after)["roc_auc"])
+    assert expected_calibration_error(y, after) < expected_calibration_error(y, before)
