@@ -8,6 +8,7 @@ PROFILE ?= demo
 OUT ?= outputs/$(PROFILE)
 DATA_ROOT ?= data/dfl-synth
 ARGS ?=
+SEEDS ?=
 export WANDB_MODE ?= offline
 export YOLO_OFFLINE ?= true
 
@@ -31,8 +32,8 @@ synth: $(STAMP) ## Generate the embedded dataset (demo size) under data/dfl-synt
 extract: $(STAMP) ## Extract, cache and split DATA_ROOT (Celeb-DF v2 layout)
 	$(BIN)/dfl-extract data.root=$(DATA_ROOT) $(ARGS)
 
-paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|full)
-	$(BIN)/python -m deepfake_lightning.apps.paper --data-root $(DATA_ROOT) --out $(OUT) --profile $(PROFILE) -- $(ARGS)
+paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|full, SEEDS="0 1 2")
+	$(BIN)/python -m deepfake_lightning.apps.paper --data-root $(DATA_ROOT) --out $(OUT) --profile $(PROFILE) --seeds "$(SEEDS)" -- $(ARGS)
 
 demo: $(STAMP) ## The main job on the embedded dataset (CPU, under 10 minutes)
 	$(BIN)/dfl-synth synth=demo

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -86,6 +87,12 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     assert ckpt["temperature"] == pytest.approx(cal["models"]["ensemble"]["temperature"])
     assert "## Calibration" in text and (out / "plots" / "reliability_test_after.png").is_file()
     assert len(on_disk["deployment"]["ensemble@val-chosen"]["rates"]) == 3 and "Where it is deployed" in text
+    from deepfake_lightning.evaluation.wandb_results import log_results
+
+    run_dir = log_results(out, "test-group")  # offline (conftest sets WANDB_MODE)
+    files = Path(run_dir)  # offline: the summary lives in the binary run-*.wandb; check what was logged
+    assert list(files.parent.glob("run-*.wandb")) and list(files.glob("media/images/plots/roc_pr*.png"))
+    assert list(files.glob("media/table/table1*.json")) and list(files.glob("media/table/test/models*.json"))
     assert (out / "plots" / "roc_pr.png").is_file() and (out / "plots" / "threshold_sweep.png").is_file()
     bad = dict(on_disk, dataset={"train": {"real": -1, "fake": 0}})
     with pytest.raises(jsonschema.ValidationError):
@@ -120,3 +127,26 @@ def test_make_paper_on_a_tiny_dataset(tiny_root, tmp_path):
     assert (out / "REPORT.md").is_file() and "yolo11n" in (out / "REPORT.md").read_text()
     again = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "done before" in again.stdout
+
+
+@pytest.mark.slow
+def test_make_paper_with_two_seeds_shares_one_split(tiny_root, tmp_path):
+    import os
+
+    out = tmp_path / "seeds"
+    cmd = [
+        sys.executable, "-m", "deepfake_lightning.apps.paper", "--data-root", str(tiny_root), "--out", str(out),
+        "--profile", "demo", "--seeds", "0 1", "--no-yolo", "--", f"paths.cache_dir={tmp_path / 'cache'}",
+        "logger=csv", "report.bootstrap=50",
+    ]  # fmt: skip
+    res = subprocess.run(cmd, env={**os.environ, "DFL_DEMO_EPOCHS": "1"}, capture_output=True, text=True, timeout=1200)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["seeds"] == [0, 1] and set(summary["rows"]) == {"0", "1"}
+    assert summary["summary"]["ensemble balanced_accuracy"]["n"] == 2
+    for s in (0, 1):
+        seed_metrics = json.loads((out / f"seed-{s}" / "metrics.json").read_text())
+        assert seed_metrics["dataset"]["split_fingerprint"] == summary["split_fingerprint"]
+        cfg = (out / f"seed-{s}" / "train" / "general" / "config.yaml").read_text()
+        assert f"\nseed: {s}\n" in cfg
+    assert "mean" in (out / "REPORT.md").read_text()

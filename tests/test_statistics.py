@@ -127,3 +127,26 @@ def test_ece_zero_when_perfectly_calibrated_and_temperature_keeps_ranking():
     before, after = soft(logits), soft(logits / t)
     assert detection_metrics(y, before)["roc_auc"] == pytest.approx(detection_metrics(y, after)["roc_auc"])
     assert expected_calibration_error(y, after) < expected_calibration_error(y, before)
+
+
+def test_seed_summary_mean_std_and_report(tmp_path):
+    from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
+
+    def m(ba, verdict):
+        return {
+            "dataset": {"split_fingerprint": "abc"},
+            "models": {"ensemble": {"threshold": 0.2, "test": {"balanced_accuracy": ba}}},
+            "claim": {"verdict": verdict, "balanced_accuracy": {"estimate": ba - 0.5, "ci": [0.0, 0.2]}},
+        }
+
+    s = seed_summary({0: m(0.6, "not shown"), 1: m(0.7, "held"), 2: m(0.8, "held")})
+    sm = s["summary"]["ensemble balanced_accuracy"]
+    assert sm["mean"] == pytest.approx(0.7) and sm["std"] == pytest.approx(0.1) and sm["n"] == 3
+    assert s["summary"]["ensemble roc_auc"] == {"mean": None, "std": None, "n": 0}
+    assert s["verdicts"] == {"0": "not shown", "1": "held", "2": "held"}
+    text = write_seed_report(tmp_path, s).read_text()
+    assert "| ensemble balanced_accuracy | 0.600 | 0.700 | 0.800 | 0.700 | 0.100 |" in text
+    bad = m(0.6, "held")
+    bad["dataset"]["split_fingerprint"] = "other"
+    with pytest.raises(ValueError, match="different splits"):
+        seed_summary({0: m(0.6, "held"), 1: bad})

@@ -1,5 +1,8 @@
 """`make paper`: the whole chain (extract, train x3, ensemble, YOLO, Grad-CAM, report) on one folder, resumable.
 
+With --seeds "0 1 2", extraction and the split are shared and the rest runs once per model seed into
+OUT/seed-N/; OUT/metrics.json and OUT/REPORT.md then hold every seed's figures with mean and spread.
+
 Each step is its own Hydra app run in a subprocess with its run folder under OUT, so a step's
 config, logs and checkpoints sit together; a step whose result file exists is not redone, and a
 training step killed part-way resumes from its last.ckpt.
@@ -12,12 +15,14 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
 
 MODELS = {"baseline": "milestone", "general": "general", "specialist": "specialist"}
 
@@ -48,52 +53,41 @@ def step(name: str, module: str, args: list[str], log_dir: Path) -> None:
     print(f"    {name} done in {time.monotonic() - t0:.0f}s", flush=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    offline_defaults()
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data-root", required=True, help="a folder in the Celeb-DF v2 layout")
-    ap.add_argument("--out", required=True, help="where metrics.json, REPORT.md and the run folders go")
-    ap.add_argument("--profile", choices=("demo", "full"), default="demo")
-    ap.add_argument("--fresh", action="store_true", help="redo every step even when its result exists")
-    ap.add_argument("--no-yolo", action="store_true", help="leave the YOLO11-cls baseline out")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides for every step that has the key")
-    ns = ap.parse_args(argv)
-    overrides = [o for o in ns.overrides if o != "--"]
-    root, out = Path(ns.data_root).resolve(), Path(ns.out).resolve()
-    if not root.is_dir():
-        raise SystemExit(f"DATA_ROOT={root} is not a folder (data.root)")
+def chain(
+    root: Path,
+    out: Path,
+    split_file: Path,
+    profile: str,
+    for_app: Callable[[str], list[str]],
+    fresh: bool,
+    no_yolo: bool,
+    seed: int | None = None,
+) -> None:
+    """Train x3, ensemble, YOLO, Grad-CAM and report into `out`, on the split recorded in `split_file`."""
+    prefix = "demo" if profile == "demo" else "paper"
+    seed_arg = [] if seed is None else [f"seed={seed}"]  # the model seed; split.seed stays fixed
+    group = f"paper-{out.name}"  # W&B: the trainings and the results run of this chain in one group
     out.mkdir(parents=True, exist_ok=True)
-    prefix = "demo" if ns.profile == "demo" else "paper"
-    t0 = time.monotonic()
-
-    def for_app(config_name: str) -> list[str]:
-        return [o for o in overrides if applies_to(o, config_name)]
-
-    step(
-        "extract",
-        "extract",
-        [f"data.root={root}", f"profile={ns.profile}", f"hydra.run.dir={out}/extract", *for_app("extract")],
-        out / "extract",
-    )
-    split_file = out / "extract" / "split.json"
     for model, exp in MODELS.items():
         run_dir = out / "train" / model
-        if (run_dir / "metrics.json").is_file() and not ns.fresh:
+        if (run_dir / "metrics.json").is_file() and not fresh:
             print(f"==> train {model}: done before, reusing {run_dir}")
             continue
-        resume = ["ckpt_path=last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() and not ns.fresh else []
+        resume = ["ckpt_path=last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() and not fresh else []
         args = [
             f"experiment={prefix}_{exp}",
             f"data.root={root}",
             f"data.split_file={split_file}",  # one split per experiment: the one extract recorded
             f"hydra.run.dir={run_dir}",
             *resume,
+            f"++wandb_group={group}",
             *for_app("train"),
+            *seed_arg,
         ]
         step(f"train {model}", "train", args, run_dir)
     metrics = out / "metrics.json"
     done = metrics.is_file() and "ensemble" in json.loads(metrics.read_text()).get("models", {})
-    if done and not ns.fresh:
+    if done and not fresh:
         print(f"==> ensemble: done before, reusing {metrics}")
     else:
         args = [
@@ -103,28 +97,79 @@ def main(argv: list[str] | None = None) -> None:
             f"out_dir={out}",
             f"hydra.run.dir={out}/ensemble",
             *for_app("ensemble"),
+            *seed_arg,
         ]
         step("ensemble", "ensemble", args, out / "ensemble")
     # The paper ran YOLO11n-cls and YOLO11s-cls; the CPU demo runs the nano model only.
-    for name in ("yolo11n",) if ns.profile == "demo" else ("yolo11n", "yolo11s"):
-        if ns.no_yolo:
+    for name in ("yolo11n",) if profile == "demo" else ("yolo11n", "yolo11s"):
+        if no_yolo:
             break
-        if name in json.loads(metrics.read_text()).get("models", {}) and not ns.fresh:
+        if name in json.loads(metrics.read_text()).get("models", {}) and not fresh:
             print(f"==> {name}: done before, reusing its results")
             continue
-        exp = f"demo_{name}" if ns.profile == "demo" else name
+        exp = f"demo_{name}" if profile == "demo" else name
         args = [
             f"experiment={exp}",
             f"data.root={root}",
             f"data.split_file={split_file}",
             f"out_dir={out}",
             f"hydra.run.dir={out}/yolo/{name}",
+            *for_app("yolo"),
+            *seed_arg,
         ]
-        step(name, "yolo", [*args, *for_app("yolo")], out / "yolo")
-    if not (out / "gradcam" / "grid.png").is_file() or ns.fresh:
+        step(name, "yolo", args, out / "yolo")
+    if not (out / "gradcam" / "grid.png").is_file() or fresh:
         step("gradcam", "gradcam", [f"out_dir={out}", f"hydra.run.dir={out}/gradcam/run"], out / "gradcam")
-    step("report", "report", [f"out_dir={out}", f"hydra.run.dir={out}/report"], out / "report")
-    print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")
+    step("report", "report", [f"out_dir={out}", f"hydra.run.dir={out}/report", f"wandb_group={group}"], out / "report")
+
+
+def main(argv: list[str] | None = None) -> None:
+    offline_defaults()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-root", required=True, help="a folder in the Celeb-DF v2 layout")
+    ap.add_argument("--out", required=True, help="where metrics.json, REPORT.md and the run folders go")
+    ap.add_argument("--profile", choices=("demo", "full"), default="demo")
+    ap.add_argument("--seeds", default="", help='model seeds, e.g. "0 1 2": one chain each in OUT/seed-N')
+    ap.add_argument("--fresh", action="store_true", help="redo every step even when its result exists")
+    ap.add_argument("--no-yolo", action="store_true", help="leave the YOLO11-cls baseline out")
+    ap.add_argument("overrides", nargs="*", help="Hydra overrides for every step that has the key")
+    ns = ap.parse_args(argv)
+    overrides = [o for o in ns.overrides if o != "--"]
+    root, out = Path(ns.data_root).resolve(), Path(ns.out).resolve()
+    if not root.is_dir():
+        raise SystemExit(f"DATA_ROOT={root} is not a folder (data.root)")
+    try:
+        seeds = [int(x) for x in ns.seeds.replace(",", " ").split()]
+    except ValueError:
+        raise SystemExit(f'SEEDS={ns.seeds!r}: give whole numbers, e.g. SEEDS="0 1 2"') from None
+    if any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in overrides) and seeds:
+        raise SystemExit("give the model seeds with SEEDS=..., not seed= in ARGS")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+
+    def for_app(config_name: str) -> list[str]:
+        return [o for o in overrides if applies_to(o, config_name)]
+
+    # Extraction and the split are shared by every seed: only the model seed changes between chains.
+    step(
+        "extract",
+        "extract",
+        [f"data.root={root}", f"profile={ns.profile}", f"hydra.run.dir={out}/extract", *for_app("extract")],
+        out / "extract",
+    )
+    split_file = out / "extract" / "split.json"
+    if not seeds:
+        chain(root, out, split_file, ns.profile, for_app, ns.fresh, ns.no_yolo)
+        print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")
+        return
+    for seed in seeds:
+        print(f"\n=== seed {seed} ===", flush=True)
+        chain(root, out / f"seed-{seed}", split_file, ns.profile, for_app, ns.fresh, ns.no_yolo, seed)
+    per_seed = {s: json.loads((out / f"seed-{s}" / "metrics.json").read_text()) for s in seeds}
+    summary = seed_summary(per_seed)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    report = write_seed_report(out, summary)
+    print(f"\nREPORT.md: {report}  ({len(seeds)} seeds, {time.monotonic() - t0:.0f}s)")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ def main(cfg: DictConfig) -> None:
     check_results_split(cfg.out_dir)
     path = write_report(cfg.out_dir)
     print(f"report: {path}")
+    if cfg.get("wandb", True):
+        from deepfake_lightning.evaluation.wandb_results import log_results
+
+        group = cfg.get("wandb_group") or f"paper-{Path(str(cfg.out_dir)).resolve().name}"
+        folder = log_results(cfg.out_dir, group)
+        print(f"W&B results run (group {group}): {folder}")
 
 
 if __name__ == "__main__":
