@@ -16,15 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepfake_lightning.data.cache import (
-    FRAMES_FILE,
-    INDEX_FILE,
-    MANIFEST_FILE,
-    ExtractConfig,
-    _write_index,
-    _write_json,
-    process_frame,
-)
+from deepfake_lightning.data.cache import FRAMES_FILE, INDEX_FILE, MANIFEST_FILE, write_index, write_json
+from deepfake_lightning.data.extract import ExtractConfig, crop_frames
 from deepfake_lightning.data.video import evenly_spaced, read_frames
 
 
@@ -44,10 +37,10 @@ def synthetic_cache(path: str | Path, n: int, size: int, seed: int = 0, real_fra
         "frame": np.zeros(n, int),
         "label": labels,
         "identity": np.array([f"id{i % 50}" for i in range(n)], dtype=object),
-        "face": np.zeros(n, int),
+        "face": np.array(["full"] * n, dtype=object),
     }
-    _write_index(path / INDEX_FILE, index)
-    _write_json(path / MANIFEST_FILE, {"n_frames": n, "config": {"image_size": size}, "skipped": [], "counts": {}})
+    write_index(path / INDEX_FILE, index)
+    write_json(path / MANIFEST_FILE, {"n_frames": n, "config": {"image_size": size}, "skipped": [], "counts": {}})
     return path
 
 
@@ -155,9 +148,7 @@ def extraction_rates(videos: list[Path], k: int, size: int) -> dict[str, float]:
     t0 = time.perf_counter()
     n_proj = 0
     for v in videos:
-        for _, f in read_frames(v, k):
-            process_frame(f, cfg)
-            n_proj += 1
+        n_proj += len(crop_frames(read_frames(v, k), cfg)[0])
     t_proj = time.perf_counter() - t0
     t0 = time.perf_counter()
     n_naive = sum(naive_extract(v, k) for v in videos)

@@ -26,7 +26,9 @@ def tiny_root(tmp_path_factory):
 def make_dm(root, cache_dir, **kw):
     from deepfake_lightning.data.datamodule import CelebDFDataModule
 
-    args = dict(root=str(root), cache_dir=str(cache_dir), image_size=40, batch_size=8, eval_batch_size=16)
+    args = dict(
+        root=str(root), cache_dir=str(cache_dir), image_size=40, batch_size=8, eval_batch_size=16, extract_workers=1
+    )
     args.update(kw)
     return CelebDFDataModule(**args)
 

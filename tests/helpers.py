@@ -31,6 +31,7 @@ def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
         f"data.root={root}",
         f"paths.cache_dir={cache}",
         "data.image_size=40",
+        "data.extract_workers=1",
         "model.input_size=32",
         "data.batch_size=8",
         "data.eval_batch_size=32",

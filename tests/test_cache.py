@@ -9,8 +9,10 @@ import time
 
 import numpy as np
 
-from deepfake_lightning.data.cache import MANIFEST_FILE, ExtractConfig, FrameCache, build_cache
+from deepfake_lightning.data.build import build_cache
+from deepfake_lightning.data.cache import MANIFEST_FILE
 from deepfake_lightning.data.celebdf import list_celebdf
+from deepfake_lightning.data.extract import ExtractConfig
 from tests.conftest import make_dm
 
 
@@ -48,32 +50,48 @@ def test_bad_files_are_listed_and_the_rest_is_kept(tiny_root, tmp_path):
     assert m["counts"]["real"] + m["counts"]["fake"] == 56 and "split" not in dm.build().index
 
 
-def test_killed_build_leaves_no_complete_cache(tiny_root, tmp_path):
+def test_killed_build_resumes_and_matches_an_uninterrupted_build(tiny_root, tmp_path, caplog):
     script = textwrap.dedent(
         f"""
         import time
-        import deepfake_lightning.data.cache as c
+        import deepfake_lightning.data.build as b
         from deepfake_lightning.data.celebdf import list_celebdf
-        orig = c.extract_item
+        from deepfake_lightning.data.extract import ExtractConfig
+        orig = b.extract_item
         def slow(*a, **k):
-            time.sleep(0.3)
+            time.sleep(0.2)
             return orig(*a, **k)
-        c.extract_item = slow
+        b.extract_item = slow
         root = {str(tiny_root)!r}
-        c.build_cache(root, list_celebdf(root), c.ExtractConfig(image_size=24), {str(tmp_path)!r})
+        b.build_cache(root, list_celebdf(root), ExtractConfig(image_size=24), {str(tmp_path)!r}, chunk_files=4)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])
-    deadline = time.time() + 60
-    while not list(tmp_path.glob(".building-*/frames.u8")) and time.time() < deadline:
+    deadline = time.time() + 120
+    while len(list(tmp_path.glob(".building-*/chunk-*/rows.json"))) < 3 and time.time() < deadline:
         time.sleep(0.1)
-    time.sleep(1.0)
     proc.kill()
     proc.wait()
     assert not list(tmp_path.glob("*/" + MANIFEST_FILE)), "a killed build left a cache that looks complete"
+    done = len(list(tmp_path.glob(".building-*/chunk-*/rows.json")))
+    assert 3 <= done < 14
     items = list_celebdf(tiny_root)
-    rebuilt = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path)
-    fresh = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path / "fresh")
-    assert np.array_equal(np.asarray(rebuilt.frames), np.asarray(fresh.frames))
+    with caplog.at_level("INFO"):
+        rebuilt = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path, chunk_files=4)
+    assert f"resuming: {4 * done} of {len(items)} files already extracted" in caplog.text
+    fresh = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path / "fresh", chunk_files=4)
+    for name in ("frames.u8", "index.csv", MANIFEST_FILE):
+        assert (rebuilt.path / name).read_bytes() == (fresh.path / name).read_bytes(), name
     assert json.loads((rebuilt.path / MANIFEST_FILE).read_text())["n_frames"] == len(items)
-    assert isinstance(FrameCache.load(rebuilt.path), FrameCache)
+    assert not list(tmp_path.glob(".building-*")), "the build folder is removed once the cache is in place"
+
+
+def test_two_workers_give_the_same_bytes_as_one(tiny_root, tmp_path):
+    items = list_celebdf(tiny_root)
+    cfg = ExtractConfig(image_size=24, frames_per_video=2)
+    one = build_cache(tiny_root, items, cfg, tmp_path / "one", workers=1, chunk_files=8)
+    two = build_cache(tiny_root, items, cfg, tmp_path / "two", workers=2, chunk_files=8)
+    for name in ("frames.u8", "index.csv"):
+        assert (one.path / name).read_bytes() == (two.path / name).read_bytes(), name
+    m1, m2 = (json.loads((c.path / MANIFEST_FILE).read_text()) for c in (one, two))
+    assert m1 == m2

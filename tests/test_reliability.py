@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepfake_lightning.config import validate
-from deepfake_lightning.data.cache import ExtractConfig, extract_item
 from deepfake_lightning.data.celebdf import VideoItem
+from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.data.splits import make_split
 from deepfake_lightning.models.loading import load_classifier
 from tests.conftest import make_dm

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake_lightning.data.cache import ExtractConfig, extract_item
 from deepfake_lightning.data.celebdf import VideoItem
+from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.data.video import UnreadableMediaError, evenly_spaced, read_frames, read_image
 
 
@@ -74,7 +74,7 @@ def test_bad_videos_are_skipped_with_reason(tmp_path, name, content, reason):
 def test_face_fallback_and_skip(tmp_path):
     _write(tmp_path / "noface.mp4", 5)
     kept, _ = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="center"))
-    assert len(kept) == 1 and kept[0][2] is False
+    assert len(kept) == 1 and kept[0][2] == "center"
     kept, why = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="skip"))
     assert kept == [] and "no face" in why
 
@@ -93,3 +93,43 @@ def test_face_box_on_a_large_frame_maps_back(monkeypatch):
     assert max(seen["shape"]) == faces.DETECT_MAX_SIDE
     assert box == (30, 60, 90, 120)  # scaled by 1920 / 640 = 3
     assert faces.detect_face(np.zeros((100, 120, 3), np.uint8)) == (10, 20, 30, 40)
+
+
+def test_one_face_track_per_video():
+    from deepfake_lightning.data.faces import track_boxes
+
+    a, b = (1, 2, 3, 4), (5, 6, 7, 8)
+    assert track_boxes([None, a, None, None, b]) == [
+        (a, "tracked"),
+        (a, "detected"),
+        (a, "tracked"),  # equidistant from a and b: the earlier frame
+        (b, "tracked"),
+        (b, "detected"),
+    ]
+    assert track_boxes([None, None]) == [(None, "none"), (None, "none")]
+
+
+def test_dlib_finds_a_face_and_frames_without_one_are_tracked(tiny_root, monkeypatch):
+    from deepfake_lightning.data import extract, faces
+    from deepfake_lightning.data.video import read_frames
+
+    videos = sorted((tiny_root / "Celeb-real").glob("*.mp4"))
+    found = None
+    for v in videos:
+        frames = read_frames(v, 4)
+        boxes = [faces.detect_face(f, "dlib") for _, f in frames]
+        if any(boxes):
+            found = (v, frames, boxes)
+            break
+    assert found is not None, "dlib found no face in any generated video"
+    v, frames, boxes = found
+    h, w = frames[0][1].shape[:2]
+    x, y, bw, bh = next(b for b in boxes if b)
+    assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
+    assert faces.detect_face(np.zeros((h, w, 3), np.uint8), "dlib") is None
+    # Hide the face in every frame but the first: the others take its box.
+    first = next(b for b in boxes if b)
+    calls = iter([first] + [None] * (len(frames) - 1))
+    monkeypatch.setattr(extract, "detect_face", lambda *a, **k: next(calls))
+    kept, _ = extract.crop_frames(frames, ExtractConfig(image_size=16, face_detector="dlib"))
+    assert [k for _, _, k in kept] == ["detected"] + ["tracked"] * (len(frames) - 1)

@@ -23,7 +23,7 @@ from deepfake_lightning.evaluation.protocol import Scores, aggregate_videos, fix
 log = logging.getLogger(__name__)
 
 # Extraction settings that decide what the model sees: always the run's, whatever the data config says.
-EXTRACTION_KEYS = ("image_size", "face_crop", "face_margin", "no_face")
+EXTRACTION_KEYS = ("image_size", "face_crop", "face_margin", "no_face", "face_detector", "face_min_score")
 SUBSETS = ("all", "train", "val", "test")
 
 

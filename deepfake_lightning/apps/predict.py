@@ -17,8 +17,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
-from deepfake_lightning.data.cache import ExtractConfig, extract_item
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
+from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.evaluation.protocol import AGGREGATES
 from deepfake_lightning.models.ensemble import EnsembleModule
 from deepfake_lightning.models.loading import find_checkpoint, load_checkpoint_file, load_classifier, run_folder
@@ -98,6 +98,9 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         face_crop=bool(data_cfg.get("face_crop", True)),
         face_margin=float(data_cfg.get("face_margin", 0.3)),
         no_face=str(data_cfg.get("no_face", "center")),
+        # Runs from before the detector choice existed were cropped with Haar.
+        face_detector=str(data_cfg.get("face_detector", "haar")),
+        face_min_score=float(data_cfg.get("face_min_score", 0.0)),
     )
     agg = AGGREGATES[str(cfg.aggregate)]
     files = list_inputs(Path(str(cfg.input)))

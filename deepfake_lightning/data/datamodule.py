@@ -12,8 +12,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from deepfake_lightning.data.cache import ExtractConfig, FrameCache, build_cache, merge_shards
+from deepfake_lightning.data.build import build_cache, merge_shards
+from deepfake_lightning.data.cache import FrameCache
 from deepfake_lightning.data.celebdf import TEST_LIST, VideoItem, list_celebdf, list_frame_folder, parse_test_list
+from deepfake_lightning.data.extract import ExtractConfig
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
     SPLITS,
@@ -76,10 +78,14 @@ class FrameCacheDataModule(L.LightningDataModule):
         face_crop: bool = True,
         face_margin: float = 0.3,
         no_face: str = "center",
+        face_detector: str = "dlib",
+        face_min_score: float = 0.0,
         split: Mapping[str, Any] | None = None,
         split_file: str | None = None,
         test_list: str | None = None,
         cache_path: str | None = None,
+        extract_workers: int | None = None,
+        chunk_files: int = 32,
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
@@ -91,7 +97,15 @@ class FrameCacheDataModule(L.LightningDataModule):
         super().__init__()
         self.root = Path(str(root))
         self.cache_dir = Path(str(cache_dir))
-        self.extract_cfg = ExtractConfig(int(frames_per_video), int(image_size), bool(face_crop), face_margin, no_face)
+        self.extract_cfg = ExtractConfig(
+            int(frames_per_video),
+            int(image_size),
+            bool(face_crop),
+            float(face_margin),
+            str(no_face),
+            str(face_detector),
+            float(face_min_score),
+        )
         split = dict(split or {})
         # split.seed is its own key (0 by default), not the model seed: runs with other model seeds
         # share one split and can be fused.
@@ -113,6 +127,8 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.seed = int(seed)
         # A cache built elsewhere (e.g. merged shards): used as it is, no listing or extraction.
         self.cache_path = Path(str(cache_path)) if cache_path else None
+        self.extract_workers = None if extract_workers in (None, "null") else int(extract_workers)  # None: all cores
+        self.chunk_files = int(chunk_files)
         self.cache: FrameCache | None = None
         self.split: np.ndarray | None = None  # "train" / "val" / "test" per cache row
         self.split_record: dict[str, Any] | None = None  # what split.json holds
@@ -156,13 +172,29 @@ class FrameCacheDataModule(L.LightningDataModule):
                 raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
             return FrameCache.load(self.cache_path)
         items, skipped, _ = self.list_items()
-        return build_cache(self.root, items, self.extract_cfg, self.cache_dir, pre_skipped=skipped)
+        return build_cache(
+            self.root,
+            items,
+            self.extract_cfg,
+            self.cache_dir,
+            pre_skipped=skipped,
+            workers=self.extract_workers,
+            chunk_files=self.chunk_files,
+        )
 
     def build_shard(self, shard: int, num_shards: int) -> FrameCache:
         """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
         items, skipped, _ = self.list_items()
         return build_cache(
-            self.root, items, self.extract_cfg, self.cache_dir, skipped, shard=shard, num_shards=num_shards
+            self.root,
+            items,
+            self.extract_cfg,
+            self.cache_dir,
+            skipped,
+            shard=shard,
+            num_shards=num_shards,
+            workers=self.extract_workers,
+            chunk_files=self.chunk_files,
         )
 
     def merge(self, num_shards: int) -> FrameCache:

@@ -1,4 +1,5 @@
-"""Face crop with OpenCV's Haar cascade (shipped in cv2.data), with a margin and a configured fallback."""
+"""Face detection (dlib's HOG detector or OpenCV's Haar cascade, both shipped in their wheels), one track per
+video, and square crops with a margin and a configured fallback."""
 
 from __future__ import annotations
 
@@ -18,23 +19,81 @@ def haar_cascade() -> cv2.CascadeClassifier:
     return cascade
 
 
-DETECT_MAX_SIDE = 640  # Haar runs on a copy no larger than this (HD frames: ~10x faster), boxes scaled back
+DETECT_MAX_SIDE = 640  # detection runs on a copy no larger than this (HD frames: ~10x faster), boxes scaled back
+DETECTORS = ("dlib", "haar")
+Box = tuple[int, int, int, int]
 
 
-def detect_face(frame: np.ndarray, min_size_frac: float = 0.1) -> tuple[int, int, int, int] | None:
-    """The largest face box (x, y, w, h) in a BGR frame, or None."""
-    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-    scale = max(grey.shape[:2]) / DETECT_MAX_SIDE
+@functools.lru_cache(maxsize=1)
+def dlib_detector():  # noqa: ANN201 - dlib's own type
+    """dlib's HOG + linear SVM frontal-face detector; its model is compiled into the dlib-bin wheel."""
+    try:
+        import dlib
+    except ImportError as exc:
+        raise RuntimeError(
+            "data.face_detector=dlib needs the dlib-bin package (make install installs it); "
+            "or set data.face_detector=haar"
+        ) from exc
+    return dlib.get_frontal_face_detector()
+
+
+def detect_face(
+    frame: np.ndarray, detector: str = "haar", min_score: float = 0.0, min_size_frac: float = 0.1
+) -> Box | None:
+    """The largest face box (x, y, w, h) in a BGR frame, or None.
+
+    dlib: upsampled once (faces down to ~40 px of the <= 640 px copy), boxes with a detection score
+    below `min_score` dropped. haar: OpenCV's cascade, faces of at least `min_size_frac` of the side.
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"data.face_detector must be one of {DETECTORS}, got {detector!r}")
+    scale = max(frame.shape[:2]) / DETECT_MAX_SIDE
+    small = frame
     if scale > 1:
-        grey = cv2.resize(
-            grey, (round(grey.shape[1] / scale), round(grey.shape[0] / scale)), interpolation=cv2.INTER_AREA
+        small = cv2.resize(
+            frame, (round(frame.shape[1] / scale), round(frame.shape[0] / scale)), interpolation=cv2.INTER_AREA
         )
-        box = _detect(grey, min_size_frac)
-        return None if box is None else tuple(int(round(v * scale)) for v in box)  # type: ignore[return-value]
-    return _detect(grey, min_size_frac)
+    box = _detect_dlib(small, min_score) if detector == "dlib" else _detect(small, min_size_frac)
+    if box is None or scale <= 1:
+        return box
+    return tuple(int(round(v * scale)) for v in box)  # type: ignore[return-value]
 
 
-def _detect(grey: np.ndarray, min_size_frac: float) -> tuple[int, int, int, int] | None:
+def _detect_dlib(frame: np.ndarray, min_score: float) -> Box | None:
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    rects, scores, _ = dlib_detector().run(rgb, 1, 0.0)
+    cands = [(r, s) for r, s in zip(rects, scores) if s >= min_score]
+    if not cands:
+        return None
+    r = max(cands, key=lambda c: c[0].width() * c[0].height())[0]
+    h, w = frame.shape[:2]
+    x0, y0 = max(0, r.left()), max(0, r.top())
+    x1, y1 = min(w, r.right() + 1), min(h, r.bottom() + 1)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+def track_boxes(boxes: list[Box | None]) -> list[tuple[Box | None, str]]:
+    """One track per video: a frame with no detection takes the box of the nearest frame that has one.
+
+    Returns (box, kind) per frame with kind `detected`, `tracked` or `none` (no face in the whole video).
+    """
+    found = [i for i, b in enumerate(boxes) if b is not None]
+    if not found:
+        return [(None, "none") for _ in boxes]
+    out: list[tuple[Box | None, str]] = []
+    for i, b in enumerate(boxes):
+        if b is not None:
+            out.append((b, "detected"))
+        else:
+            j = min(found, key=lambda f: (abs(f - i), f))  # ties: the earlier frame
+            out.append((boxes[j], "tracked"))
+    return out
+
+
+def _detect(grey_or_bgr: np.ndarray, min_size_frac: float) -> Box | None:
+    grey = cv2.cvtColor(grey_or_bgr, cv2.COLOR_BGR2GRAY) if grey_or_bgr.ndim == 3 else grey_or_bgr
     side = min(grey.shape[:2])
     min_size = max(12, int(side * min_size_frac))
     boxes = haar_cascade().detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size))
@@ -62,15 +121,3 @@ def center_crop(frame: np.ndarray) -> np.ndarray:
     h, w = frame.shape[:2]
     s = min(h, w)
     return frame[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
-
-
-def crop_face(frame: np.ndarray, margin: float, fallback: str) -> tuple[np.ndarray | None, bool]:
-    """Crop the face; returns (crop or None when `fallback='skip'` and no face, whether a face was found)."""
-    box = detect_face(frame)
-    if box is not None:
-        return square_crop(frame, box, margin), True
-    if fallback == "center":
-        return center_crop(frame), False
-    if fallback == "skip":
-        return None, False
-    raise ValueError(f"data.no_face must be 'center' or 'skip', got {fallback!r}")

@@ -1,11 +1,21 @@
-"""Frame extraction with OpenCV: K evenly spaced frames per video by seeking, or one image."""
+"""Frame extraction with OpenCV: K evenly spaced frames per video by seeking (exact), or one image.
+
+OpenCV seeks by timestamp (frame index / average fps). On a constant-frame-rate stream that is
+exact; on a variable-frame-rate one it lands a few frames off. So the stream's timestamps are probed
+first (PyAV demuxes the packets without decoding them) and a variable-rate video is read with a
+sequential grab loop, which is exact by construction.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # A seek costs about as much as decoding this many frames (decode from the previous keyframe).
 SEEK_COST = 12
@@ -54,6 +64,40 @@ def read_image(path: str | Path) -> np.ndarray:
     return to_bgr8(img)
 
 
+@functools.lru_cache(maxsize=1)
+def _pyav() -> object | None:
+    try:
+        import av
+
+        return av
+    except ImportError:  # optional: without it every video is treated as constant-rate
+        log.warning("PyAV is not installed: variable-frame-rate videos cannot be detected; seeks may be inexact")
+        return None
+
+
+def constant_frame_rate(path: str | Path, tolerance: float = 0.01) -> bool | None:
+    """Whether the video's frame timestamps are evenly spaced (None when they cannot be read).
+
+    Demuxes the packets (no decoding) and compares the spacing of the sorted presentation times.
+    """
+    av = _pyav()
+    if av is None:
+        return None
+    try:
+        with av.open(str(path)) as container:  # type: ignore[attr-defined]
+            stream = container.streams.video[0]
+            pts = sorted(p.pts for p in container.demux(stream) if p.pts is not None)
+    except Exception:  # noqa: BLE001 - any demuxer failure: unknown, OpenCV decides
+        return None
+    if len(pts) < 3:
+        return True
+    d = np.diff(np.asarray(pts, dtype=np.float64))
+    d = d[d > 0]
+    if len(d) == 0:
+        return None
+    return bool(d.max() - d.min() <= tolerance * np.median(d) + 1)
+
+
 def read_frames(path: str | Path, k: int) -> list[tuple[int, np.ndarray]]:
     """K evenly spaced frames of a video as (frame index, uint8 BGR) pairs, seeking instead of decoding all.
 
@@ -71,7 +115,9 @@ def read_frames(path: str | Path, k: int) -> list[tuple[int, np.ndarray]]:
             raise UnreadableMediaError("OpenCV cannot open it as a video")
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         out: list[tuple[int, np.ndarray]] = []
-        if n > 0 and k * SEEK_COST >= n:
+        # Seeking is by timestamp: only exact when frames are evenly spaced in time.
+        exact_seek = n > 0 and k * SEEK_COST < n and constant_frame_rate(path) is not False
+        if n > 0 and not exact_seek:
             # Many frames per video: one pass with grab() (no colour conversion) beats K seeks.
             wanted = evenly_spaced(n, k)
             want = set(wanted)

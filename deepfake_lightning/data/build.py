@@ -1,0 +1,334 @@
+"""Building a frame cache: hash-keyed, parallel over files, resumable in chunks, atomic, shardable across jobs.
+
+A build extracts files in fixed chunks (`chunk_files` files each, in the file list's order); each chunk
+is written to its own folder inside `.building-<key>-<part>/` and renamed into place when complete,
+so a killed build keeps its finished chunks and the next run resumes from them. The chunks are then
+concatenated in order into the cache, which is renamed into place in one step: a one-process build, an
+N-process build and a resumed build give the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from deepfake_lightning.data.cache import (
+    CACHE_VERSION,
+    FRAMES_FILE,
+    INDEX_FIELDS,
+    MANIFEST_FILE,
+    FrameCache,
+    class_counts,
+    write_index,
+    write_json,
+)
+from deepfake_lightning.data.celebdf import VideoItem
+from deepfake_lightning.data.extract import ExtractConfig, extract_item
+
+log = logging.getLogger(__name__)
+
+CHUNK_ROWS = "rows.json"
+
+
+def cache_key(root: str | Path, items: Sequence[VideoItem], cfg: ExtractConfig, extra: str = "") -> str:
+    """Hash of the extraction config and the file list (path, label, size, mtime), so a change rebuilds."""
+    h = hashlib.sha256(json.dumps({"v": CACHE_VERSION, "cfg": asdict(cfg), "extra": extra}, sort_keys=True).encode())
+    root = Path(root)
+    for it in items:
+        try:
+            st = (root / it.path).stat()
+            sig = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            sig = "missing"
+        h.update(f"{it.path}|{it.label}|{it.identity}|{sig}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def extract_chunk(root: str, items: Sequence[VideoItem], cfg: ExtractConfig, chunk_dir: str) -> dict:
+    """Extract `items` into `chunk_dir` (frames.u8 + rows.json), atomically; returns the chunk's summary."""
+    final = Path(chunk_dir)
+    tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    rows: list[list] = []
+    skipped: list[dict[str, str]] = []
+    faces: dict[str, int] = {}
+    with open(tmp / FRAMES_FILE, "wb") as out:
+        for item in items:
+            kept, reason = extract_item(Path(root), item, cfg)
+            if not kept:
+                skipped.append({"path": item.path, "reason": reason})
+                if "no face" in reason:
+                    faces["skipped_no_face"] = faces.get("skipped_no_face", 0) + 1
+                continue
+            for idx, img, kind in kept:
+                out.write(img.tobytes())
+                faces[kind] = faces.get(kind, 0) + 1
+                rows.append([item.path, int(idx), int(item.label), item.identity, kind])
+    summary = {"rows": rows, "skipped": skipped, "faces": faces, "n_files": len(items)}
+    (tmp / CHUNK_ROWS).write_text(json.dumps(summary))
+    os.replace(tmp, final)
+    return summary
+
+
+class _Progress:
+    """A tqdm bar on a terminal; otherwise a log line every ~10% (files done, files/s, ETA)."""
+
+    def __init__(self, total: int, done: int):
+        self.total, self.done, self.t0, self.start = total, done, time.monotonic(), done
+        self.next_log = done + max(1, total // 10)
+        self.bar = None
+        if sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="file", desc="extract", dynamic_ncols=True)
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.done >= self.next_log or self.done == self.total:
+            rate = (self.done - self.start) / max(time.monotonic() - self.t0, 1e-9)
+            eta = (self.total - self.done) / rate if rate > 0 else float("nan")
+            log.info("extract: %d/%d files, %.1f files/s, ETA %.0fs", self.done, self.total, rate, eta)
+            self.next_log = self.done + max(1, self.total // 10)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_chunks(root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, work: Path, workers: int) -> None:
+    """Extract every chunk not yet complete in `work`, with `workers` processes; resumes finished ones."""
+    done = [i for i in range(len(chunks)) if (work / f"chunk-{i:06d}" / CHUNK_ROWS).is_file()]
+    n_done = sum(len(chunks[i]) for i in done)
+    total = sum(len(c) for c in chunks)
+    if done:
+        log.info("resuming: %d of %d files already extracted (%s)", n_done, total, work)
+    pending = [i for i in range(len(chunks)) if i not in set(done)]
+    progress = _Progress(total, n_done)
+
+    def report(summary: dict) -> None:
+        for s in summary["skipped"]:
+            log.warning("skipping %s: %s", root / s["path"], s["reason"])
+        progress.update(summary["n_files"])
+
+    try:
+        if workers <= 1 or len(pending) <= 1:
+            for i in pending:
+                report(extract_chunk(str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}")))
+        else:
+            # spawn: the parent may hold threads (torch, OpenCV); forking those is unsafe.
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                futures = [
+                    pool.submit(extract_chunk, str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}")) for i in pending
+                ]
+                for fut in as_completed(futures):
+                    report(fut.result())
+    finally:
+        progress.close()
+
+
+def _assemble(work: Path, n_chunks: int, tmp: Path) -> tuple[dict[str, list], list[dict[str, str]], dict[str, int]]:
+    """Concatenate the chunks in order into `tmp/frames.u8`; returns (index, skipped, face counts)."""
+    index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
+    skipped: list[dict[str, str]] = []
+    faces: dict[str, int] = {}
+    with open(tmp / FRAMES_FILE, "wb") as out:
+        for i in range(n_chunks):
+            chunk = work / f"chunk-{i:06d}"
+            summary = json.loads((chunk / CHUNK_ROWS).read_text())
+            with open(chunk / FRAMES_FILE, "rb") as src:
+                shutil.copyfileobj(src, out, length=16 << 20)
+            for video, frame, label, identity, kind in summary["rows"]:
+                for k, v in zip(INDEX_FIELDS, (len(index["row"]), video, frame, label, identity, kind)):
+                    index[k].append(v)
+            skipped += summary["skipped"]
+            for k, v in summary["faces"].items():
+                faces[k] = faces.get(k, 0) + v
+    return index, skipped, faces
+
+
+def _finish(
+    tmp: Path,
+    final: Path,
+    index: dict[str, list],
+    skipped: list[dict[str, str]],
+    faces: dict[str, int],
+    root: Path,
+    key: str,
+    cfg: ExtractConfig,
+    n_files: int,
+) -> None:
+    """Write index and manifest into `tmp`, then move it to `final` in one rename."""
+    s = cfg.image_size
+    n = len(index["row"])
+    manifest = {
+        "version": CACHE_VERSION,
+        "key": key,
+        "root": str(root.resolve()),
+        "config": asdict(cfg),
+        "n_files": n_files,
+        "n_frames": n,
+        "shape": [n, s, s, 3],
+        "faces": dict(sorted(faces.items())),
+        "skipped": skipped,
+        "counts": class_counts(np.array(index["label"], dtype=np.int64)),
+    }
+    write_index(tmp / "index.csv", index)
+    write_json(tmp / MANIFEST_FILE, manifest)
+    if final.exists():  # another process finished first; keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)
+
+
+def shard_dir(cache_dir: str | Path, key: str, shard: int, num_shards: int) -> Path:
+    """Where shard `shard` of `num_shards` of cache `key` is built."""
+    return Path(cache_dir) / f"shards-{key}" / f"{shard}-of-{num_shards}"
+
+
+def build_cache(
+    root: str | Path,
+    items: Sequence[VideoItem],
+    cfg: ExtractConfig,
+    cache_dir: str | Path,
+    pre_skipped: Sequence[dict[str, str]] = (),
+    extra_key: str = "",
+    shard: int | None = None,
+    num_shards: int = 1,
+    workers: int | None = 1,
+    chunk_files: int = 32,
+) -> FrameCache:
+    """Build the cache for `items` under `cache_dir/<key>/`, or reuse it when nothing changed.
+
+    `workers` processes extract chunks of `chunk_files` files (None: all cores); an interrupted build
+    resumes from its finished chunks; the finished cache is renamed into place at the end, so a folder
+    that looks complete is complete. `pre_skipped` (e.g. malformed list lines) is recorded in the
+    manifest with the files skipped here. With `shard` and `num_shards`, only items[shard::num_shards]
+    are extracted, into a shard folder that `merge_shards` combines.
+    """
+    cfg.validate()
+    root = Path(root)
+    key = cache_key(root, items, cfg, extra_key)
+    final = Path(cache_dir) / key
+    if (final / MANIFEST_FILE).is_file():
+        log.info("frame cache up to date, reusing %s (%d files)", final, len(items))
+        return FrameCache.load(final)
+    todo: list[VideoItem] = list(items)
+    part = "all"
+    if num_shards > 1:
+        if shard is None or not 0 <= shard < num_shards:
+            raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
+        final = shard_dir(cache_dir, key, shard, num_shards)
+        todo = todo[shard::num_shards]
+        pre_skipped = pre_skipped if shard == 0 else ()
+        part = f"{shard}-of-{num_shards}"
+        if (final / MANIFEST_FILE).is_file():
+            log.info("shard %d/%d up to date, reusing %s", shard, num_shards, final)
+            return FrameCache.load(final)
+    workers = default_workers() if workers is None else max(1, int(workers))
+    if chunk_files < 1:
+        raise ValueError(f"extract.chunk_files must be >= 1, got {chunk_files}")
+    work = Path(cache_dir) / f".building-{key}-{part}"  # stable name: a rerun finds the finished chunks
+    work.mkdir(parents=True, exist_ok=True)
+    chunks = [todo[i : i + chunk_files] for i in range(0, len(todo), chunk_files)]
+    log.info("building frame cache %s from %d files under %s (%d worker(s))", final, len(todo), root, workers)
+    _run_chunks(root, chunks, cfg, work, workers)
+    tmp = Path(cache_dir) / f".assembling-{key}-{part}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        index, skipped, faces = _assemble(work, len(chunks), tmp)
+        _finish(tmp, final, index, list(pre_skipped) + skipped, faces, root, key, cfg, len(todo))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    cache = FrameCache.load(final)
+    log.info(
+        "frame cache built: %d frames from %d files, %d skipped, faces %s",
+        len(cache),
+        len(todo),
+        len(cache.manifest["skipped"]),
+        faces,
+    )
+    return cache
+
+
+def merge_shards(
+    root: str | Path,
+    items: Sequence[VideoItem],
+    cfg: ExtractConfig,
+    cache_dir: str | Path,
+    num_shards: int,
+    extra_key: str = "",
+) -> FrameCache:
+    """Combine the shard caches into the one cache an unsharded build would have written, byte for byte."""
+    root = Path(root)
+    key = cache_key(root, items, cfg, extra_key)
+    final = Path(cache_dir) / key
+    if (final / MANIFEST_FILE).is_file():
+        log.info("frame cache up to date, reusing %s", final)
+        return FrameCache.load(final)
+    shards = [shard_dir(cache_dir, key, i, num_shards) for i in range(num_shards)]
+    missing = [str(p) for p in shards if not (p / MANIFEST_FILE).is_file()]
+    if missing:
+        raise FileNotFoundError(f"cannot merge: shards not built yet: {missing}")
+    loaded = [FrameCache.load(p) for p in shards]
+    by_video: dict[str, tuple[int, list[int]]] = {}
+    for si, c in enumerate(loaded):
+        for r, v in enumerate(c.index["video"]):
+            by_video.setdefault(v, (si, []))[1].append(r)
+    tmp = Path(cache_dir) / f".merging-{key}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
+    try:
+        with open(tmp / FRAMES_FILE, "wb") as out:
+            for item in items:  # the unsharded build's order
+                if item.path not in by_video:
+                    continue
+                si, rows = by_video[item.path]
+                c = loaded[si]
+                for r in rows:
+                    out.write(np.asarray(c.frames[r]).tobytes())
+                    for k in INDEX_FIELDS:
+                        index[k].append(len(index["row"]) if k == "row" else c.index[k][r])
+        order = {it.path: i for i, it in enumerate(items)}
+        pre = [s for s in loaded[0].manifest["skipped"] if s["path"] not in order]
+        skipped = sorted(
+            (s for c in loaded for s in c.manifest["skipped"] if s["path"] in order), key=lambda s: order[s["path"]]
+        )
+        faces: dict[str, int] = {}
+        for c in loaded:
+            for k, v in c.manifest["faces"].items():
+                faces[k] = faces.get(k, 0) + v
+        _finish(tmp, final, index, pre + skipped, faces, root, key, cfg, len(items))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("merged %d shards into %s", num_shards, final)
+    return FrameCache.load(final)
