@@ -26,7 +26,8 @@ def run(cfg: DictConfig) -> dict[str, int]:
         print(f"dataset up to date, reusing {out}")
         return {}
     if out.exists():
-        for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis"):
+        for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis", "original_sequences", "manipulated_sequences",
+                    "splits", "dfdc_train_part_0"):  # fmt: skip
             shutil.rmtree(out / sub, ignore_errors=True)
         stamp.unlink(missing_ok=True)
     counts = generate_dataset(out, **params)

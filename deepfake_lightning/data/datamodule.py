@@ -15,7 +15,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from deepfake_lightning.data.build import build_cache, merge_shards
 from deepfake_lightning.data.cache import FrameCache
 from deepfake_lightning.data.celebdf import TEST_LIST, VideoItem, list_celebdf, list_frame_folder, parse_test_list
+from deepfake_lightning.data.dfdc import list_dfdc
 from deepfake_lightning.data.extract import ExtractConfig
+from deepfake_lightning.data.ffpp import ffpp_assignment, list_ffpp, read_ffpp_splits
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
     SPLITS,
@@ -236,15 +238,24 @@ class FrameCacheDataModule(L.LightningDataModule):
                 self.split_cfg["fractions"],
                 self.split_cfg["seed"],
                 self.split_cfg["group_by"],
-                np.array([v in self.official_test_videos() for v in idx["video"]], dtype=bool),
+                self.official_assignment_of(idx["video"]),
             )
         return assignment, split_record(assignment, idx, self.split_cfg, str(cache.manifest.get("key", "")))
 
-    def official_test_videos(self) -> set[str]:
-        """Videos named in the official test list (only read for split.strategy=official)."""
-        if self.split_cfg["strategy"] != "official" or not self.test_list.is_file():
-            return set()
-        return set(parse_test_list(self.test_list)[0])
+    def official_assignment_of(self, videos: np.ndarray) -> np.ndarray | None:
+        """Per frame, the split the dataset's own lists give its video ("" when none); only for split=official."""
+        if self.split_cfg["strategy"] != "official":
+            return None
+        official = self.official_assignment()
+        return np.array([official.get(str(v), "") for v in videos], dtype=object)
+
+    def official_assignment(self) -> dict[str, str]:
+        """{video: split} from the dataset's own lists: Celeb-DF names its test videos."""
+        if not self.test_list.is_file():
+            raise FileNotFoundError(
+                f"data.test_list={self.test_list} does not exist; split.strategy=official needs the Celeb-DF test list"
+            )
+        return {v: "test" for v in parse_test_list(self.test_list)[0]}
 
     def log_split(self) -> None:
         """Counts per split and the leak report: identities (or videos) present in more than one split."""
@@ -361,6 +372,58 @@ class CelebDFDataModule(FrameCacheDataModule):
     """A folder in the Celeb-DF v2 layout; labels from List_of_testing_videos.txt where it names a video."""
 
 
+class FFPPDataModule(FrameCacheDataModule):
+    """FaceForensics++: originals and the chosen methods at one compression; split=official reads splits/*.json."""
+
+    layout = "ffpp"
+
+    def __init__(self, *args: Any, compression: str = "c23", methods: Any = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.compression = str(compression)
+        self.methods = list(methods) if methods else None
+
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+        self.check_root()
+        items, notes = list_ffpp(self.root, self.compression, self.methods)
+        if not items:
+            raise FileNotFoundError(
+                f"data.root={self.root} holds no FaceForensics++ videos at data.compression={self.compression} "
+                "(original_sequences/youtube/<c>/videos, manipulated_sequences/<Method>/<c>/videos)"
+            )
+        for n in notes:
+            log.warning("%s: %s", n["path"], n["reason"])
+        return items, notes, set()
+
+    def official_assignment(self) -> dict[str, str]:
+        split_of, problems = read_ffpp_splits(self.root)
+        for p in problems:
+            log.warning("%s: %s", p["path"], p["reason"])
+        if not split_of:
+            raise FileNotFoundError(f"split.strategy=official: no usable splits/*.json under {self.root}")
+        items, _ = list_ffpp(self.root, self.compression, self.methods)
+        return ffpp_assignment(items, split_of)
+
+
+class DFDCDataModule(FrameCacheDataModule):
+    """DFDC: folders with metadata.json; labels from it, a fake grouped with its original."""
+
+    layout = "dfdc"
+
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+        self.check_root()
+        items, skipped = list_dfdc(self.root)
+        for s in skipped:
+            log.warning("skipping %s: %s", s["path"], s["reason"])
+        if not items:
+            raise FileNotFoundError(
+                f"data.root={self.root} holds no metadata.json naming readable videos (DFDC layout)"
+            )
+        return items, skipped, set()
+
+    def official_assignment(self) -> dict[str, str]:
+        raise ValueError("DFDC's public training parts carry no official train/val/test split; use split=grouped")
+
+
 class FrameFolderDataModule(FrameCacheDataModule):
     """A plain `real/` and `fake/` tree of images or videos; the label is the folder name (the paper's loader)."""
 
@@ -374,3 +437,6 @@ class FrameFolderDataModule(FrameCacheDataModule):
         if not items:
             raise FileNotFoundError(f"data.root={self.root} holds no images or videos under real/ or fake/")
         return items, [], set()
+
+    def official_assignment(self) -> dict[str, str]:
+        raise ValueError("split.strategy=official needs a Celeb-DF or FF++ layout, not a real/ fake/ tree")

@@ -77,13 +77,22 @@ def grouped_split(
 
 
 def official_split(
-    labels: np.ndarray, groups: np.ndarray, in_test_list: np.ndarray, fractions: Sequence[float], seed: int
+    labels: np.ndarray, groups: np.ndarray, assigned: np.ndarray, fractions: Sequence[float], seed: int
 ) -> np.ndarray:
-    """The official list is the test split; the rest is split train/val (stratified, grouped) in the fractions' ratio."""
+    """The dataset's own lists decide the split of the items they name; the rest is split train/val
+    (stratified, grouped) in the fractions' ratio.
+
+    `assigned`: per item "train" / "val" / "test" from the official lists, or "" when not named (a
+    boolean array is read as "on the official test list", Celeb-DF's case).
+    """
     fr = check_fractions(fractions)
+    assigned = np.asarray(assigned)
+    if assigned.dtype == bool:
+        assigned = np.where(assigned, "test", "")
+    named = np.array([a in SPLITS for a in assigned], dtype=bool)
     out = np.empty(len(labels), dtype=object)
-    out[in_test_list] = "test"
-    rest = ~in_test_list
+    out[named] = assigned[named]
+    rest = ~named
     if rest.any():
         tv = np.array([fr[0], fr[1]]) / max(fr[0] + fr[1], 1e-12)
         out[rest] = grouped_split(labels[rest], groups[rest], tv, seed, names=("train", "val"))
@@ -100,7 +109,11 @@ def make_split(
     group_by: str = "video",
     in_test_list: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Dispatch on `split.strategy`; returns "train" / "val" / "test" per frame."""
+    """Dispatch on `split.strategy`; returns "train" / "val" / "test" per frame.
+
+    `in_test_list` (official): per frame, the split the dataset's own lists give it ("" when none),
+    or a boolean "on the official test list".
+    """
     if group_by not in ("video", "identity"):
         raise ValueError(f"split.group_by must be 'video' or 'identity', got {group_by!r}")
     groups = videos if group_by == "video" else identities
@@ -109,8 +122,14 @@ def make_split(
     if strategy == "grouped":
         return grouped_split(labels, groups, fractions, seed)
     if strategy == "official":
-        if in_test_list is None or not in_test_list.any():
-            raise ValueError("split.strategy=official needs List_of_testing_videos.txt naming videos in the cache")
+        named = None if in_test_list is None else np.asarray(in_test_list)
+        if named is not None and named.dtype != bool:
+            named = np.array([a in SPLITS for a in named], dtype=bool)
+        if named is None or not named.any():
+            raise ValueError(
+                "split.strategy=official needs the dataset's own split lists (Celeb-DF's List_of_testing_videos.txt, "
+                "FaceForensics++'s splits/*.json) naming videos in the cache"
+            )
         return official_split(labels, groups, in_test_list, fractions, seed)
     raise ValueError(f"split.strategy must be one of {STRATEGIES}, got {strategy!r}")
 

@@ -1,0 +1,53 @@
+"""DFDC layout: folders (e.g. dfdc_train_part_0/) each holding videos and a metadata.json.
+
+    metadata.json: {"x.mp4": {"label": "FAKE" | "REAL", "original": "y.mp4", "split": "train"}, ...}
+
+Labels come from the metadata, never from names. A fake is grouped with its original (same scene and
+actor), a real video is its own group.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from deepfake_lightning.data.celebdf import FAKE, REAL, VIDEO_EXTENSIONS, VideoItem
+
+log = logging.getLogger(__name__)
+
+METADATA = "metadata.json"
+LABELS = {"REAL": REAL, "FAKE": FAKE}
+
+
+def list_dfdc(root: str | Path) -> tuple[list[VideoItem], list[dict[str, str]]]:
+    """(items, skipped) from every metadata.json at or one level below `root`; problems are named, not fatal."""
+    root = Path(root)
+    metas = sorted({*root.glob(METADATA), *root.glob(f"*/{METADATA}")})
+    items: list[VideoItem] = []
+    skipped: list[dict[str, str]] = []
+    for meta in metas:
+        folder = meta.parent
+        try:
+            entries = json.loads(meta.read_text())
+            if not isinstance(entries, dict):
+                raise ValueError("expected an object {file: {label, original}}")
+        except (json.JSONDecodeError, ValueError) as exc:
+            skipped.append({"path": str(meta), "reason": f"malformed metadata.json, folder skipped: {exc}"})
+            continue
+        for name, info in sorted(entries.items()):
+            rel = (folder / name).relative_to(root).as_posix()
+            label = LABELS.get(str((info or {}).get("label", "")).upper()) if isinstance(info, dict) else None
+            if label is None:
+                skipped.append({"path": rel, "reason": f"unknown label {info!r} in {meta}"})
+                continue
+            if Path(name).suffix.lower() not in VIDEO_EXTENSIONS:
+                skipped.append({"path": rel, "reason": "not a video file name"})
+                continue
+            if not (folder / name).is_file():
+                skipped.append({"path": rel, "reason": f"named in {meta} but missing"})
+                continue
+            original = info.get("original") if label == FAKE else None
+            group = Path(str(original)).stem if original else Path(name).stem
+            items.append(VideoItem(rel, label, f"{folder.name}/{group}"))
+    return items, skipped

@@ -1,0 +1,87 @@
+"""FaceForensics++ layout: original and manipulated sequences at one compression, and the official split lists.
+
+    original_sequences/youtube/<compression>/videos/NNN.mp4            real
+    manipulated_sequences/<Method>/<compression>/videos/NNN_MMM.mp4    fake: target NNN, face of MMM
+    splits/{train,val,test}.json                                       [[NNN, MMM], ...] pairs
+
+A fake NNN_MMM keeps the target video NNN's background and motion, so its identity (for grouping)
+is NNN, as Celeb-DF's idA_idB_NNNN is grouped with idA.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from deepfake_lightning.data.celebdf import FAKE, REAL, VIDEO_EXTENSIONS, VideoItem
+
+log = logging.getLogger(__name__)
+
+FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
+SPLIT_NAMES = ("train", "val", "test")
+
+
+def _videos(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def list_ffpp(
+    root: str | Path, compression: str = "c23", methods: Sequence[str] | None = None
+) -> tuple[list[VideoItem], list[dict[str, str]]]:
+    """(items, skipped notes): originals and the selected methods' fakes at `compression`, sorted by path."""
+    root = Path(root)
+    notes: list[dict[str, str]] = []
+    methods = list(methods or FFPP_METHODS)
+    unknown = [m for m in methods if m not in FFPP_METHODS]
+    if unknown:
+        raise ValueError(f"data.methods: unknown FaceForensics++ method(s) {unknown}; known: {list(FFPP_METHODS)}")
+    items = []
+    real_dir = root / "original_sequences" / "youtube" / compression / "videos"
+    for p in _videos(real_dir):
+        items.append(VideoItem(p.relative_to(root).as_posix(), REAL, f"ff{p.stem}"))
+    for m in methods:
+        folder = root / "manipulated_sequences" / m / compression / "videos"
+        if not folder.is_dir():
+            continue  # not every copy of FF++ has every method
+        for p in _videos(folder):
+            target = p.stem.split("_")[0]
+            items.append(VideoItem(p.relative_to(root).as_posix(), FAKE, f"ff{target}"))
+    if not real_dir.is_dir():
+        notes.append({"path": str(real_dir), "reason": f"no original videos at compression {compression}"})
+    return items, notes
+
+
+def read_ffpp_splits(root: str | Path) -> tuple[dict[str, str], list[dict[str, str]]]:
+    """({pair id "NNN_MMM" and "MMM_NNN" and each "NNN": split}, problems) from splits/{train,val,test}.json."""
+    split_of: dict[str, str] = {}
+    problems: list[dict[str, str]] = []
+    for name in SPLIT_NAMES:
+        path = Path(root) / "splits" / f"{name}.json"
+        if not path.is_file():
+            problems.append({"path": str(path), "reason": "official split list missing"})
+            continue
+        try:
+            pairs = json.loads(path.read_text())
+            if not isinstance(pairs, list):
+                raise ValueError("not a list of [target, source] pairs")
+        except (json.JSONDecodeError, ValueError) as exc:
+            problems.append({"path": str(path), "reason": f"malformed split list: {exc}"})
+            continue
+        for n, pair in enumerate(pairs):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+                problems.append({"path": f"{path}:{n}", "reason": f"malformed pair {pair!r}"})
+                continue
+            a, b = pair
+            for key in (a, b, f"{a}_{b}", f"{b}_{a}"):
+                if split_of.setdefault(key, name) != name:
+                    problems.append({"path": f"{path}:{n}", "reason": f"{key} is also in {split_of[key]}.json"})
+    return split_of, problems
+
+
+def ffpp_assignment(items: Sequence[VideoItem], split_of: dict[str, str]) -> dict[str, str]:
+    """{video path: split} for the items whose stem the official lists name."""
+    return {it.path: split_of[Path(it.path).stem] for it in items if Path(it.path).stem in split_of}
