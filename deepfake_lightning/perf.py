@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import lightning as L
 import numpy as np
 import torch
@@ -192,3 +193,62 @@ def dump(obj: dict, path: Path) -> None:
     """Write JSON, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2))
+
+
+def face_variants(img: np.ndarray) -> dict[str, np.ndarray]:
+    """A frame and the hard cases for face detectors: rotated, downscaled, darkened, JPEG-compressed."""
+    h, w = img.shape[:2]
+
+    def rot(deg: float) -> np.ndarray:
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+        return cv2.warpAffine(img, m, (w, h), borderMode=cv2.BORDER_REFLECT)
+
+    def jpeg(q: int) -> np.ndarray:
+        ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        return cv2.imdecode(buf, cv2.IMREAD_COLOR)
+
+    return {
+        "original": img,
+        "rotated 20 deg": rot(20),
+        "rotated 40 deg": rot(40),
+        "downscaled x0.5": cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA),
+        "downscaled x0.25": cv2.resize(img, (w // 4, h // 4), interpolation=cv2.INTER_AREA),
+        "darkened x0.35": (img.astype(np.float32) * 0.35).astype(np.uint8),
+        "JPEG q=15": jpeg(15),
+    }
+
+
+def face_detection_table(frames: list[np.ndarray], detectors: tuple[str, ...] = ("haar", "dlib")) -> dict:
+    """Per variant and detector: frames with a face found (of len(frames)) and mean ms per frame."""
+    from deepfake_lightning.data.faces import detect_face
+
+    out: dict = {"frames": len(frames), "variants": {}}
+    variants = [face_variants(f) for f in frames]
+    for name in variants[0]:
+        row = {}
+        for det in detectors:
+            t0 = time.perf_counter()
+            found = sum(detect_face(v[name], det) is not None for v in variants)
+            row[det] = {"found": found, "ms_per_frame": 1000 * (time.perf_counter() - t0) / len(frames)}
+        out["variants"][name] = row
+    return out
+
+
+def write_h264(path: Path, frames: int, size: tuple[int, int], base: np.ndarray | None, fps: int = 30) -> None:
+    """An H.264 MP4 (Celeb-DF's codec) of `frames` frames panning across `base` (or a gradient)."""
+    import av
+
+    w, h = size
+    if base is None:
+        base = np.tile(np.linspace(0, 255, w, dtype=np.uint8)[None, :, None], (h, 1, 3))
+    base = cv2.resize(base, (w + frames, h))
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=fps)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"preset": "ultrafast", "g": "60"}
+        for i in range(frames):
+            rgb = cv2.cvtColor(np.ascontiguousarray(base[:, i : i + w]), cv2.COLOR_BGR2RGB)
+            for p in s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)

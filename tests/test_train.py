@@ -24,8 +24,16 @@ def cache_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_instantiates(experiment, tiny_root, cache_dir, tmp_path):
+    # paper_* ask for ImageNet weights, which this offline machine cannot fetch (tested on their own below).
     cfg = compose_cfg(
-        "train", [f"experiment={experiment}", f"data.root={tiny_root}", f"paths.cache_dir={cache_dir}"], tmp_path
+        "train",
+        [
+            f"experiment={experiment}",
+            f"data.root={tiny_root}",
+            f"paths.cache_dir={cache_dir}",
+            "model.net.weights=null",
+        ],
+        tmp_path,
     )
     model = hydra.utils.instantiate(cfg.model)
     dm = hydra.utils.instantiate(cfg.data)
@@ -143,3 +151,23 @@ def test_gpu_trainer_turns_on_channels_last_and_mixed_precision():
     assert compose_cfg("train", ["trainer=cpu", "data.root=x"]).model.channels_last is False
     cfg = compose_cfg("train", ["trainer=gpu", "data.root=x"])
     assert cfg.trainer.precision == amp_precision() and cfg.trainer.precision in ("bf16-mixed", "16-mixed")
+
+
+def test_paper_experiments_use_imagenet_and_stop_at_start_offline(tiny_root, tmp_path, monkeypatch):
+    import socket
+
+    for name in ("paper_milestone", "paper_general", "paper_specialist"):
+        cfg = compose_cfg("train", [f"experiment={name}", f"data.root={tiny_root}"], tmp_path)
+        assert cfg.model.net.weights == "imagenet"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-hub"))  # no cached weights
+
+    def refuse(*a, **k):
+        raise OSError("network access is blocked in this test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    overrides = tiny_train_overrides(tiny_root, tmp_path / "cache", "experiment=paper_general", "trainer=cpu")
+    cfg = compose_cfg("train", overrides, tmp_path / "run")
+    with pytest.raises(Exception, match=r"model.net.weights=null"):  # hydra wraps it, message kept
+        train(cfg)
+    assert not (tmp_path / "cache").exists(), "the run extracted frames before finding the weights missing"

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import cv2
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -17,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning import perf
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.data.synthetic import generate_dataset
+from deepfake_lightning.data.video import read_frames
 from deepfake_lightning.models.ensemble import EnsembleModule
 
 log = logging.getLogger(__name__)
@@ -103,6 +105,60 @@ def bench_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
     out["k1_time_per_video_ratio_when_length_doubles"] = t1 / t2
     out["video_frames"] = int(e.frames)
     out["videos"] = len(base)
+    return out
+
+
+def bench_faces(cfg: DictConfig) -> dict[str, Any]:
+    """Haar vs dlib on real faces (Debian's opencv-doc photos and Megamind.avi) and their hard variants."""
+    f = cfg.bench.faces
+    frames = []
+    for p in f.images:
+        img = cv2.imread(str(p)) if Path(str(p)).is_file() else None
+        if img is not None:
+            frames.append(img)
+    for p in f.videos:
+        if Path(str(p)).is_file():
+            frames += [fr for _, fr in read_frames(p, int(f.video_frames))]
+    if not frames:
+        return {"skipped": f"none of {list(f.images) + list(f.videos)} exists (apt-get install opencv-doc)"}
+    table = perf.face_detection_table(frames)
+    table["sources"] = [str(p) for p in list(f.images) + list(f.videos) if Path(str(p)).is_file()]
+    return table
+
+
+def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
+    """files/s of the cache build with 1 and 2 workers on 1280x720 H.264 videos (K=1 and K=32), and an
+    estimate for Celeb-DF v2 (6,229 videos) on 16 cores from the measured per-worker rate and scaling."""
+    e = cfg.bench.parallel
+    base = None
+    for p in cfg.bench.faces.images:
+        if Path(str(p)).is_file():
+            base = cv2.imread(str(p))
+    root = work / "h264"
+    (root / "Celeb-real").mkdir(parents=True)
+    for i in range(int(e.videos)):
+        perf.write_h264(root / "Celeb-real" / f"id{i}_0000.mp4", int(e.frames), (1280, 720), base)
+    from deepfake_lightning.data.build import build_cache
+    from deepfake_lightning.data.celebdf import list_celebdf
+    from deepfake_lightning.data.extract import ExtractConfig
+
+    items = list_celebdf(root)
+    out: dict[str, Any] = {"videos": len(items), "frames_per_video": int(e.frames), "size": "1280x720 H.264"}
+    for k in (1, 32):
+        rates = {}
+        for workers in (1, 2):
+            cfg_x = ExtractConfig(frames_per_video=k, image_size=int(cfg.bench.image_size), face_detector="dlib")
+            t0 = time.perf_counter()
+            build_cache(root, items, cfg_x, work / f"cache-k{k}-w{workers}", workers=workers, chunk_files=1)
+            rates[workers] = len(items) / (time.perf_counter() - t0)
+        scaling = rates[2] / (2 * rates[1])
+        est = 6229 / (16 * rates[1] * scaling)
+        out[f"k{k}"] = {
+            "files_per_s_1_worker": rates[1],
+            "files_per_s_2_workers": rates[2],
+            "scaling_2_workers": scaling,
+            "celebdf_estimate_16_cores_minutes": est / 60,
+        }
     return out
 
 
@@ -195,6 +251,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 result["inference"] = bench_inference(cfg, device)
             elif part == "memory":
                 result["memory"] = bench_memory(cfg, work)
+            elif part == "faces":
+                result["faces"] = bench_faces(cfg)
+            elif part == "parallel_extraction":
+                result["parallel_extraction"] = bench_parallel_extraction(cfg, work)
             else:
                 raise ValueError(f"bench.parts: unknown part {part!r}")
             result.setdefault("seconds", {})[part] = time.perf_counter() - t0

@@ -84,9 +84,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
+    # The model first: missing weights (e.g. ImageNet offline) stop the run before any extraction.
+    model = hydra.utils.instantiate(cfg.model)
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
-    model = hydra.utils.instantiate(cfg.model)
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

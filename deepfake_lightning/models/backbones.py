@@ -108,8 +108,10 @@ def build_resnet50(
             net = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
         except Exception as exc:  # no internet and no warm torch hub cache
             raise RuntimeError(
-                "model.net.weights=imagenet: torchvision could not load ResNet-50 ImageNet weights "
-                f"(no internet and nothing in the torch hub cache?): {exc}. Use weights=null or a local path."
+                "model.net.weights=imagenet: torchvision could not load the ResNet-50 ImageNet weights "
+                f"({type(exc).__name__}: {exc}). Offline, either put {ResNet50_Weights.IMAGENET1K_V2.url} "
+                f"into {torch.hub.get_dir()}/checkpoints/, or pass model.net.weights=<path to a state_dict>, "
+                "or model.net.weights=null to train from scratch."
             ) from exc
         net.fc = make_head(head, net.fc.in_features, num_classes, dropout)
     else:

@@ -15,7 +15,7 @@ timeout 420 python3 -m deepfake_lightning.apps.bench bench=gpu bench.output="$OU
 # 2. dfl-train experiment=paper_general trainer=gpu on a small generated Celeb-DF folder (end to end).
 python3 -m deepfake_lightning.apps.synth synth.num_real=150 synth.num_fake=750 synth.num_identities=20 \
   synth.resolution=256 synth.frames_per_video=8 out_dir=/tmp/dfl-synth hydra.run.dir=/tmp/dfl-synth-run > "$OUT/train-gpu.log" 2>&1
-timeout 240 python3 -m deepfake_lightning.apps.train experiment=paper_general data.root=/tmp/dfl-synth \
+timeout 240 python3 -m deepfake_lightning.apps.train experiment=paper_general model.net.weights=null data.root=/tmp/dfl-synth \
   paths.cache_dir=/tmp/dfl-cache data.face_crop=${FACE_CROP:-true} trainer.max_epochs=2 logger=csv hydra.run.dir=/tmp/dfl-train-run >> "$OUT/train-gpu.log" 2>&1
 cp /tmp/dfl-train-run/metrics.json "$OUT/train-gpu-metrics.json" 2>/dev/null
 cp /tmp/dfl-train-run/csv/metrics.csv "$OUT/train-gpu-curve.csv" 2>/dev/null
