@@ -133,3 +133,54 @@ def test_dlib_finds_a_face_and_frames_without_one_are_tracked(tiny_root, monkeyp
     monkeypatch.setattr(extract, "detect_face", lambda *a, **k: next(calls))
     kept, _ = extract.crop_frames(frames, ExtractConfig(image_size=16, face_detector="dlib"))
     assert [k for _, _, k in kept] == ["detected"] + ["tracked"] * (len(frames) - 1)
+
+
+def _write_numbered_h264(path, n=240, vfr=False, size=(96, 64)):
+    """An H.264 MP4 (libx264 via PyAV, B-frames on) whose pixels spell each frame's index in binary."""
+    import fractions
+
+    av = pytest.importorskip("av")
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=25)
+        s.width, s.height, s.pix_fmt = size[0], size[1], "yuv420p"
+        s.codec_context.time_base = fractions.Fraction(1, 1000)
+        s.options = {"g": "48", "bf": "3", "crf": "18"}
+        rng, t = np.random.default_rng(0), 0
+        for i in range(n):
+            img = np.zeros((size[1], size[0], 3), np.uint8)
+            for b in range(9):
+                if (i >> b) & 1:
+                    img[:, b * 10 : (b + 1) * 10] = 255
+            f = av.VideoFrame.from_ndarray(img, format="rgb24")
+            f.pts, f.time_base = t, fractions.Fraction(1, 1000)
+            t += int(rng.choice([20, 40, 80])) if vfr else 40
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def _index_of(img):
+    return sum(1 << b for b in range(9) if img[:, b * 10 + 2 : (b + 1) * 10 - 2].mean() > 127)
+
+
+@pytest.mark.parametrize("vfr", [False, True], ids=["constant-rate", "variable-rate"])
+def test_seeking_gives_the_frame_a_sequential_decode_gives(tmp_path, vfr):
+    from deepfake_lightning.data.video import constant_frame_rate
+
+    path = tmp_path / "numbered.mp4"
+    _write_numbered_h264(path, vfr=vfr)
+    assert constant_frame_rate(path) is (not vfr)
+    cap = cv2.VideoCapture(str(path))
+    sequential = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        sequential.append(_index_of(f))
+    cap.release()
+    assert sequential == list(range(240))
+    for k in (1, 4, 7, 16, 32):
+        got = read_frames(path, k)
+        assert [i for i, _ in got] == evenly_spaced(240, k)
+        assert [_index_of(f) for _, f in got] == [i for i, _ in got], f"K={k}: a frame other than the index"
