@@ -252,3 +252,18 @@ def write_h264(path: Path, frames: int, size: tuple[int, int], base: np.ndarray 
                 c.mux(p)
         for p in s.encode():
             c.mux(p)
+
+
+def _noop(x: int) -> int:
+    return x
+
+
+def process_pool_startup(workers: int) -> float:
+    """Seconds to start a spawn process pool and run a trivial task on each worker (as the cache build does)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    t0 = time.perf_counter()
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_noop, range(workers)))
+    return time.perf_counter() - t0
