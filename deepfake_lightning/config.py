@@ -69,7 +69,7 @@ def validate(cfg: DictConfig) -> None:
         raise ValueError(f"model.real_weight_multiplier must be >= 0, got {mult}")
     size = OmegaConf.select(cfg, "model.input_size", default=None)
     if size is not None and int(size) < 32:
-        raise ValueError(f"model.input_size={size}: ResNet-50 downsamples 32x, it needs at least 32 px")
+        raise ValueError(f"model.input_size={size}: the backbones downsample 32x, they need at least 32 px")
     img = OmegaConf.select(cfg, "data.image_size", default=None)
     if size is not None and img is not None and int(img) < int(size):
         raise ValueError(

@@ -69,7 +69,7 @@ def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
         "precision": str(b.precision),
         "num_workers": int(b.num_workers),
         "compile": bool(cfg.model.compile),
-        "frozen": list(cfg.model.net.freeze_layers),
+        "frozen": OmegaConf.to_container(cfg.model.net, resolve=True).get("freeze_layers"),
     }
     if b.get("compile_compare") and not cfg.model.compile:
         compiled = perf.project_train_rate(

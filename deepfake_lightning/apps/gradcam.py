@@ -19,9 +19,9 @@ from deepfake_lightning.data.transforms import center_crop
 from deepfake_lightning.evaluation.gradcam import (
     LogitsOnly,
     cam_maps,
+    cam_target,
     captions,
     overlays,
-    resnet_layers,
     write_grid,
     yolo_layers,
 )
@@ -76,8 +76,10 @@ def run(cfg: DictConfig) -> Path:
     dest.mkdir(exist_ok=True)
     rows: dict[str, tuple[np.ndarray, list[str]]] = {}
 
-    def show(name: str, model: torch.nn.Module, layers: list, x: torch.Tensor, fake_index: int, p: np.ndarray) -> None:
-        maps = cam_maps(model, layers, x, fake_index)
+    def show(
+        name: str, model: torch.nn.Module, layers: list, x: torch.Tensor, fake_index: int, p: np.ndarray, reshape=None
+    ) -> None:
+        maps = cam_maps(model, layers, x, fake_index, reshape)
         imgs = overlays(model_view(frames, x.shape[-1], name.startswith("yolo")), maps)
         rows[name] = (imgs, captions(labels, p))
         write_grid({name: rows[name]}, dest / f"{name}.png")
@@ -90,7 +92,8 @@ def run(cfg: DictConfig) -> Path:
         x = model.preprocess(raw, train=False)
         with torch.no_grad():
             p = torch.softmax(model(x), 1)[:, 1].numpy()
-        show(name, model.net, resnet_layers(model.net), x, 1, p)
+        layers, reshape = cam_target(model.net)
+        show(name, model.net, layers, x, 1, p, reshape)
     if "specialist" in members:
         ens = EnsembleModule(
             members["general"], members["specialist"], float(metrics.get("ensemble", {}).get("weight", 0.6))
@@ -98,8 +101,8 @@ def run(cfg: DictConfig) -> Path:
         x = ens.preprocess(raw)
         with torch.no_grad():
             p = torch.softmax(ens(x), 1)[:, 1].numpy()
-        layers = resnet_layers(ens.general.net) + resnet_layers(ens.specialist.net)
-        show("ensemble", ens, layers, x, 1, p)
+        (g_layers, reshape), (s_layers, _) = cam_target(ens.general.net), cam_target(ens.specialist.net)
+        show("ensemble", ens, g_layers + s_layers, x, 1, p, reshape)
     for name, block in metrics.get("models", {}).items():
         if not name.startswith("yolo") or not Path(block.get("weights", "")).is_file():
             continue

@@ -11,15 +11,16 @@ training step killed part-way resumes from its last.ckpt.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
@@ -27,11 +28,27 @@ from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
 MODELS = {"baseline": "milestone", "general": "general", "specialist": "specialist"}
 
 
+@functools.cache
+def app_config(config_name: str) -> DictConfig:
+    """An app's composed default config; works inside a running Hydra app too (its global state is restored)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    saved = gh.hydra if gh.is_initialized() else None
+    gh.clear()
+    try:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            return compose(config_name=config_name)
+    finally:
+        gh.clear()
+        if saved is not None:
+            gh.initialize(saved)
+
+
 def applies_to(override: str, config_name: str) -> bool:
     """Whether a command-line override names a key (or a config group) of that app's config."""
     key = override.lstrip("+~").split("=", 1)[0]
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name=config_name)
+    cfg = app_config(config_name)
     if (Path(CONFIG_DIR) / key).is_dir():  # a group choice such as split=grouped
         return key.split(".")[0] in cfg
     node = cfg
@@ -53,6 +70,17 @@ def step(name: str, module: str, args: list[str], log_dir: Path) -> None:
     print(f"    {name} done in {time.monotonic() - t0:.0f}s", flush=True)
 
 
+def extract(root: Path, out: Path, profile: str, for_app: Callable[[str], list[str]]) -> Path:
+    """Run dfl-extract into OUT/extract (the cache is reused when it exists); returns the split.json it recorded."""
+    step(
+        "extract",
+        "extract",
+        [f"data.root={root}", f"profile={profile}", f"hydra.run.dir={out}/extract", *for_app("extract")],
+        out / "extract",
+    )
+    return out / "extract" / "split.json"
+
+
 def chain(
     root: Path,
     out: Path,
@@ -62,8 +90,12 @@ def chain(
     fresh: bool,
     no_yolo: bool,
     seed: int | None = None,
+    train_args: Sequence[str] = (),
 ) -> None:
-    """Train x3, ensemble, YOLO, Grad-CAM and report into `out`, on the split recorded in `split_file`."""
+    """Train x3, ensemble, YOLO, Grad-CAM and report into `out`, on the split recorded in `split_file`.
+
+    `train_args` go to the three trainings only (e.g. model.net.arch=efficientnet_b0 for a backbone sweep).
+    """
     prefix = "demo" if profile == "demo" else "paper"
     seed_arg = [] if seed is None else [f"seed={seed}"]  # the model seed; split.seed stays fixed
     group = f"paper-{out.name}"  # W&B: the trainings and the results run of this chain in one group
@@ -83,6 +115,7 @@ def chain(
             f"++wandb_group={group}",
             *for_app("train"),
             *seed_arg,
+            *train_args,
         ]
         step(f"train {model}", "train", args, run_dir)
     metrics = out / "metrics.json"
@@ -151,13 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         return [o for o in overrides if applies_to(o, config_name)]
 
     # Extraction and the split are shared by every seed: only the model seed changes between chains.
-    step(
-        "extract",
-        "extract",
-        [f"data.root={root}", f"profile={ns.profile}", f"hydra.run.dir={out}/extract", *for_app("extract")],
-        out / "extract",
-    )
-    split_file = out / "extract" / "split.json"
+    split_file = extract(root, out, ns.profile, for_app)
     if not seeds:
         chain(root, out, split_file, ns.profile, for_app, ns.fresh, ns.no_yolo)
         print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")

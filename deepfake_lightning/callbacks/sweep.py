@@ -133,3 +133,112 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         path = summarize_blocks(sweep_dir, self.params, self.blocks, self.x, Path(self.out_dir), self.title)
         print(f"sweep summary: {path}")
+
+
+def backbone_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
+    """Per job of a backbone sweep: arch, baseline@0.5 and ensemble@val-threshold figures with intervals, verdict."""
+    rows = []
+    for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
+        mfile = job / "metrics.json"
+        cfg = job / ".hydra" / "config.yaml"
+        if not mfile.is_file() or not cfg.is_file():
+            continue
+        m = json.loads(mfile.read_text())
+        arch = str(OmegaConf.load(cfg).arch)
+        base, ens = m["models"].get("baseline", {}), m["models"]["ensemble"]
+        row: dict[str, Any] = {"job": job.name, "arch": arch, "ensemble_threshold": ens["threshold"]}
+        for k in ("balanced_accuracy", "real_recall", "fake_recall", "roc_auc"):
+            row[f"baseline_{k}"] = (base.get("test_at_0.5") or {}).get(k)
+            row[f"baseline_{k}_ci"] = (base.get("test_at_0.5_ci") or {}).get(k)
+            row[f"ensemble_{k}"] = ens["test"].get(k)
+            row[f"ensemble_{k}_ci"] = (ens.get("test_ci") or {}).get(k)
+        row["verdict"] = (m.get("claim") or {}).get("verdict")
+        row["claim_balanced_accuracy"] = (m.get("claim") or {}).get("balanced_accuracy")
+        rows.append(row)
+    return rows
+
+
+def backbone_cost(arch: str, input_size: int, batch: int = 32, reps: int = 3) -> tuple[float, float]:
+    """(parameters in millions, inference img/s on this machine's CPU at `input_size`) of the backbone with its head."""
+    import time
+
+    import torch
+
+    from deepfake_lightning.models.backbones import build_backbone
+
+    net = build_backbone(arch, head="enhanced").eval()
+    params = sum(p.numel() for p in net.parameters()) / 1e6
+    x = torch.randn(batch, 3, input_size, input_size)
+    with torch.inference_mode():
+        net(x)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            net(x)
+    return params, batch * reps / (time.perf_counter() - t0)
+
+
+def write_backbone_summary(rows: list[dict[str, Any]], out: Path, input_size: int) -> Path:
+    """summary.md, summary.json and summary.png: balanced accuracy and real recall per backbone, with intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        r["params_m"], r["img_per_s_cpu"] = backbone_cost(r["arch"], input_size)
+
+    def f(v: Any, ci: Any = None) -> str:
+        if v is None:
+            return "n/a"
+        return f"{v:.3f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+    lines = [
+        "# Backbone sweep: the recipe on each backbone (test split)",
+        "",
+        f"Inference img/s: forward passes of a batch of 32 at {input_size} px on this machine's CPU.",
+        "",
+        "| backbone | params (M) | img/s | baseline@0.5 balanced acc | ensemble@val balanced acc | "
+        "baseline@0.5 real recall | ensemble@val real recall | ensemble ROC AUC | claim |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['arch']} | {r['params_m']:.1f} | {r['img_per_s_cpu']:.0f} | "
+            f"{f(r['baseline_balanced_accuracy'], r['baseline_balanced_accuracy_ci'])} | "
+            f"{f(r['ensemble_balanced_accuracy'], r['ensemble_balanced_accuracy_ci'])} | "
+            f"{f(r['baseline_real_recall'], r['baseline_real_recall_ci'])} | "
+            f"{f(r['ensemble_real_recall'], r['ensemble_real_recall_ci'])} | "
+            f"{f(r['ensemble_roc_auc'], r['ensemble_roc_auc_ci'])} | {r['verdict']} |"
+        )
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    (out / "summary.json").write_text(json.dumps(rows, indent=2))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    xs = np.arange(len(rows))
+    for ax, k in zip(axes, ("balanced_accuracy", "real_recall")):
+        for dx, who in ((-0.15, "baseline"), (0.15, "ensemble")):
+            vals = [np.nan if r[f"{who}_{k}"] is None else r[f"{who}_{k}"] for r in rows]
+            cis = [r[f"{who}_{k}_ci"] or [v, v] for r, v in zip(rows, vals)]
+            err = np.array([[v - c[0], c[1] - v] for v, c in zip(vals, cis)]).T
+            ax.errorbar(xs + dx, vals, yerr=err, fmt="o", capsize=3, label=who)
+        ax.set_xticks(xs, [r["arch"] for r in rows], rotation=20)
+        ax.set(title=k.replace("_", " "), ylim=(-0.02, 1.02))
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "summary.png", dpi=110)
+    plt.close(fig)
+    return out / "summary.md"
+
+
+class BackboneSummary(Callback):
+    """At the end of a backbone sweep: one row per backbone in `out_dir` (table, JSON, plot)."""
+
+    def __init__(self, out_dir: str, input_size: int = 64):
+        self.out_dir, self.input_size = out_dir, int(input_size)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        rows = backbone_rows(Path(config.hydra.sweep.dir))
+        if not rows:
+            log.error("backbone summary: no job in %s wrote metrics.json", config.hydra.sweep.dir)
+            return
+        print(f"backbone summary: {write_backbone_summary(rows, Path(self.out_dir), self.input_size)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,11 +26,15 @@ class LogitsOnly(nn.Module):
 
 
 def cam_maps(
-    model: nn.Module, target_layers: Sequence[nn.Module], inputs: torch.Tensor, target_class: int
+    model: nn.Module,
+    target_layers: Sequence[nn.Module],
+    inputs: torch.Tensor,
+    target_class: int,
+    reshape_transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> np.ndarray:
     """Grad-CAM [B, H, W] in [0, 1] for `target_class` (project index: 1 = fake) of preprocessed inputs."""
     model.eval()
-    with GradCAM(model=model, target_layers=list(target_layers)) as cam:
+    with GradCAM(model=model, target_layers=list(target_layers), reshape_transform=reshape_transform) as cam:
         maps = cam(input_tensor=inputs, targets=[ClassifierOutputTarget(target_class)] * len(inputs))
     return np.clip(np.nan_to_num(maps), 0.0, 1.0)
 
@@ -49,6 +53,33 @@ def overlays(images_uint8: np.ndarray, maps: np.ndarray) -> np.ndarray:
 def resnet_layers(net: nn.Module) -> list[nn.Module]:
     """The usual Grad-CAM layer of a torchvision ResNet: the last bottleneck of layer4."""
     return [net.layer4[-1]]
+
+
+def vit_tokens_to_map(tokens: torch.Tensor) -> torch.Tensor:
+    """ViT activations [B, 1 + h*w, C] -> [B, C, h, w], the class token dropped (grad-cam's documented transform)."""
+    grid = int(round((tokens.shape[1] - 1) ** 0.5))
+    return tokens[:, 1:, :].reshape(tokens.shape[0], grid, grid, tokens.shape[2]).permute(0, 3, 1, 2)
+
+
+def nhwc_to_nchw(x: torch.Tensor) -> torch.Tensor:
+    """Swin's stages are channels-last [B, H, W, C]."""
+    return x.permute(0, 3, 1, 2)
+
+
+def cam_target(net: nn.Module) -> tuple[list[nn.Module], Callable[[torch.Tensor], torch.Tensor] | None]:
+    """(target layers, reshape transform) for a torchvision backbone: the last conv stage of a CNN, the last
+    encoder block's first LayerNorm of a ViT, the last stage of a Swin."""
+    children = dict(net.named_children())
+    arch = str(getattr(net, "arch", ""))
+    if "layer4" in children:
+        return resnet_layers(net), None
+    if "trunk_output" in children:
+        return [net.trunk_output[-1]], None
+    if "conv_proj" in children:
+        return [net.encoder.layers[-1].ln_1], vit_tokens_to_map
+    if "features" in children:
+        return [net.features[-1]], (nhwc_to_nchw if arch.startswith("swin") else None)
+    raise ValueError(f"no Grad-CAM target layer known for {type(net).__name__}")
 
 
 def yolo_layers(model: nn.Module) -> list[nn.Module]:

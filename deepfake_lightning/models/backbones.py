@@ -1,4 +1,10 @@
-"""ResNet-50 with the paper's heads, layer freezing and weight loading (random, ImageNet, or a local checkpoint)."""
+"""Any torchvision classifier with the paper's heads, readable freezing and weight loading (random, ImageNet, a file).
+
+`model.net.arch` is any name `torchvision.models.get_model` knows (resnet18/50/101, efficientnet_b0..b4,
+efficientnet_v2_s, convnext_tiny, regnet_*, mobilenet_v3_large, vit_b_16, swin_t, ...); the family's last
+Linear layer, whatever its attribute, is replaced by the head, and `freeze: early` means the stem and the
+first half of the feature stages (ResNet: conv1, bn1, layer1, layer2, as in the paper).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import ResNet50_Weights, resnet50
+from torchvision.models import get_model, get_model_weights
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +79,40 @@ def load_weights(net: nn.Module, path: str | Path) -> None:
     net.load_state_dict(state)
 
 
-def freeze(net: nn.Module, names: Sequence[str]) -> list[str]:
-    """Freeze the named children (e.g. conv1, bn1, layer1, layer2): no gradients, BatchNorm kept in eval mode."""
+def stages(net: nn.Module) -> tuple[list[str], list[str]]:
+    """(stem modules, feature stages in order) of a torchvision classifier, as dotted module names."""
+    children = dict(net.named_children())
+    if "layer1" in children:  # ResNet, ResNeXt, Wide ResNet
+        return ["conv1", "bn1"], [n for n in ("layer1", "layer2", "layer3", "layer4") if n in children]
+    if "trunk_output" in children:  # RegNet
+        return ["stem"], [f"trunk_output.{n}" for n, _ in net.trunk_output.named_children()]
+    if "conv_proj" in children:  # ViT
+        return ["conv_proj"], [f"encoder.layers.{n}" for n, _ in net.encoder.layers.named_children()]
+    if "features" in children:  # EfficientNet, MobileNet, ConvNeXt, Swin, DenseNet, VGG
+        names = [f"features.{n}" for n, _ in net.features.named_children()]
+        return names[:1], names[1:]
+    raise ValueError(f"cannot find the feature stages of {type(net).__name__}; give model.net.freeze_layers by name")
+
+
+def early_layers(net: nn.Module) -> list[str]:
+    """`freeze: early`: the stem and the first half of the feature stages."""
+    stem, body = stages(net)
+    return stem + body[: len(body) // 2]
+
+
+def freeze(net: nn.Module, names: Sequence[str] | str) -> list[str]:
+    """Freeze named parts (dotted names, e.g. conv1, layer1, features.3, or `early`): no gradients, BatchNorm kept
+    in eval mode."""
+    if isinstance(names, str):
+        if names != "early":
+            raise ValueError(f"model.net.freeze_layers: a list of module names or 'early', got {names!r}")
+        names = early_layers(net)
     frozen = []
     for name in names:
-        module = getattr(net, name, None)
-        if module is None:
-            raise ValueError(f"model.net.freeze: {name!r} is not a part of the network")
+        try:
+            module = net.get_submodule(name)
+        except AttributeError:
+            raise ValueError(f"model.net.freeze_layers: {name!r} is not a part of the network") from None
         for p in module.parameters():
             p.requires_grad_(False)
         frozen.append(name)
@@ -90,9 +123,55 @@ def freeze(net: nn.Module, names: Sequence[str]) -> list[str]:
 def keep_frozen_bn_eval(net: nn.Module) -> None:
     """Put BatchNorm layers inside frozen parts back in eval mode (call after `.train()`)."""
     for name in getattr(net, "_frozen_children", ()):
-        for m in getattr(net, name).modules():
+        for m in net.get_submodule(name).modules():
             if isinstance(m, nn.modules.batchnorm._BatchNorm):
                 m.eval()
+
+
+def classifier_name(net: nn.Module) -> str:
+    """The dotted name of the family's final Linear layer (fc, classifier.1, heads.head, head, ...)."""
+    names = [n for n, m in net.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ValueError(f"{type(net).__name__} has no Linear classifier layer to replace with the head")
+    return names[-1]
+
+
+def build_backbone(
+    arch: str = "resnet50",
+    head: str = "enhanced",
+    dropout: float = 0.4,
+    num_classes: int = 2,
+    weights: str | None = None,
+    freeze_layers: Sequence[str] | str = (),
+) -> nn.Module:
+    """A torchvision classifier with the paper's head; `weights` = None, "imagenet", or a checkpoint path."""
+    try:
+        weight_enum = get_model_weights(arch)
+    except (ValueError, KeyError):
+        raise ValueError(f"model.net.arch={arch!r} is not a torchvision classification model name") from None
+    if weights == "imagenet":
+        default = weight_enum.DEFAULT
+        try:
+            net = get_model(arch, weights=default)
+        except Exception as exc:  # no internet and no warm torch hub cache
+            raise RuntimeError(
+                f"model.net.weights=imagenet: torchvision could not load the {arch} ImageNet weights "
+                f"({type(exc).__name__}: {exc}). Offline, either put {default.url} into "
+                f"{torch.hub.get_dir()}/checkpoints/, or pass model.net.weights=<path to a state_dict>, "
+                "or model.net.weights=null to train from scratch."
+            ) from exc
+    else:
+        net = get_model(arch, weights=None)
+    name = classifier_name(net)
+    width = net.get_submodule(name).in_features
+    parent, _, leaf = name.rpartition(".")
+    setattr(net.get_submodule(parent) if parent else net, leaf, make_head(head, width, num_classes, dropout))
+    if weights and weights != "imagenet":
+        load_weights(net, weights)
+    net.arch = arch  # read by Grad-CAM and the input-size check
+    if freeze_layers:
+        freeze(net, freeze_layers)
+    return net
 
 
 def build_resnet50(
@@ -100,25 +179,25 @@ def build_resnet50(
     dropout: float = 0.4,
     num_classes: int = 2,
     weights: str | None = None,
-    freeze_layers: Sequence[str] = (),
+    freeze_layers: Sequence[str] | str = (),
 ) -> nn.Module:
-    """torchvision ResNet-50 with the paper's head; `weights` = None, "imagenet", or a checkpoint path."""
-    if weights == "imagenet":
-        try:
-            net = resnet50(weights=ResNet50_Weights.IMAGENET1K_V2)
-        except Exception as exc:  # no internet and no warm torch hub cache
-            raise RuntimeError(
-                "model.net.weights=imagenet: torchvision could not load the ResNet-50 ImageNet weights "
-                f"({type(exc).__name__}: {exc}). Offline, either put {ResNet50_Weights.IMAGENET1K_V2.url} "
-                f"into {torch.hub.get_dir()}/checkpoints/, or pass model.net.weights=<path to a state_dict>, "
-                "or model.net.weights=null to train from scratch."
-            ) from exc
-        net.fc = make_head(head, net.fc.in_features, num_classes, dropout)
-    else:
-        net = resnet50(weights=None)
-        net.fc = make_head(head, net.fc.in_features, num_classes, dropout)
-        if weights:
-            load_weights(net, weights)
-    if freeze_layers:
-        freeze(net, freeze_layers)
-    return net
+    """ResNet-50 (configs written before `model.net.arch` existed name this target)."""
+    return build_backbone("resnet50", head, dropout, num_classes, weights, freeze_layers)
+
+
+def check_input_size(net: nn.Module, size: int) -> None:
+    """Fail at start, naming the keys, when the backbone cannot take `size` px inputs (ViT wants 224)."""
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, 3, size, size))
+    except Exception as exc:  # noqa: BLE001 - any shape error of any family
+        arch = getattr(net, "arch", type(net).__name__)
+        hint = " (ViT's positional embedding fixes the input at 224 px)" if "vit" in arch else ""
+        raise ValueError(
+            f"model.net.arch={arch} cannot take model.input_size={size}{hint}: {type(exc).__name__}: {exc}. "
+            "Raise model.input_size (and data.image_size, which must be at least as large)."
+        ) from exc
+    finally:
+        net.train(was_training)

@@ -13,7 +13,7 @@ from torch import nn
 
 from deepfake_lightning.data.transforms import BatchAugment, center_crop, normalize
 from deepfake_lightning.evaluation.metrics import METRIC_KEYS, DetectionMetrics
-from deepfake_lightning.models.backbones import keep_frozen_bn_eval
+from deepfake_lightning.models.backbones import check_input_size, keep_frozen_bn_eval
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ class DeepfakeClassifier(L.LightningModule):
             },
             logger=False,
         )
+        check_input_size(net, int(input_size))  # e.g. ViT at 64 px: fail here, naming the keys
         self.net = net
         self.input_size = int(input_size)
         aug = dict(augment or {})
