@@ -16,6 +16,7 @@ from deepfake_lightning.evaluation.plots import (
     plot_sweep,
     plot_training_curves,
 )
+from deepfake_lightning.evaluation.statistics import CI_METRICS
 from deepfake_lightning.models.ensemble import fuse_logits, p_fake_from_logits
 
 # The paper's table 1 (milestone vs final ensemble) and its ensemble report at 0.5 (figure 8).
@@ -212,17 +213,7 @@ def deployment_section(metrics: dict) -> list[str]:
 
 def model_table(metrics: dict) -> str:
     """Every model on test at its val-chosen threshold and at 0.5."""
-    cols = (
-        "accuracy",
-        "balanced_accuracy",
-        "real_recall",
-        "fake_recall",
-        "real_precision",
-        "fake_precision",
-        "roc_auc",
-        "pr_auc",
-        "eer",
-    )
+    cols = CI_METRICS
     lines = ["| Model | Threshold | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for name, block in metrics["models"].items():
         rows = (
