@@ -180,6 +180,13 @@ def calibration_section(metrics: dict, plots: Path) -> list[str]:
             f"| {n} | {r['temperature']:.3f} | {r['ece_val_before']:.3f} | {r['ece_val_after']:.3f} | "
             f"{r['ece_test_before']:.3f} | {r['ece_test_after']:.3f} |"
         )
+    if any(r["temperature"] > 100 for r in cal["models"].values()):
+        lines += [
+            "",
+            "A temperature above 100 means the NLL is lowest with the scores flattened towards 0.5: one "
+            "temperature has no bias term, so it cannot correct a model whose scores lean to one class; it "
+            "only says the model's confidence carries little information.",
+        ]
     lines += ["", "![Reliability, test, before](plots/reliability_test_before.png) "
               "![Reliability, test, after](plots/reliability_test_after.png)", ""]  # fmt: skip
     return lines
@@ -376,6 +383,10 @@ def write_report(
                 f"| {n} | {models[n]['threshold']:.2f} | {_f(m['real_recall'])} | {_f(m['fake_recall'])} | "
                 f"{_f(m['real_precision'])} | {_f(m['balanced_accuracy'])} | {_f(m['roc_auc'], False)} |"
             )
+        for n in yolos:
+            deg = models[n].get("degenerate_threshold")
+            if deg:
+                lines += ["", f"**Degenerate threshold ({n})**: {deg['note']}."]
         lines += ["", "YOLO's confusion matrices are with the others under Plots.", ""]
     if (out / "gradcam" / "grid.png").is_file():
         lines += [

@@ -87,11 +87,15 @@ def write_seed_report(out: str | Path, summary: dict[str, Any]) -> Path:
         vals = " | ".join(f(summary["rows"][s][label]) for s in seeds)
         lines.append(f"| {label} | {vals} | {f(sm['mean'])} | {f(sm['std'])} |")
     lines += ["", "The claim's paired test per seed (intervals of the differences, ensemble - baseline):", ""]
+
+    def interval(ci: list[float] | None) -> str:
+        return "n/a" if not ci else f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"
+
     for s in seeds:
         ci = summary["claim_intervals"][s]
         lines.append(
-            f"- seed {s}: **{summary['verdicts'][s]}** (balanced accuracy {ci['balanced_accuracy']}, "
-            f"real recall {ci['real_recall']})"
+            f"- seed {s}: **{summary['verdicts'][s]}** (balanced accuracy {interval(ci['balanced_accuracy'])}, "
+            f"real recall {interval(ci['real_recall'])})"
         )
     path = out / "REPORT.md"
     path.write_text("\n".join(lines) + "\n")
