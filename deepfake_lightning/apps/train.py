@@ -62,7 +62,11 @@ def val_video_thresholds(model: Any, dm: Any, threshold_cfg: dict[str, Any]) -> 
     if (dm.cache.index["label"][rows] != labels.numpy()).any():
         log.warning("video-level thresholds not chosen: val scores are not in the cache's row order")
         return None
-    return video_thresholds(Scores(labels.numpy(), p_fake.numpy(), videos), threshold_cfg)
+    try:
+        return video_thresholds(Scores(labels.numpy(), p_fake.numpy(), videos), threshold_cfg)
+    except ValueError as exc:  # e.g. a val split with one class: nothing to choose on
+        log.warning("video-level thresholds not chosen: %s", exc)
+        return None
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

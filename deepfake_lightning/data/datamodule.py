@@ -269,6 +269,16 @@ class FrameCacheDataModule(L.LightningDataModule):
             rec.get("fingerprint"),
             self.class_counts_all(),
         )
+        for name, c in self.class_counts_all().items():
+            missing = [k for k in ("real", "fake") if c[k] == 0]
+            if missing and c["real"] + c["fake"] > 0 or name in ("train", "val") and not c["real"] + c["fake"]:
+                log.warning(
+                    "split %s has no %s frames: %s; with few identities, whole-identity groups cannot fill every "
+                    "split (add data, change split.fractions, or use split.group_by=video)",
+                    name,
+                    " or ".join(missing) or "frames at all",
+                    "no threshold can be chosen on val" if name == "val" else "its figures will be partial",
+                )
         n_id, n_vid = leaks.get("identities_in_several_splits", 0), leaks.get("videos_in_several_splits", 0)
         if n_vid:
             log.warning(
