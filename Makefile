@@ -13,7 +13,7 @@ export WANDB_MODE ?= offline
 export YOLO_OFFLINE ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo paper synth extract test test-full lint format sweep bench clean
+.PHONY: help install demo paper synth extract test test-full test-gpu lint format sweep bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ test: $(STAMP) ## Fast test suite (CPU)
 
 test-full: $(STAMP) ## All tests, slow ones included
 	$(BIN)/python -m pytest -q -m "not gpu"
+
+test-gpu: $(STAMP) ## GPU smoke tests (on a machine with CUDA)
+	$(BIN)/python -m pytest -q -m gpu
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check deepfake_lightning tests

@@ -249,3 +249,20 @@ def test_predict_uses_the_video_threshold_for_videos_and_the_frame_threshold_for
     assert threshold_for(p, "video", "mean", 0.42)[0] == 0.42
     old = Predictor(_Tiny(), 0.3, None, {}, Path("."), "m")
     assert "no video-level" in threshold_for(old, "video", "mean", None)[1]
+
+
+def test_a_missing_best_checkpoint_is_an_error_not_last_ckpt(runs, tmp_path):
+    import shutil
+
+    from deepfake_lightning.models.loading import find_checkpoint
+
+    run = tmp_path / "copy"
+    shutil.copytree(runs["general"], run)
+    m = json.loads((run / "metrics.json").read_text())
+    best = Path(m["checkpoint"]).name
+    m["checkpoint"] = str(run / "checkpoints" / best)
+    (run / "metrics.json").write_text(json.dumps(m))
+    assert find_checkpoint(run).name == best
+    (run / "checkpoints" / best).unlink()
+    with pytest.raises(FileNotFoundError, match=best):
+        find_checkpoint(run)

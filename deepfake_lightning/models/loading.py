@@ -23,8 +23,15 @@ def find_checkpoint(run: str | Path) -> Path:
         import json
 
         best = json.loads(metrics.read_text()).get("checkpoint")
-        if best and Path(best).is_file():
-            return Path(best)
+        if best:
+            best_path = Path(best) if Path(best).is_absolute() else run / best
+            if best_path.is_file():
+                return best_path
+            # The run's figures came from that checkpoint: another one would not match them.
+            raise FileNotFoundError(
+                f"{run}: metrics.json names the checkpoint its figures come from, {best_path}, and it is missing; "
+                "restore it, or pass the path of another checkpoint explicitly"
+            )
     for cand in (run / "checkpoints" / "last.ckpt", run / "ensemble.ckpt"):
         if cand.is_file():
             return cand
