@@ -91,6 +91,8 @@ class DeepfakeClassifier(L.LightningModule):
         self.register_buffer("class_weight", torch.tensor(class_weights or [1.0, 1.0], dtype=torch.float32))
         # The decision threshold travels with the checkpoint; the threshold callback sets it from val.
         self.register_buffer("threshold", torch.tensor(0.5))
+        # ThroughputMonitor reads this; None: no FLOP counting (and no warning that the attribute is missing).
+        self.flops_per_batch: int | None = None
         self.val_metrics = DetectionMetrics()
         self.test_metrics = DetectionMetrics()
         # Kept out of the module tree so the state_dict (and checkpoints) do not hold the weights twice.
