@@ -141,19 +141,17 @@ class FrameCacheDataModule(L.LightningDataModule):
         if not self.root.is_dir():
             raise FileNotFoundError(f"data.root={self.root} is not a folder (set data.root to the dataset folder)")
 
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
-        """(items, pre-skipped entries, paths on the official test list)."""
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
+        """(items, pre-skipped entries such as malformed test-list lines)."""
         self.check_root()
         items = list_celebdf(self.root)
         skipped: list[dict[str, str]] = []
-        test: set[str] = set()
         if self.test_list.is_file():
             labels, bad = parse_test_list(self.test_list)
             skipped += bad
             present = {it.path for it in items}
             for p in sorted(set(labels) - present):
                 skipped.append({"path": p, "reason": f"named in {self.test_list.name} but missing under data.root"})
-            test = set(labels) & present
             # The dataset's own list decides the label of the videos it names.
             items = [VideoItem(it.path, labels.get(it.path, it.label), it.identity) for it in items]
         elif self.split_cfg["strategy"] == "official":
@@ -164,7 +162,7 @@ class FrameCacheDataModule(L.LightningDataModule):
             raise FileNotFoundError(
                 f"data.root={self.root} holds no videos in Celeb-real/, YouTube-real/ or Celeb-synthesis/"
             )
-        return items, skipped, test
+        return items, skipped
 
     # --- Lightning hooks -----------------------------------------------------------------------
     def build(self) -> FrameCache:
@@ -173,26 +171,20 @@ class FrameCacheDataModule(L.LightningDataModule):
             if not (self.cache_path / "manifest.json").is_file():
                 raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
             return FrameCache.load(self.cache_path)
-        items, skipped, _ = self.list_items()
+        return self._build_cache()
+
+    def build_shard(self, shard: int, num_shards: int) -> FrameCache:
+        """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
+        return self._build_cache(shard=shard, num_shards=num_shards)
+
+    def _build_cache(self, shard: int | None = None, num_shards: int = 1) -> FrameCache:
+        items, skipped = self.list_items()
         return build_cache(
             self.root,
             items,
             self.extract_cfg,
             self.cache_dir,
             pre_skipped=skipped,
-            workers=self.extract_workers,
-            chunk_files=self.chunk_files,
-        )
-
-    def build_shard(self, shard: int, num_shards: int) -> FrameCache:
-        """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
-        items, skipped, _ = self.list_items()
-        return build_cache(
-            self.root,
-            items,
-            self.extract_cfg,
-            self.cache_dir,
-            skipped,
             shard=shard,
             num_shards=num_shards,
             workers=self.extract_workers,
@@ -201,7 +193,7 @@ class FrameCacheDataModule(L.LightningDataModule):
 
     def merge(self, num_shards: int) -> FrameCache:
         """Merge the shards into the full cache, as `build` would have written it."""
-        items, _, _ = self.list_items()
+        items, _ = self.list_items()
         return merge_shards(self.root, items, self.extract_cfg, self.cache_dir, num_shards)
 
     def prepare_data(self) -> None:
@@ -392,7 +384,7 @@ class FFPPDataModule(FrameCacheDataModule):
         self.compression = str(compression)
         self.methods = list(methods) if methods else None
 
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
         self.check_root()
         items, notes = list_ffpp(self.root, self.compression, self.methods)
         if not items:
@@ -402,7 +394,7 @@ class FFPPDataModule(FrameCacheDataModule):
             )
         for n in notes:
             log.warning("%s: %s", n["path"], n["reason"])
-        return items, notes, set()
+        return items, notes
 
     def official_assignment(self) -> dict[str, str]:
         split_of, problems = read_ffpp_splits(self.root)
@@ -419,7 +411,7 @@ class DFDCDataModule(FrameCacheDataModule):
 
     layout = "dfdc"
 
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
         self.check_root()
         items, skipped = list_dfdc(self.root)
         for s in skipped:
@@ -428,7 +420,7 @@ class DFDCDataModule(FrameCacheDataModule):
             raise FileNotFoundError(
                 f"data.root={self.root} holds no metadata.json naming readable videos (DFDC layout)"
             )
-        return items, skipped, set()
+        return items, skipped
 
     def official_assignment(self) -> dict[str, str]:
         raise ValueError("DFDC's public training parts carry no official train/val/test split; use split=grouped")
@@ -439,14 +431,14 @@ class FrameFolderDataModule(FrameCacheDataModule):
 
     layout = "folder"
 
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]], set[str]]:
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
         self.check_root()
         if self.split_cfg["strategy"] == "official":
             raise ValueError("split.strategy=official needs a Celeb-DF layout (data=celebdf), not a real/ fake/ tree")
         items = list_frame_folder(self.root)
         if not items:
             raise FileNotFoundError(f"data.root={self.root} holds no images or videos under real/ or fake/")
-        return items, [], set()
+        return items, []
 
     def official_assignment(self) -> dict[str, str]:
         raise ValueError("split.strategy=official needs a Celeb-DF or FF++ layout, not a real/ fake/ tree")
