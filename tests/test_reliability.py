@@ -15,7 +15,7 @@ from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.data.splits import make_split
 from deepfake_lightning.models.loading import load_classifier
 from tests.conftest import make_dm
-from tests.helpers import compose_cfg, tiny_train_overrides
+from tests.helpers import TINY_ARCH, compose_cfg, tiny_train_overrides
 
 CFG = ExtractConfig(image_size=24)
 
@@ -179,8 +179,8 @@ def test_killed_training_resumes_to_the_same_metrics(tiny_root, tmp_path):
 
     def cmd(run, *extra):
         return [
-            sys.executable, "-m", "deepfake_lightning.apps.train", "model=resnet50_general", f"data.root={tiny_root}",
-            f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=8",
+            sys.executable, "-m", "deepfake_lightning.apps.train", "model=resnet50_general", f"model.net.arch={TINY_ARCH}",
+            f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=8",
             "trainer.max_epochs=4", "trainer.deterministic=true", "logger=csv", "trainer.enable_progress_bar=false",
             "model/optimizer=adamw", f"hydra.run.dir={run}", *extra,
         ]  # fmt: skip

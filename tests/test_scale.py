@@ -10,7 +10,7 @@ import pytest
 
 from deepfake_lightning.data.datamodule import balanced_weights
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
-from tests.helpers import compose_cfg
+from tests.helpers import TINY_ARCH, compose_cfg
 
 
 def test_distributed_sampler_disjoint_and_balanced():
@@ -36,13 +36,14 @@ def _env():
     return {**os.environ, "WANDB_MODE": "offline", "DFL_DEMO_EPOCHS": "1"}
 
 
+@pytest.mark.slow  # three processes of Hydra + Lightning start-up (about 12 s)
 def test_two_job_multirun_writes_its_summary(tiny_root, tmp_path):
     out = tmp_path / "summary"
     cmd = [
         sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
         "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
         f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "model.input_size=32", "logger=csv",
-        "callbacks=none", "+trainer.fast_dev_run=true",
+        "callbacks=none", "+trainer.fast_dev_run=true", f"model.net.arch={TINY_ARCH}",
         "model.real_weight_multiplier=1,8", "seed=0",  # the command line overrides the sweep's own params
         f"hydra.callbacks.summary.out_dir={out}",
     ]  # fmt: skip
@@ -55,12 +56,13 @@ def test_two_job_multirun_writes_its_summary(tiny_root, tmp_path):
     assert (tmp_path / "logs" / "class_weight_sweep" / "multiruns").is_dir()  # the sweep's task_name wins
 
 
+@pytest.mark.slow  # three processes and a gloo rendezvous (about 15 s)
 def test_ddp_on_cpu_with_two_processes(tiny_root, tmp_path):
     cmd = [
         sys.executable, "-m", "deepfake_lightning.apps.train", "trainer=ddp", "trainer.accelerator=cpu",
         "trainer.devices=2", "trainer.precision=32-true", "trainer.sync_batchnorm=false", "+trainer.fast_dev_run=true",
-        "model=resnet50_general", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
-        "data.image_size=40", "model.input_size=32", "data.batch_size=4", "logger=csv", "callbacks=none",
+        "model=resnet50_general", f"model.net.arch={TINY_ARCH}", f"data.root={tiny_root}",
+        f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=4", "logger=csv", "callbacks=none",
         f"hydra.run.dir={tmp_path / 'run'}",
     ]  # fmt: skip
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)

@@ -49,7 +49,14 @@ def test_every_experiment_composes_and_instantiates(experiment, tiny_root, cache
 def test_each_model_runs_fast_dev_run(model, tiny_root, cache_dir, tmp_path):
     cfg = compose_cfg(
         "train",
-        tiny_train_overrides(tiny_root, cache_dir, f"model={model}", "+trainer.fast_dev_run=true", "callbacks=none"),
+        tiny_train_overrides(
+            tiny_root,
+            cache_dir,
+            f"model={model}",
+            "model.net.arch=resnet50",
+            "+trainer.fast_dev_run=true",
+            "callbacks=none",
+        ),
         tmp_path,
     )
     res = train(cfg)
@@ -166,7 +173,9 @@ def test_paper_experiments_use_imagenet_and_stop_at_start_offline(tiny_root, tmp
 
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    overrides = tiny_train_overrides(tiny_root, tmp_path / "cache", "experiment=paper_general", "trainer=cpu")
+    overrides = tiny_train_overrides(
+        tiny_root, tmp_path / "cache", "experiment=paper_general", "trainer=cpu", "model.net.arch=resnet50"
+    )
     cfg = compose_cfg("train", overrides, tmp_path / "run")
     with pytest.raises(Exception, match=r"model.net.weights=null"):  # hydra wraps it, message kept
         train(cfg)
