@@ -13,7 +13,7 @@ export WANDB_MODE ?= offline
 export YOLO_OFFLINE ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo paper synth extract test test-full test-gpu lint format sweep bench clean
+.PHONY: help install demo paper synth extract test test-full test-gpu wheel-check lint format sweep bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ test-full: $(STAMP) ## All tests, slow ones included
 
 test-gpu: $(STAMP) ## GPU smoke tests (on a machine with CUDA)
 	$(BIN)/python -m pytest -q -m gpu
+
+wheel-check: $(STAMP) ## Build the wheel, install it into a temporary venv, run dfl-train/dfl-synth outside the tree
+	bash .ci/wheel-check
 
 lint: $(STAMP) ## ruff check and format check
 	$(BIN)/ruff check deepfake_lightning tests

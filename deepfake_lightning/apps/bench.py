@@ -16,7 +16,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import perf
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
 from deepfake_lightning.data.synthetic import generate_dataset
 from deepfake_lightning.data.video import read_frames
 from deepfake_lightning.models.ensemble import EnsembleModule
@@ -272,7 +272,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="bench")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="bench")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
 from deepfake_lightning.apps.paper import applies_to, chain, extract
 
 
@@ -35,7 +35,7 @@ def run(cfg: DictConfig) -> dict:
     return json.loads((out / "metrics.json").read_text())
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="chain")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="chain")
 def main(cfg: DictConfig) -> float | None:
     m = run_job(lambda: run(cfg), cfg.out_dir)
     return sweep_value(None if m is None else m["models"]["ensemble"]["val"]["balanced_accuracy"])

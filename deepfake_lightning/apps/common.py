@@ -11,7 +11,10 @@ from typing import Any
 
 from deepfake_lightning.config import register_resolvers
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# The configs ship inside the package: Hydra finds them through pkg://, so an installed wheel works from
+# any folder. CONFIG_DIR is the same folder on disk, for code that lists a config group.
+CONFIG_PATH = "pkg://deepfake_lightning.conf"
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
 def offline_defaults() -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import SPLIT_FILE, check_same_split, read_split, write_split
@@ -271,7 +271,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="ensemble")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="ensemble")
 def main(cfg: DictConfig) -> float | None:
     m = run_job(lambda: run(cfg), cfg.out_dir)
     return sweep_value(None if m is None else m["models"]["ensemble"]["val"]["balanced_accuracy"])

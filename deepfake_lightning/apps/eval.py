@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
 from deepfake_lightning.apps.predict import Predictor, load_predictor
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import SPLIT_FILE, read_split
@@ -168,7 +168,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
 def main(cfg: DictConfig) -> float | None:
     m = run_job(lambda: run(cfg), cfg.out_dir)
     return sweep_value(None if m is None else next(iter(m["models"].values()))["test"]["balanced_accuracy"])

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_DIR
+from deepfake_lightning.apps.common import CONFIG_PATH
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import write_split
 
@@ -45,7 +45,7 @@ def run(cfg: DictConfig) -> dict:
     return m
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="extract")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="extract")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

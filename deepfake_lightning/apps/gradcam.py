@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
 from deepfake_lightning.apps.ensemble import check_members_split, datamodule_from_run
 from deepfake_lightning.data.splits import SplitMismatchError
 from deepfake_lightning.data.transforms import center_crop
@@ -126,7 +126,7 @@ def run(cfg: DictConfig) -> Path:
     return grid
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="gradcam")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="gradcam")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

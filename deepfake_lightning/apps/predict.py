@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.evaluation.protocol import AGGREGATES
@@ -175,7 +175,7 @@ def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
         sys.stdout.write(buf.getvalue())
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def main(cfg: DictConfig) -> None:
     results = predict(cfg)
     write(results, str(cfg.format), cfg.get("output"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_DIR
+from deepfake_lightning.apps.common import CONFIG_PATH
 from deepfake_lightning.data.splits import check_same_split, read_split
 from deepfake_lightning.evaluation.report import write_report
 
@@ -23,7 +23,7 @@ def check_results_split(out_dir: str | Path) -> str:
     return check_same_split(records)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="report")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="report")
 def main(cfg: DictConfig) -> None:
     check_results_split(cfg.out_dir)
     path = write_report(cfg.out_dir)

@@ -1,4 +1,4 @@
-"""dfl-synth: write the embedded Celeb-DF v2 style dataset from `conf/synth.yaml`."""
+"""dfl-synth: write the embedded Celeb-DF v2 style dataset from `deepfake_lightning/conf/synth.yaml`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR
+from deepfake_lightning.apps.common import CONFIG_PATH
 from deepfake_lightning.data.synthetic import generate_dataset
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def run(cfg: DictConfig) -> dict[str, int]:
     return counts
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="synth")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="synth")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 

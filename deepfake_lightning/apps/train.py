@@ -11,7 +11,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR, close_wandb, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, close_wandb, offline_defaults, run_job, sweep_value
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
@@ -148,7 +148,7 @@ def threshold_config(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     result = run_job(lambda: train(cfg), cfg.paths.output_dir)
     return sweep_value(None if result is None else result.get("optimized_metric"))

@@ -11,7 +11,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
 from deepfake_lightning.apps.ensemble import bootstrap_settings
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
@@ -86,7 +86,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return block
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="yolo")
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="yolo")
 def main(cfg: DictConfig) -> float | None:
     return run(cfg)["val"]["balanced_accuracy"]
 
