@@ -69,8 +69,12 @@ def project_train_rate(model_cfg: Any, data_cfg: dict, trainer_kw: dict, steps: 
     """img/s of the real path: cache -> DataModule (+ augmentation) -> LightningModule -> Trainer."""
     import hydra
 
-    model = hydra.utils.instantiate(model_cfg)
+    from deepfake_lightning.models.loading import build_classifier
+
+    model = build_classifier(model_cfg)
     dm = hydra.utils.instantiate(data_cfg)
+    dm.setup()
+    model.set_class_counts(**dm.class_counts("train"))
     timer = _StepTimer()
     trainer = L.Trainer(
         max_steps=steps,
@@ -94,9 +98,9 @@ def raw_train_rate(
     model_cfg: Any, batch: int, size: int, steps: int, warmup: int, device: str, precision: str
 ) -> float:
     """img/s of a plain PyTorch loop over the same model and batch shape on tensors already in memory."""
-    import hydra
+    from deepfake_lightning.models.loading import build_classifier
 
-    module = hydra.utils.instantiate(model_cfg)
+    module = build_classifier(model_cfg)
     net = module.net.to(device)
     if module.hparams.channels_last:
         net = net.to(memory_format=torch.channels_last)

@@ -12,6 +12,7 @@ from deepfake_lightning.apps.common import CONFIG_DIR
 from deepfake_lightning.apps.train import train
 from deepfake_lightning.models.backbones import build_resnet50, keep_frozen_bn_eval
 from deepfake_lightning.models.classifier import specialist_class_weights
+from deepfake_lightning.models.loading import build_classifier
 from tests.helpers import compose_cfg, tiny_train_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml") if "yolo" not in p.stem)
@@ -35,7 +36,7 @@ def test_every_experiment_composes_and_instantiates(experiment, tiny_root, cache
         ],
         tmp_path,
     )
-    model = hydra.utils.instantiate(cfg.model)
+    model = build_classifier(cfg.model)
     dm = hydra.utils.instantiate(cfg.data)
     assert model.hparams.name in ("baseline", "general", "specialist")
     assert dm.batch_size == cfg.data.batch_size
@@ -93,15 +94,14 @@ def test_specialist_module_sets_its_weight(tiny_root, cache_dir, tmp_path):
     )
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
-    model = hydra.utils.instantiate(cfg.model)
-
-    class _T:
-        datamodule = dm
-
-    model._trainer = _T()  # what Lightning sets before calling setup
-    model.setup("fit")
+    model = build_classifier(cfg.model)
+    with pytest.raises(RuntimeError, match="set_class_counts"):  # never a silent [1, 1]
+        model.setup("fit")
     c = dm.class_counts("train")
+    model.set_class_counts(**c)
+    model.setup("fit")
     assert model.class_weight.tolist() == pytest.approx([c["fake"] / c["real"] * 4, 1.0])
+    assert "balanced_sampler" not in model.hparams  # a data setting, not the module's
 
 
 def test_frozen_layers_get_no_gradient_and_keep_bn_stats():

@@ -20,6 +20,7 @@ from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
 from deepfake_lightning.data.synthetic import generate_dataset
 from deepfake_lightning.data.video import read_frames
 from deepfake_lightning.models.ensemble import EnsembleModule
+from deepfake_lightning.models.loading import build_classifier
 
 log = logging.getLogger(__name__)
 
@@ -173,16 +174,8 @@ def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
 
 def bench_inference(cfg: DictConfig, device: str) -> dict[str, Any]:
     b = cfg.bench
-    general = (
-        hydra.utils.instantiate(OmegaConf.merge(cfg.model, {"input_size": int(b.input_size), "compile": False}))
-        .eval()
-        .to(device)
-    )
-    specialist = (
-        hydra.utils.instantiate(OmegaConf.merge(cfg.model, {"input_size": int(b.input_size), "compile": False}))
-        .eval()
-        .to(device)
-    )
+    general = build_classifier(cfg.model, input_size=int(b.input_size), compile=False).eval().to(device)
+    specialist = build_classifier(cfg.model, input_size=int(b.input_size), compile=False).eval().to(device)
     ens = EnsembleModule(general, specialist).eval().to(device)
     x = torch.randint(
         0, 256, (int(b.infer_batch), 3, int(b.image_size), int(b.image_size)), dtype=torch.uint8, device=device

@@ -21,7 +21,13 @@ from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, 
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.evaluation.protocol import AGGREGATES
 from deepfake_lightning.models.ensemble import EnsembleModule
-from deepfake_lightning.models.loading import find_checkpoint, load_checkpoint_file, load_classifier, run_folder
+from deepfake_lightning.models.loading import (
+    build_classifier,
+    find_checkpoint,
+    load_checkpoint_file,
+    load_classifier,
+    run_folder,
+)
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +50,8 @@ def load_predictor(run: str | Path) -> Predictor:
     ens_ckpt = run / "ensemble.ckpt" if run.is_dir() else run
     if ens_ckpt.is_file() and ens_ckpt.name == "ensemble.ckpt":
         obj = load_checkpoint_file(ens_ckpt)
-        general = hydra.utils.instantiate(
-            {**obj["general_config"], "net": {**obj["general_config"]["net"], "weights": None}, "compile": False}
-        )
-        specialist = hydra.utils.instantiate(
-            {**obj["specialist_config"], "net": {**obj["specialist_config"]["net"], "weights": None}, "compile": False}
-        )
+        general = build_classifier(obj["general_config"], for_checkpoint=True)
+        specialist = build_classifier(obj["specialist_config"], for_checkpoint=True)
         ens = EnsembleModule(general, specialist)
         ens.load_state_dict(obj["state_dict"])
         vt = obj.get("video_thresholds")

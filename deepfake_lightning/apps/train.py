@@ -16,7 +16,7 @@ from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
-from deepfake_lightning.models.loading import load_checkpoint_file
+from deepfake_lightning.models.loading import build_classifier, load_checkpoint_file
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     OmegaConf.save(cfg, out_dir / "config.yaml", resolve=True)
 
     # The model first: missing weights (e.g. ImageNet offline) stop the run before any extraction.
-    model = hydra.utils.instantiate(cfg.model)
+    model = build_classifier(cfg.model)
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
+    model.set_class_counts(**dm.class_counts("train"))
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

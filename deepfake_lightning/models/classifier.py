@@ -63,7 +63,6 @@ class DeepfakeClassifier(L.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         name: str = "classifier",
-        balanced_sampler: bool = False,  # read by the DataModule through the config; kept for the record
         seed: int = 0,
     ):
         super().__init__()
@@ -78,7 +77,6 @@ class DeepfakeClassifier(L.LightningModule):
                 "augment": _plain(augment),
                 "channels_last": bool(channels_last),
                 "compile": bool(compile),
-                "balanced_sampler": bool(balanced_sampler),
                 "seed": int(seed),
             },
             logger=False,
@@ -99,20 +97,25 @@ class DeepfakeClassifier(L.LightningModule):
         object.__setattr__(self, "_compiled", None)
 
     # --- set-up --------------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
+    def set_class_counts(self, real: int, fake: int) -> None:
+        """The train split's class counts, given by the app: the specialist's real weight is fake/real x multiplier."""
         mult = self.hparams.real_weight_multiplier
-        if mult is not None and stage == "fit":
-            dm = self.trainer.datamodule
-            counts = dm.class_counts("train")
-            w = specialist_class_weights(counts["real"], counts["fake"], float(mult))
-            self.class_weight.copy_(torch.tensor(w))
-            log.info(
-                "%s: real class weight = %d/%d x %.2f = %.3f",
-                self.hparams.name,
-                counts["fake"],
-                counts["real"],
-                mult,
-                w[0],
+        self._counts_given = True
+        if mult is None:
+            return
+        w = specialist_class_weights(int(real), int(fake), float(mult))
+        self.class_weight.copy_(torch.tensor(w))
+        log.info("%s: real class weight = %d/%d x %.2f = %.3f", self.hparams.name, fake, real, mult, w[0])
+
+    def setup(self, stage: str) -> None:
+        if (
+            stage == "fit"
+            and self.hparams.real_weight_multiplier is not None
+            and not getattr(self, "_counts_given", False)
+        ):
+            raise RuntimeError(
+                f"{self.hparams.name}: model.real_weight_multiplier is set but no class counts were given; "
+                "call set_class_counts(**datamodule.class_counts('train')) before fit"
             )
         if self.hparams.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)

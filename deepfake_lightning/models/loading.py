@@ -10,6 +10,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.models.classifier import DeepfakeClassifier
 
+# Keys of a model config that are not arguments of the module: `balanced_sampler` belongs to the recipe
+# (the general model samples balanced batches) and is read by the data config (data.balanced_sampler).
+RECIPE_KEYS = ("balanced_sampler",)
+
+
+def build_classifier(model_cfg: DictConfig | dict, for_checkpoint: bool = False, **overrides) -> DeepfakeClassifier:
+    """The LightningModule of a `model` config (recipe-only keys left out), with `overrides` merged in;
+    `for_checkpoint`: no initial weights and no compile, as the checkpoint's weights go in next."""
+    cfg = dict(model_cfg) if isinstance(model_cfg, dict) else OmegaConf.to_container(model_cfg, resolve=True)
+    cfg = {k: v for k, v in cfg.items() if k not in RECIPE_KEYS}
+    if for_checkpoint:
+        cfg["net"] = {**cfg["net"], "weights": None}
+        cfg["compile"] = False
+    cfg.update(overrides)
+    return hydra.utils.instantiate(cfg)
+
 
 def find_checkpoint(run: str | Path) -> Path:
     """The checkpoint of a run: the path itself, or the run's best checkpoint (metrics.json), else last.ckpt."""
@@ -68,10 +84,7 @@ def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
     ckpt = find_checkpoint(run)
     obj = load_checkpoint_file(ckpt)  # first: a bad file is named before anything else is tried
     cfg = run_config(ckpt)
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    model_cfg["net"]["weights"] = None  # the checkpoint carries the weights
-    model_cfg["compile"] = False
-    model: DeepfakeClassifier = hydra.utils.instantiate(model_cfg)
+    model = build_classifier(cfg.model, for_checkpoint=True)
     state = obj.get("state_dict", obj)
     try:
         model.load_state_dict(state, strict=True)
