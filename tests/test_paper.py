@@ -9,7 +9,8 @@ import jsonschema
 import pytest
 
 from deepfake_lightning.apps.ensemble import run as run_ensemble
-from deepfake_lightning.apps.paper import applies_to
+from deepfake_lightning.apps.paper import applies_to, unaccepted
+from deepfake_lightning.apps.paper import main as paper_main
 from deepfake_lightning.apps.train import train
 from deepfake_lightning.evaluation.report import write_report
 from deepfake_lightning.evaluation.schema import validate_metrics
@@ -20,10 +21,16 @@ def test_overrides_reach_the_apps_that_have_the_key():
     assert applies_to("data.frames_per_video=4", "train") and applies_to("data.frames_per_video=4", "extract")
     assert not applies_to("data.frames_per_video=4", "ensemble")
     assert applies_to("split=grouped", "train") and not applies_to("split=grouped", "ensemble")
-    assert applies_to("threshold.min_fake_recall=0.9", "ensemble") and not applies_to(
-        "threshold.min_fake_recall=0.9", "train"
-    )
+    # one threshold group: the training's callback, the ensemble and YOLO choose with the same rule
+    assert all(applies_to("threshold.min_fake_recall=0.9", app) for app in ("train", "ensemble", "yolo"))
     assert applies_to("trainer.max_epochs=2", "train") and not applies_to("trainer.max_epochs=2", "ensemble")
+    assert unaccepted(["trainer.max_epochs=2", "data.frames_per_vidoe=4", "+new.key=1"]) == ["data.frames_per_vidoe=4"]
+
+
+def test_make_paper_rejects_an_override_no_step_takes(tmp_path):
+    with pytest.raises(SystemExit, match="data.frames_per_vidoe=4: no step"):
+        paper_main(["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--", "data.frames_per_vidoe=4"])
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.fixture(scope="module")

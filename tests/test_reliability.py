@@ -101,7 +101,7 @@ def test_fuzzed_bytes_never_crash(tmp_path_factory, data, ext):
     "override,key",
     [
         ("split.fractions=[0.7,0.2,0.2]", "split.fractions"),
-        ("callbacks.threshold.min_fake_recall=1.5", "min_fake_recall"),
+        ("threshold.min_fake_recall=1.5", "min_fake_recall"),
         ("model.real_weight_multiplier=-1", "real_weight_multiplier"),
         ("model.input_size=16", "model.input_size"),
     ],

@@ -84,6 +84,7 @@ def test_launcher_and_sweeper_configs_compose(tmp_path):
     assert HydraConfig.get().sweeper.params["ensemble.weight"] == "0.4,0.5,0.6,0.7,0.8"
 
 
+@pytest.mark.slow  # three processes of Hydra + Lightning start-up (about 11 s)
 def test_a_failing_job_does_not_end_the_multirun(tiny_root, tmp_path):
     out = tmp_path / "summary"
     cmd = [

@@ -59,6 +59,14 @@ def applies_to(override: str, config_name: str) -> bool:
     return True
 
 
+STEP_APPS = ("extract", "train", "ensemble", "yolo")  # the apps that take ARGS
+
+
+def unaccepted(overrides: Sequence[str]) -> list[str]:
+    """The overrides that no step of the chain would take: an error, not silently dropped."""
+    return [o for o in overrides if not any(applies_to(o, app) for app in STEP_APPS)]
+
+
 def step(name: str, module: str, args: list[str], log_dir: Path) -> None:
     """Run one app as a subprocess; stop the chain with its log's path when it fails."""
     cmd = [sys.executable, "-m", f"deepfake_lightning.apps.{module}", *args]
@@ -177,6 +185,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f'SEEDS={ns.seeds!r}: give whole numbers, e.g. SEEDS="0 1 2"') from None
     if any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in overrides) and seeds:
         raise SystemExit("give the model seeds with SEEDS=..., not seed= in ARGS")
+    unused = unaccepted(overrides)
+    if unused:
+        raise SystemExit(
+            f"ARGS: {' '.join(unused)}: no step of the chain ({', '.join(STEP_APPS)}) has that key; "
+            "check the spelling (dfl-train --cfg job shows a step's keys) or add + for a new key"
+        )
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
 
