@@ -1,10 +1,13 @@
-"""OmegaConf resolvers used by the configs, and config checks run at start-up."""
+"""OmegaConf resolvers used by the configs, the typed config blocks, and the checks run at start-up."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, ValidationError
 
 
 def amp_precision() -> str:
@@ -43,27 +46,111 @@ def register_resolvers() -> None:
             OmegaConf.register_new_resolver(name, fn)
 
 
-def _in(cfg: DictConfig, key: str, lo: float, hi: float) -> None:
-    v = OmegaConf.select(cfg, key, default=None)
-    if v is not None and not lo <= float(v) <= hi:
-        raise ValueError(f"{key} must be in [{lo}, {hi}], got {v}")
+# --- typed config blocks ------------------------------------------------------------------------
+# The plain blocks that no `_target_` instantiates (a misspelt key there would otherwise be ignored)
+# have a dataclass each. `validate` merges every block an app has into its dataclass with OmegaConf
+# (unknown key or wrong type: an error naming the key), then checks the ranges and choices written
+# in the fields' metadata. Blocks with a `_target_` (data, model, trainer, callbacks) are checked by
+# their constructors when instantiated; the few cross-key checks follow below.
+UNIT = {"range": (0.0, 1.0)}
+CRITERIA = ("max_real_recall", "target_fpr", "youden", "balanced_accuracy", "f1_fake")
+
+
+@dataclass
+class ThresholdConfig:
+    """`threshold`: the rule that chooses the decision threshold on val (train callback, ensemble, YOLO)."""
+
+    criterion: str = field(default="max_real_recall", metadata={"choices": CRITERIA})
+    min_fake_recall: float = field(default=0.98, metadata=UNIT)
+    target_fpr: float = field(default=0.05, metadata=UNIT)
+    fallback: str = field(default="balanced_accuracy", metadata={"choices": CRITERIA[2:]})
+    step: float = field(default=0.01, metadata={"range": (1e-4, 0.5)})
+
+
+@dataclass
+class SplitConfig:
+    """`split`: how videos are assigned to train/val/test (split.json records the result)."""
+
+    strategy: str = field(default="grouped", metadata={"choices": ("grouped", "official", "stratified")})
+    fractions: list[float] = field(default_factory=lambda: [0.7, 0.2, 0.1])
+    group_by: Optional[str] = field(default=None, metadata={"choices": ("identity", "video")})  # noqa: UP045
+    seed: int = 0
+
+
+@dataclass
+class EnsembleConfig:
+    """`ensemble`: the logit fusion of dfl-ensemble."""
+
+    weight: float = field(default=0.6, metadata=UNIT)
+    fit_weight: bool = False
+    objective: str = field(default="balanced_accuracy", metadata={"choices": ("balanced_accuracy", "roc_auc")})
+    grid_step: float = field(default=0.05, metadata={"range": (1e-3, 0.5)})
+
+
+@dataclass
+class StatsConfig:
+    """`report` of dfl-ensemble and dfl-yolo: intervals, the paper's protocol, deployment prevalences."""
+
+    paper_protocol: bool = False
+    bootstrap: int = field(default=1000, metadata={"range": (0, 10**7)})
+    bootstrap_seed: int = 0
+    ci_level: float = field(default=0.95, metadata={"range": (0.5, 0.999)})
+    rechoose_threshold: bool = True
+    prevalence: list[float] = field(default_factory=lambda: [0.01, 0.1, 0.5])
+
+
+@dataclass
+class VideoConfig:
+    """`video`: how frame scores make a video score."""
+
+    aggregate: str = field(default="mean", metadata={"choices": ("mean", "max", "median")})
+
+
+SCHEMAS: dict[str, type] = {
+    "threshold": ThresholdConfig,
+    "split": SplitConfig,
+    "ensemble": EnsembleConfig,
+    "report": StatsConfig,
+    "video": VideoConfig,
+}
+
+
+def check_block(key: str, node: Any, schema: type) -> Any:
+    """`node` merged into `schema`'s dataclass: unknown keys, wrong types, ranges and choices name `key.field`."""
+    if not OmegaConf.is_dict(node):
+        raise ValueError(f"{key} must be a mapping of {sorted(f.name for f in fields(schema))}, got {node!r}")
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(schema), node)
+    except ConfigKeyError as exc:
+        known = ", ".join(f.name for f in fields(schema))
+        raise ValueError(f"{key}.{exc.key}: no such key (the keys of {key} are: {known})") from None
+    except ValidationError as exc:
+        raise ValueError(f"{key}.{exc.key}: {exc.msg.splitlines()[0]}") from None
+    for f in fields(schema):
+        v = typed[f.name]
+        if v is None:
+            continue
+        lo_hi, choices = f.metadata.get("range"), f.metadata.get("choices")
+        if lo_hi and not lo_hi[0] <= v <= lo_hi[1]:
+            raise ValueError(f"{key}.{f.name} must be in [{lo_hi[0]}, {lo_hi[1]}], got {v}")
+        if choices and v not in choices:
+            raise ValueError(f"{key}.{f.name} must be one of {choices}, got {v!r}")
+    return typed
 
 
 def validate(cfg: DictConfig) -> None:
-    """Fail at start-up, naming the key, on values that would only break later."""
+    """Fail at start-up, naming the key, on values that would only break later (or be silently ignored)."""
+    for key, schema in SCHEMAS.items():
+        if key in cfg and not (key == "report" and not OmegaConf.is_dict(cfg[key])):
+            check_block(key, cfg[key], schema)
     fr = OmegaConf.select(cfg, "split.fractions", default=None)
     if fr is not None:
         fr = list(fr)
         if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
             raise ValueError(f"split.fractions must be three non-negative numbers summing to 1, got {fr}")
-    _in(cfg, "callbacks.threshold.min_fake_recall", 0.0, 1.0)
-    _in(cfg, "threshold.min_fake_recall", 0.0, 1.0)
-    _in(cfg, "callbacks.threshold.target_fpr", 0.0, 1.0)
-    _in(cfg, "threshold.target_fpr", 0.0, 1.0)
     for p in OmegaConf.select(cfg, "report.prevalence", default=None) or []:
         if not 0.0 < float(p) < 1.0:
             raise ValueError(f"report.prevalence entries must be in (0, 1) (the share of fakes), got {p}")
-    _in(cfg, "ensemble.weight", 0.0, 1.0)
     mult = OmegaConf.select(cfg, "model.real_weight_multiplier", default=None)
     if mult is not None and float(mult) < 0:
         raise ValueError(f"model.real_weight_multiplier must be >= 0, got {mult}")

@@ -1,5 +1,6 @@
 """Reliability: a bad-input corpus, fuzzed bytes, config validation, NaN loss, safe loading, determinism."""
 
+import re
 import shutil
 
 import cv2
@@ -104,15 +105,23 @@ def test_fuzzed_bytes_never_crash(tmp_path_factory, data, ext):
         ("threshold.min_fake_recall=1.5", "min_fake_recall"),
         ("model.real_weight_multiplier=-1", "real_weight_multiplier"),
         ("model.input_size=16", "model.input_size"),
+        ("+threshold.min_fake_recal=0.9", "threshold.min_fake_recal: no such key"),  # misspelt: not ignored
+        ("threshold.step=abc", "threshold.step: Value 'abc'"),
+        ("threshold.criterion=recall", "threshold.criterion must be one of"),
+        ("split.group_by=person", "split.group_by must be one of"),
+        ("+split.stratify=true", "split.stratify: no such key"),
     ],
 )
 def test_config_validation_names_the_key(override, key):
     cfg = compose_cfg("train", [override, "data.root=x"])
-    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+    with pytest.raises(ValueError, match=re.escape(key)):
         validate(cfg)
     ens = compose_cfg("ensemble", ["general=a", "specialist=b", "ensemble.weight=1.2"])
     with pytest.raises(ValueError, match=r"ensemble\.weight"):
         validate(ens)
+    yolo = compose_cfg("yolo", ["+report.bootstap=10"])  # a misspelt statistics key is named, not dropped
+    with pytest.raises(ValueError, match=r"report\.bootstap: no such key"):
+        validate(yolo)
 
 
 def test_unknown_experiment_is_named():

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
 from deepfake_lightning.apps.predict import Predictor, load_predictor
+from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import SPLIT_FILE, read_split
 from deepfake_lightning.evaluation.metrics import detection_metrics, format_report
@@ -126,6 +127,7 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.data with the run, write OUT/metrics.json, OUT/REPORT.md and plots."""
+    validate(cfg)
     offline_defaults()
     pred = load_predictor(cfg.run)
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
