@@ -52,12 +52,12 @@ wheel-check: $(STAMP) ## Build the wheel, install it into a temporary venv, run 
 	bash .ci/wheel-check
 
 lint: $(STAMP) ## ruff check and format check
-	$(BIN)/ruff check deepfake_lightning tests
-	$(BIN)/ruff format --check deepfake_lightning tests
+	$(BIN)/ruff check deepfake_lightning benchmarks tests
+	$(BIN)/ruff format --check deepfake_lightning benchmarks tests
 
 format: $(STAMP) ## ruff format and fix
-	$(BIN)/ruff format deepfake_lightning tests
-	$(BIN)/ruff check --fix deepfake_lightning tests
+	$(BIN)/ruff format deepfake_lightning benchmarks tests
+	$(BIN)/ruff check --fix deepfake_lightning benchmarks tests
 
 sweep: $(STAMP) ## Class-weight multiplier sweep (demo profile) -> experiments/class_weight_sweep/
 	$(BIN)/dfl-synth synth=demo
@@ -65,7 +65,7 @@ sweep: $(STAMP) ## Class-weight multiplier sweep (demo profile) -> experiments/c
 		data.root=data/dfl-synth $(ARGS)
 
 bench: $(STAMP) ## Performance figures as ratios in one run -> reports/bench/bench.json (GPU: experiments/perf/gpu_check.sh)
-	$(BIN)/dfl-bench $(ARGS)
+	$(BIN)/python -m benchmarks.bench $(ARGS)
 
 clean: ## Remove generated data, logs and outputs (keeps .venv)
 	rm -rf data logs outputs multirun .pytest_cache

@@ -9,7 +9,7 @@ export PYTHONUNBUFFERED=1 WANDB_MODE=offline YOLO_OFFLINE=true
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import torch, lightning; print('torch', torch.__version__, 'lightning', lightning.__version__, torch.cuda.get_device_name(0))" | tee -a "$OUT/gpu.txt"
 # 1. Training (project path vs raw loop, bf16, 224 px, batch 256), torch.compile, fused inference.
-timeout 420 python3 -m deepfake_lightning.apps.bench bench=gpu bench.output="$OUT/bench-gpu.json" model.channels_last=true \
+timeout 420 python3 -m benchmarks.bench bench=gpu bench.output="$OUT/bench-gpu.json" model.channels_last=true \
   bench.train_frames=${TRAIN_FRAMES:-8000} bench.steps=${STEPS:-160} bench.warmup=30 hydra.run.dir=/tmp/dfl-bench-run \
   2>&1 | tail -n 60 > "$OUT/bench-gpu.log"
 # 2. dfl-train experiment=paper_general trainer=gpu on a small generated Celeb-DF folder (end to end).

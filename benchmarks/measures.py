@@ -1,4 +1,4 @@
-"""Throughput and memory measurements for `dfl-bench`: each is a ratio against a reference in the same process."""
+"""Throughput and memory measurements for `make bench` (benchmarks/bench.py): each is a ratio against a reference in the same process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""dfl-bench: training, extraction, inference and memory figures as ratios inside one run; writes bench.json."""
+"""make bench: training, extraction, inference and memory figures as ratios inside one run; writes bench.json."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning import perf
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
+from benchmarks import measures
+from deepfake_lightning.apps.common import offline_defaults
 from deepfake_lightning.data.synthetic import generate_dataset
 from deepfake_lightning.data.video import read_frames
 from deepfake_lightning.models.ensemble import EnsembleModule
@@ -39,7 +39,7 @@ def machine() -> dict[str, Any]:
 
 def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
     b = cfg.bench
-    cache = perf.synthetic_cache(work / "train-cache", int(b.train_frames), int(b.image_size), int(cfg.seed))
+    cache = measures.synthetic_cache(work / "train-cache", int(b.train_frames), int(b.image_size), int(cfg.seed))
     data_cfg = {
         "_target_": "deepfake_lightning.data.datamodule.CelebDFDataModule",
         "root": str(cache),
@@ -58,11 +58,13 @@ def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
     steps, warm = int(b.steps), int(b.warmup)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    project = perf.project_train_rate(model_cfg, data_cfg, trainer_kw, steps, warm)
+    project = measures.project_train_rate(model_cfg, data_cfg, trainer_kw, steps, warm)
     out = {"project_img_per_s": project}
     if device == "cuda":
         out["cuda_max_memory_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
-    raw = perf.raw_train_rate(model_cfg, int(b.batch_size), int(b.input_size), steps, warm, device, str(b.precision))
+    raw = measures.raw_train_rate(
+        model_cfg, int(b.batch_size), int(b.input_size), steps, warm, device, str(b.precision)
+    )
     out.update({"raw_img_per_s": raw, "train_ratio": project / raw, "target": float(b.train_ratio_target)})
     out["settings"] = {
         "batch": int(b.batch_size),
@@ -73,7 +75,7 @@ def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
         "frozen": OmegaConf.to_container(cfg.model.net, resolve=True).get("freeze_layers"),
     }
     if b.get("compile_compare") and not cfg.model.compile:
-        compiled = perf.project_train_rate(
+        compiled = measures.project_train_rate(
             OmegaConf.merge(model_cfg, {"compile": True}), data_cfg, trainer_kw, steps, warm
         )
         out["project_compiled_img_per_s"] = compiled
@@ -100,9 +102,9 @@ def bench_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
         folders[n_frames] = sorted((root / "Celeb-real").glob("*.mp4")) + sorted((root / "YouTube-real").glob("*.mp4"))
     base = folders[int(e.frames)]
     for k in (1, 32):
-        out[f"k{k}"] = perf.extraction_rates(base, k, int(cfg.bench.image_size))
-    t1 = perf.extraction_rates(base, 1, int(cfg.bench.image_size))["project_videos_per_s"]
-    t2 = perf.extraction_rates(folders[2 * int(e.frames)], 1, int(cfg.bench.image_size))["project_videos_per_s"]
+        out[f"k{k}"] = measures.extraction_rates(base, k, int(cfg.bench.image_size))
+    t1 = measures.extraction_rates(base, 1, int(cfg.bench.image_size))["project_videos_per_s"]
+    t2 = measures.extraction_rates(folders[2 * int(e.frames)], 1, int(cfg.bench.image_size))["project_videos_per_s"]
     out["k1_time_per_video_ratio_when_length_doubles"] = t1 / t2
     out["video_frames"] = int(e.frames)
     out["videos"] = len(base)
@@ -122,7 +124,7 @@ def bench_faces(cfg: DictConfig) -> dict[str, Any]:
             frames += [fr for _, fr in read_frames(p, int(f.video_frames))]
     if not frames:
         return {"skipped": f"none of {list(f.images) + list(f.videos)} exists (apt-get install opencv-doc)"}
-    table = perf.face_detection_table(frames)
+    table = measures.face_detection_table(frames)
     table["sources"] = [str(p) for p in list(f.images) + list(f.videos) if Path(str(p)).is_file()]
     return table
 
@@ -138,13 +140,13 @@ def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
     root = work / "h264"
     (root / "Celeb-real").mkdir(parents=True)
     for i in range(int(e.videos)):
-        perf.write_h264(root / "Celeb-real" / f"id{i}_0000.mp4", int(e.frames), (1280, 720), base)
+        measures.write_h264(root / "Celeb-real" / f"id{i}_0000.mp4", int(e.frames), (1280, 720), base)
     from deepfake_lightning.data.build import build_cache
     from deepfake_lightning.data.celebdf import list_celebdf
     from deepfake_lightning.data.extract import ExtractConfig
 
     items = list_celebdf(root)
-    startup = perf.process_pool_startup(2)  # paid once per build: workers re-import the app's main module
+    startup = measures.process_pool_startup(2)  # paid once per build: workers re-import the app's main module
     out: dict[str, Any] = {
         "videos": len(items),
         "frames_per_video": int(e.frames),
@@ -173,6 +175,8 @@ def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
 
 
 def bench_inference(cfg: DictConfig, device: str) -> dict[str, Any]:
+    import torch.utils.benchmark as benchmark  # here: its import warns about CUDA_HOME on a CPU machine
+
     b = cfg.bench
     general = build_classifier(cfg.model, input_size=int(b.input_size), compile=False).eval().to(device)
     specialist = build_classifier(cfg.model, input_size=int(b.input_size), compile=False).eval().to(device)
@@ -183,20 +187,18 @@ def bench_inference(cfg: DictConfig, device: str) -> dict[str, Any]:
     dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(str(b.precision))
 
     def rate(fn) -> float:
-        with (
-            torch.inference_mode(),
-            torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None),
-        ):
-            for _ in range(int(b.warmup)):
+        def step() -> None:
+            with (
+                torch.inference_mode(),
+                torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None),
+            ):
                 fn()
-            if device == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            for _ in range(int(b.infer_steps)):
-                fn()
-            if device == "cuda":
-                torch.cuda.synchronize()
-        return int(b.infer_batch) * int(b.infer_steps) / (time.perf_counter() - t0)
+
+        for _ in range(int(b.warmup)):
+            step()
+        # torch.utils.benchmark synchronises CUDA around the timed block and fixes the thread count.
+        m = benchmark.Timer(stmt="step()", globals={"step": step}).timeit(int(b.infer_steps))
+        return int(b.infer_batch) / m.median
 
     def separate():
         xg = general.preprocess(x)
@@ -218,8 +220,8 @@ def bench_memory(cfg: DictConfig, work: Path) -> dict[str, Any]:
     size = int(cfg.bench.image_size)
     res = {}
     for n in (small, small * factor):
-        cache = perf.synthetic_cache(work / f"mem-{n}", n, size, int(cfg.seed))
-        res[n] = perf.peak_rss_of_training(
+        cache = measures.synthetic_cache(work / f"mem-{n}", n, size, int(cfg.seed))
+        res[n] = measures.peak_rss_of_training(
             cache, size, int(cfg.bench.input_size), int(cfg.bench.batch_size), int(m.steps)
         )
     return {
@@ -260,12 +262,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             else:
                 raise ValueError(f"bench.parts: unknown part {part!r}")
             result.setdefault("seconds", {})[part] = time.perf_counter() - t0
-    perf.dump(result, Path(cfg.bench.output))
+    measures.dump(result, Path(cfg.bench.output))
     print(json.dumps(result, indent=2))
     return result
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="bench")
+@hydra.main(version_base="1.3", config_path="conf", config_name="bench")
 def main(cfg: DictConfig) -> None:
     run(cfg)
 
