@@ -93,6 +93,21 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     ckpt = torch.load(out / "ensemble.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["temperature"] == pytest.approx(cal["models"]["ensemble"]["temperature"])
     assert "## Calibration" in text and (out / "plots" / "reliability_test_after.png").is_file()
+    # The stored scores are the evaluated ones (fused at the fitted weight, then calibrated): the report's
+    # curves read them instead of re-fusing raw logits.
+    import numpy as np
+
+    from deepfake_lightning.evaluation.metrics import detection_metrics
+    from deepfake_lightning.models.ensemble import fuse_logits, p_fake_from_logits
+
+    pr = np.load(out / "predictions.npz")
+    fused = fuse_logits(pr["test_main"], pr["test_specialist"], metrics["ensemble"]["weight"])
+    t = cal["models"]["ensemble"]["temperature"]
+    assert np.allclose(pr["test_p_fake_ensemble"], p_fake_from_logits(fused / t), atol=1e-6)
+    stored = detection_metrics(
+        pr["test_labels"], pr["test_p_fake_ensemble"], on_disk["models"]["ensemble"]["threshold"]
+    )
+    assert stored["roc_auc"] == pytest.approx(on_disk["models"]["ensemble"]["test"]["roc_auc"])
     assert len(on_disk["deployment"]["ensemble@val-chosen"]["rates"]) == 3 and "Where it is deployed" in text
     from deepfake_lightning.evaluation.wandb_results import log_results
 

@@ -230,9 +230,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         },
         out / "ensemble.ckpt",
     )
+    # The raw outputs, and each model's p_fake exactly as evaluated (fused, calibrated): REPORT.md's curves
+    # read these, never re-fuse.
+    p_fake = {
+        f"{s}_p_fake_{name}": p_fake_from_logits(pair[i])
+        for name, pair in evaluated.items()
+        for i, s in enumerate(("val", "test"))
+    }
     np.savez(
         out / "predictions.npz",
         **{f"{s}_{k}": v for s, d in (("val", val), ("test", test)) for k, v in d.items()},
+        **p_fake,
     )
     metrics_path = out / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}

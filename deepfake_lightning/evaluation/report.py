@@ -17,7 +17,6 @@ from deepfake_lightning.evaluation.plots import (
     plot_training_curves,
 )
 from deepfake_lightning.evaluation.statistics import CI_METRICS
-from deepfake_lightning.models.ensemble import fuse_logits, p_fake_from_logits
 
 # The paper's table 1 (milestone vs final ensemble) and its ensemble report at 0.5 (figure 8).
 PAPER_TABLE1 = {
@@ -248,16 +247,12 @@ def sweep_excerpt(block: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(
-    out_dir: str | Path, runs: dict[str, str] | None = None, extra_sections: list[str] | None = None
-) -> Path:
-    """Write OUT/REPORT.md and OUT/plots/*.png from OUT/metrics.json and OUT/predictions.npz."""
-    out = Path(out_dir)
-    metrics = json.loads((out / "metrics.json").read_text())
+def make_plots(out: Path, metrics: dict, runs: dict[str, str]) -> list[tuple[str, str]]:
+    """Confusion matrices, the val threshold sweep, ROC/PR from the stored scores, training curves;
+    returns (title, relative path) of the confusion matrices."""
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     models = metrics["models"]
-    runs = runs or metrics.get("runs", {})
     images: list[tuple[str, str]] = []
     for name, block in models.items():
         for label, m in (("val-chosen threshold", block["test"]), ("0.5", block["test_at_0.5"])):
@@ -265,36 +260,38 @@ def write_report(
             plot_confusion(m["confusion_matrix"], f"{name} @ {m['threshold']:.2f} ({label})", plots / fn)
             images.append((f"{name} confusion @ {m['threshold']:.2f}", f"plots/{fn}"))
     ens = models["ensemble"]
-    thr_cfg = ens["threshold_choice"]
     plot_sweep(
         ens["threshold_sweep_val"],
         ens["threshold"],
-        float(thr_cfg.get("min_fake_recall", 0.98)),
+        float(ens["threshold_choice"].get("min_fake_recall", 0.98)),
         "Ensemble threshold sweep (val)",
         plots / "threshold_sweep.png",
     )
+    curves = {}
     pred_path = out / "predictions.npz"
     if pred_path.is_file():
         pr = np.load(pred_path, allow_pickle=False)
-        w = metrics["ensemble"]["weight"]
-        y = pr["test_labels"]
+        # dfl-ensemble stores each model's test p_fake as it was evaluated (fused and calibrated as configured).
         curves = {
-            "general": (y, p_fake_from_logits(pr["test_main"])),
-            "specialist": (y, p_fake_from_logits(pr["test_specialist"])),
-            "ensemble": (y, p_fake_from_logits(fuse_logits(pr["test_main"], pr["test_specialist"], w))),
+            name: (pr["test_labels"], pr[f"test_p_fake_{name}"]) for name in models if f"test_p_fake_{name}" in pr
         }
-        for name, run in runs.items():
-            yp = Path(run) / "predictions.npz"
-            if name.startswith("yolo") and yp.is_file():
-                yz = np.load(yp, allow_pickle=False)
-                curves[name] = (yz["test_labels"], yz["test_p_fake"])
+    for name, run in runs.items():
+        yp = Path(run) / "predictions.npz"
+        if name.startswith("yolo") and yp.is_file():
+            yz = np.load(yp, allow_pickle=False)
+            curves[name] = (yz["test_labels"], yz["test_p_fake"])
+    if curves:
         plot_roc_pr(curves, plots / "roc_pr.png")
     logs = {n: Path(r) / "csv" / "metrics.csv" for n, r in runs.items() if r and not n.startswith("yolo")}
     if logs:
         plot_training_curves(logs, plots / "training_curves.png")
+    return images
 
+
+def header_section(metrics: dict) -> list[str]:
+    """Data, split and what the numbers are."""
     ds = metrics["dataset"]
-    lines = [
+    return [
         "# deepfake-lightning report",
         "",
         f"Data: `{metrics.get('cache', '?')}`; "
@@ -306,6 +303,12 @@ def write_report(
         "Thresholds are chosen on the validation split and applied to test. Numbers come from this run, from",
         "scratch (no ImageNet weights) on whatever data it was given; they are not the paper's Celeb-DF figures.",
         "",
+    ]
+
+
+def tables_section(metrics: dict) -> list[str]:
+    """Table 1, the claim, and every model on test."""
+    return [
         "## Table 1: milestone vs final",
         "",
         table1(metrics),
@@ -316,10 +319,14 @@ def write_report(
         "",
         model_table(metrics),
         "",
-        "## Classification reports (test)",
-        "",
-        "```",
     ]
+
+
+def classification_section(metrics: dict) -> list[str]:
+    """sklearn-style classification reports, the fixed-threshold figures (figure 10) and the val sweep excerpt."""
+    models = metrics["models"]
+    ens = models["ensemble"]
+    lines = ["## Classification reports (test)", "", "```"]
     if "baseline" in models:
         lines += [format_report(models["baseline"]["test_at_0.5"], "Baseline (threshold = 0.5)"), ""]
     lines += [
@@ -339,7 +346,7 @@ def write_report(
     t = ens["test"]
     lines += [
         f"PR AUC: {_f(t['pr_auc'], False)}, ROC AUC: {_f(t['roc_auc'], False)}, EER: {_f(t['eer'], False)}",
-        f"Real/Fake Recall Sweep on val (Fake >= {thr_cfg.get('min_fake_recall')})",
+        f"Real/Fake Recall Sweep on val (Fake >= {ens['threshold_choice'].get('min_fake_recall')})",
         sweep_excerpt(ens),
         "```",
         "",
@@ -347,66 +354,116 @@ def write_report(
         + (" (fitted on val)" if metrics["ensemble"].get("fit_weight") else " (fixed, as in the paper)"),
         "",
     ]
-    if "paper_protocol" in ens:
-        pp = ens["paper_protocol"]
-        lines += [
-            "## Paper protocol (threshold chosen on test: optimistic)",
-            "",
-            f"{pp['note']}. Threshold {pp['threshold']:.2f}: real recall {_f(pp['test']['real_recall'])}, "
-            f"fake recall {_f(pp['test']['fake_recall'])}, accuracy {_f(pp['test']['accuracy'])}.",
-            "",
-        ]
-    if "video_level" in ens:
-        v = ens["video_level"]
-        lines += [
-            f"## Video level ({v['aggregate']} of frame p_fake)",
-            "",
-            f"Ensemble at {v['threshold']:.2f} (val): real recall "
-            f"{_ci(v['test']['real_recall'], (v.get('test_ci') or {}).get('real_recall'))}, fake recall "
-            f"{_ci(v['test']['fake_recall'], (v.get('test_ci') or {}).get('fake_recall'))}, balanced accuracy "
-            f"{_ci(v['test']['balanced_accuracy'], (v.get('test_ci') or {}).get('balanced_accuracy'))}, ROC AUC "
-            f"{_ci(v['test']['roc_auc'], (v.get('test_ci') or {}).get('roc_auc'), False)}.",
-            "",
-        ]
-    lines += calibration_section(metrics, plots)
-    lines += deployment_section(metrics)
+    return lines
+
+
+def paper_protocol_section(metrics: dict) -> list[str]:
+    """The paper's way (threshold chosen on test), labelled optimistic; empty unless it was asked for."""
+    ens = metrics["models"]["ensemble"]
+    if "paper_protocol" not in ens:
+        return []
+    pp = ens["paper_protocol"]
+    return [
+        "## Paper protocol (threshold chosen on test: optimistic)",
+        "",
+        f"{pp['note']}. Threshold {pp['threshold']:.2f}: real recall {_f(pp['test']['real_recall'])}, "
+        f"fake recall {_f(pp['test']['fake_recall'])}, accuracy {_f(pp['test']['accuracy'])}.",
+        "",
+    ]
+
+
+def video_section(metrics: dict) -> list[str]:
+    """The ensemble's video-level figures at its video-level val threshold."""
+    ens = metrics["models"]["ensemble"]
+    if "video_level" not in ens:
+        return []
+    v = ens["video_level"]
+    ci = v.get("test_ci") or {}
+    return [
+        f"## Video level ({v['aggregate']} of frame p_fake)",
+        "",
+        f"Ensemble at {v['threshold']:.2f} (val): real recall {_ci(v['test']['real_recall'], ci.get('real_recall'))}, "
+        f"fake recall {_ci(v['test']['fake_recall'], ci.get('fake_recall'))}, balanced accuracy "
+        f"{_ci(v['test']['balanced_accuracy'], ci.get('balanced_accuracy'))}, ROC AUC "
+        f"{_ci(v['test']['roc_auc'], ci.get('roc_auc'), False)}.",
+        "",
+    ]
+
+
+def yolo_section(metrics: dict) -> list[str]:
+    """YOLO11-cls against the ensemble (section 3.8); empty without YOLO results."""
+    models = metrics["models"]
     yolos = [n for n in models if n.startswith("yolo")]
-    if yolos:
-        lines += ["## YOLO11-cls vs the ResNet-50 ensemble (section 3.8)", ""]
-        lines += [
-            "| Model | Threshold (val) | real recall | fake recall | real precision | balanced acc | ROC AUC |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for n in [*yolos, "ensemble"]:
-            m = models[n]["test"]
-            lines.append(
-                f"| {n} | {models[n]['threshold']:.2f} | {_f(m['real_recall'])} | {_f(m['fake_recall'])} | "
-                f"{_f(m['real_precision'])} | {_f(m['balanced_accuracy'])} | {_f(m['roc_auc'], False)} |"
-            )
-        for n in yolos:
-            deg = models[n].get("degenerate_threshold")
-            if deg:
-                lines += ["", f"**Degenerate threshold ({n})**: {deg['note']}."]
-        lines += ["", "YOLO's confusion matrices are with the others under Plots.", ""]
-    if (out / "gradcam" / "grid.png").is_file():
-        lines += [
-            "## Grad-CAM (test frames; class fake)",
-            "",
-            "Rows: models; columns: real then fake test frames, captioned with the true label and p_fake.",
-            "",
-            "![Grad-CAM grid](gradcam/grid.png)",
-            "",
-        ]
-    for section in extra_sections or []:
-        lines += [section, ""]
-    lines += ["## Plots", ""]
+    if not yolos:
+        return []
+    lines = [
+        "## YOLO11-cls vs the ResNet-50 ensemble (section 3.8)",
+        "",
+        "| Model | Threshold (val) | real recall | fake recall | real precision | balanced acc | ROC AUC |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in [*yolos, "ensemble"]:
+        m = models[n]["test"]
+        lines.append(
+            f"| {n} | {models[n]['threshold']:.2f} | {_f(m['real_recall'])} | {_f(m['fake_recall'])} | "
+            f"{_f(m['real_precision'])} | {_f(m['balanced_accuracy'])} | {_f(m['roc_auc'], False)} |"
+        )
+    for n in yolos:
+        deg = models[n].get("degenerate_threshold")
+        if deg:
+            lines += ["", f"**Degenerate threshold ({n})**: {deg['note']}."]
+    return [*lines, "", "YOLO's confusion matrices are with the others under Plots.", ""]
+
+
+def gradcam_section(out: Path) -> list[str]:
+    """The Grad-CAM grid written by dfl-gradcam, when there is one."""
+    if not (out / "gradcam" / "grid.png").is_file():
+        return []
+    return [
+        "## Grad-CAM (test frames; class fake)",
+        "",
+        "Rows: models; columns: real then fake test frames, captioned with the true label and p_fake.",
+        "",
+        "![Grad-CAM grid](gradcam/grid.png)",
+        "",
+    ]
+
+
+def plots_section(out: Path, images: list[tuple[str, str]]) -> list[str]:
+    """Links to every plot that exists."""
+    lines = ["## Plots", ""]
     for title, rel in [
         ("Threshold sweep", "plots/threshold_sweep.png"),
         ("ROC and PR", "plots/roc_pr.png"),
         ("Training curves", "plots/training_curves.png"),
-    ] + images:
+        *images,
+    ]:
         if (out / rel).is_file():
             lines.append(f"![{title}]({rel})")
+    return lines
+
+
+def write_report(
+    out_dir: str | Path, runs: dict[str, str] | None = None, extra_sections: list[str] | None = None
+) -> Path:
+    """Write OUT/REPORT.md and OUT/plots/*.png from OUT/metrics.json and OUT/predictions.npz."""
+    out = Path(out_dir)
+    metrics = json.loads((out / "metrics.json").read_text())
+    images = make_plots(out, metrics, runs or metrics.get("runs", {}))
+    lines = [
+        *header_section(metrics),
+        *tables_section(metrics),
+        *classification_section(metrics),
+        *paper_protocol_section(metrics),
+        *video_section(metrics),
+        *calibration_section(metrics, out / "plots"),
+        *deployment_section(metrics),
+        *yolo_section(metrics),
+        *gradcam_section(out),
+    ]
+    for section in extra_sections or []:
+        lines += [section, ""]
+    lines += plots_section(out, images)
     report = out / "REPORT.md"
     report.write_text("\n".join(lines) + "\n")
     return report
