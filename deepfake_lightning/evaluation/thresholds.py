@@ -36,7 +36,10 @@ def sweep_thresholds(
 ) -> list[dict[str, float]]:
     """Real and fake recall, fake precision and F1 at thresholds 0.00, step, ..., 1.00 (fake when p >= t).
 
-    A class that is absent gives a recall of NaN at every threshold.
+    A class that is absent gives a recall of NaN at every threshold. The recalls are torchmetrics'
+    BinaryROC on the same grid (1 - FPR, TPR; tested), and max_real_recall is its
+    BinarySpecificityAtSensitivity; own code because the rules also need precision, F1, the fallbacks and
+    the whole table (stored in checkpoints and plotted), from one vectorised pass.
     """
     if not 0 < step <= 1:
         raise ValueError(f"threshold step must be in (0, 1], got {step}")
