@@ -138,7 +138,8 @@ def test_train_records_split_and_tests_the_checkpoint_it_validated(runs):
     m = json.loads((runs["general"] / "metrics.json").read_text())
     rec = read_split(runs["general"])
     assert m["dataset"]["split_fingerprint"] == rec["fingerprint"]
-    ckpt = torch.load(m["checkpoint"], map_location="cpu", weights_only=True)
+    assert m["checkpoint"].startswith("checkpoints/")  # relative to the run folder: a moved run still finds it
+    ckpt = torch.load(runs["general"] / m["checkpoint"], map_location="cpu", weights_only=True)
     assert m["epoch"] == ckpt["epoch"]
     state = next(v for k, v in ckpt["callbacks"].items() if k.startswith("ModelCheckpoint"))
     assert m["val"]["balanced_accuracy"] == pytest.approx(float(state["best_model_score"]), abs=1e-6)
@@ -258,11 +259,8 @@ def test_a_missing_best_checkpoint_is_an_error_not_last_ckpt(runs, tmp_path):
 
     run = tmp_path / "copy"
     shutil.copytree(runs["general"], run)
-    m = json.loads((run / "metrics.json").read_text())
-    best = Path(m["checkpoint"]).name
-    m["checkpoint"] = str(run / "checkpoints" / best)
-    (run / "metrics.json").write_text(json.dumps(m))
-    assert find_checkpoint(run).name == best
+    best = Path(json.loads((run / "metrics.json").read_text())["checkpoint"]).name
+    assert find_checkpoint(run) == run / "checkpoints" / best  # the copy's own checkpoint, not the original's
     (run / "checkpoints" / best).unlink()
     with pytest.raises(FileNotFoundError, match=best):
         find_checkpoint(run)

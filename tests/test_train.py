@@ -68,7 +68,7 @@ def test_each_model_runs_fast_dev_run(model, tiny_root, cache_dir, tmp_path):
 def test_threshold_lands_in_checkpoint_and_is_used_at_test(tiny_root, cache_dir, tmp_path):
     cfg = compose_cfg("train", tiny_train_overrides(tiny_root, cache_dir, "threshold.criterion=youden"), tmp_path)
     res = train(cfg)
-    ckpt = torch.load(res["checkpoint"], map_location="cpu", weights_only=True)
+    ckpt = torch.load(tmp_path / res["checkpoint"], map_location="cpu", weights_only=True)
     assert "threshold" in ckpt and ckpt["threshold_choice"]["criterion"] == "youden"
     assert float(ckpt["state_dict"]["threshold"]) == ckpt["threshold"]
     assert res["test"]["threshold"] == pytest.approx(ckpt["threshold"])

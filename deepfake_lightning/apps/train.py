@@ -110,8 +110,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         ckpt = None
         if trainer.checkpoint_callback is not None:
             ckpt = trainer.checkpoint_callback.best_model_path or None
-            results["last_checkpoint"] = str(out_dir / "checkpoints" / "last.ckpt")
-    results["checkpoint"] = ckpt
+            results["last_checkpoint"] = "checkpoints/last.ckpt"
+    # Relative to the run folder when inside it, so a moved or copied run folder still finds its checkpoint.
+    results["checkpoint"] = relative_to_run(ckpt, out_dir)
     results["epoch"] = checkpoint_epoch(ckpt) if ckpt else trainer.current_epoch - 1
     results["evaluated"] = (
         "best checkpoint on val"
@@ -141,9 +142,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return results
 
 
+def relative_to_run(path: str | None, run_dir: Path) -> str | None:
+    """`path` relative to the run folder when it lies inside it, else as given."""
+    if not path:
+        return None
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def threshold_config(cfg: DictConfig) -> dict[str, Any]:
-    """The threshold rule of this run (the calibration callback's settings, or the defaults)."""
+    """The threshold rule of this run: the calibration callback's settings, else the `threshold` group's."""
     node = OmegaConf.select(cfg, "callbacks.threshold", default=None)
+    if node is None:
+        node = OmegaConf.select(cfg, "threshold", default=None)
     if node is None:
         return {"criterion": "max_real_recall", "min_fake_recall": 0.98, "fallback": "balanced_accuracy"}
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
