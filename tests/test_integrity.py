@@ -264,3 +264,31 @@ def test_a_missing_best_checkpoint_is_an_error_not_last_ckpt(runs, tmp_path):
     (run / "checkpoints" / best).unlink()
     with pytest.raises(FileNotFoundError, match=best):
         find_checkpoint(run)
+
+
+def test_predictions_are_matched_to_frames_by_position_not_loader_order(tiny_dm, monkeypatch):
+    import lightning as L
+    import numpy as np
+    from torch.utils.data import DataLoader, RandomSampler
+
+    from deepfake_lightning.apps.ensemble import collect
+    from deepfake_lightning.models.loading import build_classifier
+
+    cfg = compose_cfg("train", ["model=resnet50_general", "model.net.arch=mobilenet_v3_small", "model.input_size=32"])
+    model = build_classifier(cfg.model).eval()
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False)
+    in_order = collect(trainer, model, tiny_dm, "test")
+    loader = tiny_dm.loader("test")
+    shuffled = DataLoader(
+        loader.dataset,
+        batch_size=3,
+        sampler=RandomSampler(loader.dataset, generator=torch.Generator().manual_seed(0)),
+        collate_fn=loader.collate_fn,
+    )
+    monkeypatch.setattr(tiny_dm, "loader", lambda stage: shuffled)
+    again = collect(trainer, model, tiny_dm, "test")
+    assert not np.array_equal(np.concatenate([b[2].numpy() for b in shuffled]), in_order["positions"])
+    for k in ("positions", "labels", "videos"):
+        assert np.array_equal(again[k], in_order[k])
+    assert np.allclose(again["p_fake"], in_order["p_fake"], atol=1e-6)
+    assert np.allclose(again["p_fake"], torch.softmax(torch.as_tensor(again["logits"]), 1)[:, 1].numpy(), atol=1e-6)

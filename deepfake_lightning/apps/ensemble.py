@@ -47,16 +47,26 @@ def datamodule_from_run(
     return hydra.utils.instantiate(data)
 
 
+# What predictions.npz keeps of each split's collected outputs (the fused logits are stored per model
+# below, at the weight and temperature actually used).
+RAW_OUTPUTS = ("main", "specialist", "labels", "videos", "positions")
+
+
 def collect(
     trainer: L.Trainer, module: L.LightningModule, dm: FrameCacheDataModule, stage: str
 ) -> dict[str, np.ndarray]:
-    """Run `module.predict_step` over one split (train, val, test or all) and concatenate the outputs."""
+    """Run `module.predict_step` over one split (train, val, test or all); the outputs are put in cache-index
+    order by the positions each batch carries, whatever order the loader used, and get their videos."""
     outs = trainer.predict(module, dataloaders=dm.loader(stage))
     merged = {k: torch.cat([o[k] for o in outs]).numpy() for k in outs[0]}
+    order = np.argsort(merged["positions"], kind="stable")
+    merged = {k: v[order] for k, v in merged.items()}
     rows = dm.rows(stage)
+    if not np.array_equal(merged["positions"], rows):
+        raise RuntimeError(f"{stage}: the predictions do not cover the split's frames exactly once")
     merged["videos"] = dm.cache.index["video"][rows]
     if (merged["labels"] != dm.cache.index["label"][rows]).any():
-        raise RuntimeError(f"{stage}: predictions are not in the cache's row order")
+        raise RuntimeError(f"{stage}: predicted labels differ from the cache index")
     return merged
 
 
@@ -239,7 +249,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     np.savez(
         out / "predictions.npz",
-        **{f"{s}_{k}": v for s, d in (("val", val), ("test", test)) for k, v in d.items()},
+        **{f"{s}_{k}": d[k] for s, d in (("val", val), ("test", test)) for k in RAW_OUTPUTS},
         **p_fake,
     )
     metrics_path = out / "metrics.json"

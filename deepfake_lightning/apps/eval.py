@@ -64,7 +64,7 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
 def score(pred: Predictor, dm: FrameCacheDataModule, subset: str, device: str) -> Scores:
     """p_fake of every frame of `subset`, in the cache's row order, with labels and videos."""
     module = pred.module.to(device).eval()
-    chunks = [module.p_fake(images.to(device)).float().cpu().numpy() for images, _ in dm.loader(subset)]
+    chunks = [module.p_fake(images.to(device)).float().cpu().numpy() for images, *_ in dm.loader(subset)]
     rows = dm.rows(subset)
     idx = dm.cache.index
     return Scores(idx["label"][rows], np.concatenate(chunks), idx["video"][rows])

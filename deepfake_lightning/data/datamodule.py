@@ -32,19 +32,21 @@ log = logging.getLogger(__name__)
 
 
 class CachedFrames(Dataset):
-    """Frames of one split as (uint8 [3, S, S], label); `__getitems__` reads a whole batch in one memmap slice."""
+    """Frames of one split as (uint8 [3, S, S], label), or (image, label, position in the cache index) when
+    `positions` is given; `__getitems__` reads a whole batch in one memmap slice."""
 
-    def __init__(self, frames: np.ndarray, rows: np.ndarray, labels: np.ndarray):
-        self.frames, self.rows, self.labels = frames, rows, labels
+    def __init__(self, frames: np.ndarray, rows: np.ndarray, labels: np.ndarray, positions: np.ndarray | None = None):
+        self.frames, self.rows, self.labels, self.positions = frames, rows, labels, positions
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, ...]:
         img = torch.from_numpy(np.ascontiguousarray(self.frames[self.rows[i]])).permute(2, 0, 1)
-        return img, torch.tensor(self.labels[i])
+        item = (img, torch.tensor(self.labels[i]))
+        return item if self.positions is None else (*item, torch.tensor(self.positions[i]))
 
-    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitems__(self, idx: list[int]) -> tuple[torch.Tensor, ...]:
         idx_arr = np.asarray(idx)
         rows = self.rows[idx_arr]
         # Sorted reads are sequential on disk; the result is put back in the sampler's order.
@@ -52,7 +54,10 @@ class CachedFrames(Dataset):
         block = np.empty((len(rows), *self.frames.shape[1:]), dtype=np.uint8)
         block[order] = self.frames[rows[order]]
         images = torch.from_numpy(block).permute(0, 3, 1, 2)
-        return images, torch.from_numpy(self.labels[idx_arr])
+        batch = (images, torch.from_numpy(self.labels[idx_arr]))
+        if self.positions is None:
+            return batch
+        return (*batch, torch.from_numpy(self.positions[idx_arr]))
 
 
 def _collate_batch(batch: Any) -> Any:
@@ -325,13 +330,16 @@ class FrameCacheDataModule(L.LightningDataModule):
         return np.arange(len(self.split)) if stage == "all" else np.flatnonzero(self.split == stage)
 
     def loader(self, stage: str) -> DataLoader:
-        """An evaluation loader (fixed order) over train, val, test or all frames."""
-        return self._loader(stage, False)
+        """An evaluation loader over train, val, test or all frames; its batches are (images, labels, position
+        of each frame in the cache index), so predictions are matched to frames by position, not by order."""
+        return self._loader(stage, False, positions=True)
 
-    def _loader(self, stage: str, train: bool) -> DataLoader:
+    def _loader(self, stage: str, train: bool, positions: bool = False) -> DataLoader:
         if self.cache is None:
             self.setup()
         ds = self.datasets[stage]
+        if positions:
+            ds = CachedFrames(ds.frames, ds.rows, ds.labels, self.rows(stage))
         if len(ds) == 0:
             raise ValueError(f"the {stage} split is empty; check split.fractions and the data under data.root")
         sampler = None

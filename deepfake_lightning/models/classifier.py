@@ -27,6 +27,29 @@ def specialist_class_weights(real: int, fake: int, multiplier: float) -> list[fl
     return [fake / real * multiplier, 1.0]
 
 
+def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(images, labels, cache-index positions) of a batch: a tensor, (images, labels) or (images, labels, positions)."""
+    if not isinstance(batch, (tuple, list)):
+        return batch, None, None
+    return batch[0], batch[1], batch[2] if len(batch) > 2 else None
+
+
+def prediction(logits: torch.Tensor, labels: torch.Tensor | None, positions: torch.Tensor | None, **extra) -> dict:
+    """What predict_step returns, for a single model and the ensemble alike: logits, p_fake, labels and
+    positions (when the batch had them) and any extra outputs, on the CPU."""
+    logits = logits.float()
+    out = {
+        "logits": logits.cpu(),
+        "p_fake": torch.softmax(logits, 1)[:, 1].cpu(),
+        **{k: v.float().cpu() for k, v in extra.items()},
+    }
+    if labels is not None:
+        out["labels"] = labels.cpu()
+    if positions is not None:
+        out["positions"] = positions.cpu()
+    return out
+
+
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
     """The RNG seed of one training step on one process: distinct per (seed, step, rank), the same on a resume.
 
@@ -139,7 +162,7 @@ class DeepfakeClassifier(L.LightningModule):
         return x
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        images, labels, positions = split_batch(batch)
         train = self.trainer is not None and self.trainer.training
         if train:
             # Augmentation and dropout of this step draw from a seed fixed by (seed, step), so a run
@@ -148,6 +171,8 @@ class DeepfakeClassifier(L.LightningModule):
             # Each DDP rank draws its own stream, or every rank would augment its shard identically.
             torch.manual_seed(step_seed(self.hparams.seed, self.global_step, self.global_rank))
         x = self.preprocess(images, labels, train=train)
+        if positions is not None:
+            return x, labels, positions
         return (x, labels) if labels is not None else x
 
     # --- steps -------------------------------------------------------------------------------------
@@ -182,13 +207,9 @@ class DeepfakeClassifier(L.LightningModule):
         return torch.softmax(self(self.preprocess(images_uint8, train=False)).float(), dim=1)[:, 1]
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        """Logits and p_fake of a preprocessed batch (labels too, when the batch has them), on the CPU."""
-        x, y = batch if isinstance(batch, (tuple, list)) else (batch, None)
-        logits = self(x).float()
-        out = {"logits": logits.cpu(), "p_fake": torch.softmax(logits, 1)[:, 1].cpu()}
-        if y is not None:
-            out["labels"] = y.cpu()
-        return out
+        """Logits and p_fake of a preprocessed batch (labels and cache positions too, when it has them)."""
+        x, y, positions = split_batch(batch)
+        return prediction(self(x), y, positions)
 
     def _log_metrics(self, stage: str, metrics: DetectionMetrics) -> dict:
         metrics.threshold = float(self.threshold)

@@ -10,7 +10,7 @@ import torch
 
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.thresholds import select_threshold, sweep_thresholds
-from deepfake_lightning.models.classifier import DeepfakeClassifier
+from deepfake_lightning.models.classifier import DeepfakeClassifier, prediction, split_batch
 
 
 def fuse_logits(main: torch.Tensor | np.ndarray, specialist: torch.Tensor | np.ndarray, weight: float = 0.6):
@@ -80,8 +80,8 @@ class EnsembleModule(L.LightningModule):
         return self.general.preprocess(images, train=False)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        images, labels = batch if isinstance(batch, (tuple, list)) else (batch, None)
-        return self.preprocess(images), labels
+        images, labels, positions = split_batch(batch)
+        return self.preprocess(images), labels, positions
 
     def member_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.general(x), self.specialist(x)
@@ -96,11 +96,12 @@ class EnsembleModule(L.LightningModule):
         return torch.softmax(self(self.preprocess(images_uint8)) / self.temperature, dim=1)[:, 1]
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
-        x, labels = batch
+        """The fused logits (p_fake with the temperature) and each member's logits (`main`, `specialist`)."""
+        x, labels, positions = split_batch(batch)
         main, spec = self.member_logits(x)
-        out = {"main": main.float().cpu(), "specialist": spec.float().cpu()}
-        if labels is not None:
-            out["labels"] = labels.cpu()
+        fused = fuse_logits(main.float(), spec.float(), float(self.weight))
+        out = prediction(fused / self.temperature, labels, positions, main=main, specialist=spec)
+        out["logits"] = fused.cpu()  # before the temperature, as forward() gives them
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
