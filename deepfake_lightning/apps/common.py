@@ -24,6 +24,16 @@ def offline_defaults() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "true")
 
 
+class _NoTips(logging.Filter):
+    """Drops Lightning's advertisement for its hosted logger, printed by every Trainer (several per chain)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoTips())
+
+
 def in_multirun() -> bool:
     """Whether this job is one of a Hydra multirun."""
     from hydra.core.hydra_config import HydraConfig

@@ -202,7 +202,8 @@ class FrameCacheDataModule(L.LightningDataModule):
         return merge_shards(self.root, items, self.extract_cfg, self.cache_dir, num_shards)
 
     def prepare_data(self) -> None:
-        self.build()
+        if self.cache is None:  # Lightning calls this before fit, validate and test: check the cache once
+            self.build()
 
     def setup(self, stage: str | None = None) -> None:
         if self.cache is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -16,6 +17,12 @@ from deepfake_lightning.evaluation.metrics import METRIC_KEYS, DetectionMetrics
 from deepfake_lightning.models.backbones import check_input_size, keep_frozen_bn_eval
 
 log = logging.getLogger(__name__)
+# Cropping, augmentation and normalisation on the device are the model's own `on_after_batch_transfer`
+# on purpose (they depend on its input size and augment config) and the DataModules define no such hook,
+# so Lightning's note that the module's hook is used although a DataModule was passed is expected.
+warnings.filterwarnings(
+    "ignore", message=r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a"
+)
 
 
 def specialist_class_weights(real: int, fake: int, multiplier: float) -> list[float]:
