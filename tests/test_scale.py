@@ -36,18 +36,23 @@ def _env():
     return {**os.environ, "WANDB_MODE": "offline", "DFL_DEMO_EPOCHS": "1"}
 
 
-@pytest.mark.slow  # three processes of Hydra + Lightning start-up (about 12 s)
-def test_two_job_multirun_writes_its_summary(tiny_root, tmp_path):
-    out = tmp_path / "summary"
+def class_weight_sweep(tiny_root, tmp_path, *params: str) -> subprocess.CompletedProcess:
+    """`dfl-train -m hparams_search=class_weight_sweep` on the tiny data, fast_dev_run, with `params`."""
     cmd = [
         sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
         "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
-        f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "model.input_size=32", "logger=csv",
-        "callbacks=none", "+trainer.fast_dev_run=true", f"model.net.arch={TINY_ARCH}",
-        "model.real_weight_multiplier=1,8", "seed=0",  # the command line overrides the sweep's own params
-        f"hydra.callbacks.summary.out_dir={out}",
+        f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "logger=csv", "callbacks=none",
+        "+trainer.fast_dev_run=true", f"model.net.arch={TINY_ARCH}", "seed=0",
+        f"hydra.callbacks.summary.out_dir={tmp_path / 'summary'}", *params,
     ]  # fmt: skip
-    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.slow  # three processes of Hydra + Lightning start-up (about 12 s)
+def test_two_job_multirun_writes_its_summary(tiny_root, tmp_path):
+    out = tmp_path / "summary"
+    # the command line overrides the sweep's own params
+    res = class_weight_sweep(tiny_root, tmp_path, "model.input_size=32", "model.real_weight_multiplier=1,8")
     assert res.returncode == 0, res.stderr[-3000:]
     stats = json.loads((out / "test" / "summary.json").read_text())
     assert [s["model.real_weight_multiplier"] for s in stats] == ["1", "8"]
@@ -87,14 +92,7 @@ def test_launcher_and_sweeper_configs_compose(tmp_path):
 @pytest.mark.slow  # three processes of Hydra + Lightning start-up (about 11 s)
 def test_a_failing_job_does_not_end_the_multirun(tiny_root, tmp_path):
     out = tmp_path / "summary"
-    cmd = [
-        sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
-        "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
-        f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "logger=csv", "callbacks=none",
-        "+trainer.fast_dev_run=true", "model.input_size=32,16", "model.real_weight_multiplier=8", "seed=0",
-        f"hydra.callbacks.summary.out_dir={out}",
-    ]  # fmt: skip
-    res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
+    res = class_weight_sweep(tiny_root, tmp_path, "model.input_size=32,16", "model.real_weight_multiplier=8")
     assert res.returncode == 0, res.stderr[-3000:]
     errors = list((tmp_path / "logs").rglob("error.txt"))
     assert len(errors) == 1 and "model.input_size" in errors[0].read_text()

@@ -20,6 +20,7 @@ from deepfake_lightning.data.splits import SPLIT_FILE, read_split
 from deepfake_lightning.evaluation.metrics import detection_metrics, format_report
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import Scores, aggregate_videos, fixed_threshold_table
+from deepfake_lightning.evaluation.report import num
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,6 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
     name, block = next(iter(metrics["models"].items()))
     ev, t, v = metrics["eval"], block["test"], block["video_level"]
 
-    def f(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
     lines = [
         "# dfl-eval report",
         "",
@@ -115,8 +113,8 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
         (f"video ({v['aggregate']})", v["threshold"], v["test"]),
     ):
         lines.append(
-            f"| {label} | {thr:.2f} | {f(m['accuracy'])} | {f(m['balanced_accuracy'])} | {f(m['real_recall'])} | "
-            f"{f(m['fake_recall'])} | {f(m['roc_auc'])} | {f(m['pr_auc'])} | {f(m['eer'])} |"
+            f"| {label} | {thr:.2f} | {num(m['accuracy'])} | {num(m['balanced_accuracy'])} | {num(m['real_recall'])} | "
+            f"{num(m['fake_recall'])} | {num(m['roc_auc'])} | {num(m['pr_auc'])} | {num(m['eer'])} |"
         )
     lines += ["", "```", format_report(t, f"{name} (threshold = {block['threshold']:.2f}, chosen on val)"), "```", ""]
     lines += [f"![{p}](plots/{p})" for p in ("roc_pr.png", "confusion.png") if (out / "plots" / p).is_file()]

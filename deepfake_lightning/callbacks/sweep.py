@@ -82,6 +82,8 @@ def summarize(rows: list[dict[str, Any]], x: str, group_out: Path, title: str) -
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from deepfake_lightning.evaluation.plots import save_figure
+
     group_out.mkdir(parents=True, exist_ok=True)
     keys = list(rows[0]) if rows else []
     with open(group_out / "runs.csv", "w", newline="") as f:
@@ -114,10 +116,7 @@ def summarize(rows: list[dict[str, Any]], x: str, group_out: Path, title: str) -
     if all(v > 0 for v in xv) and max(xv) / max(min(xv), 1e-9) >= 8:
         ax.set_xscale("log", base=2)
     ax.set(xlabel=x, ylabel="test metric (mean ± std)", title=title, ylim=(-0.02, 1.02))
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(group_out / "summary.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, group_out / "summary.png", [ax])
     return group_out / "summary.md"
 
 
@@ -184,6 +183,8 @@ def write_backbone_summary(rows: list[dict[str, Any]], out: Path, input_size: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from deepfake_lightning.evaluation.plots import save_figure
+
     out.mkdir(parents=True, exist_ok=True)
     for r in rows:
         r["params_m"], r["img_per_s_cpu"] = backbone_cost(r["arch"], input_size)
@@ -224,9 +225,7 @@ def write_backbone_summary(rows: list[dict[str, Any]], out: Path, input_size: in
         ax.set_xticks(xs, [r["arch"] for r in rows], rotation=20)
         ax.set(title=k.replace("_", " "), ylim=(-0.02, 1.02))
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "summary.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "summary.png")
     return out / "summary.md"
 
 

@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,6 +60,17 @@ class FrameCache:
 def class_counts(labels: np.ndarray) -> dict[str, int]:
     """{"real": n, "fake": n} over the whole cache."""
     return {"real": int((labels == 0).sum()), "fake": int((labels == 1).sum())}
+
+
+def read_json(path: Path, kind: type, expected: str) -> Any:
+    """JSON of type `kind` from `path`; ValueError naming what was expected when it is malformed or another type."""
+    try:
+        obj = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc})") from None
+    if not isinstance(obj, kind):
+        raise ValueError(f"expected {expected}")
+    return obj
 
 
 def write_json(path: Path, obj: dict) -> None:

@@ -8,10 +8,10 @@ actor), a real video is its own group.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
+from deepfake_lightning.data.cache import read_json
 from deepfake_lightning.data.celebdf import FAKE, REAL, VIDEO_EXTENSIONS, VideoItem
 
 log = logging.getLogger(__name__)
@@ -29,10 +29,8 @@ def list_dfdc(root: str | Path) -> tuple[list[VideoItem], list[dict[str, str]]]:
     for meta in metas:
         folder = meta.parent
         try:
-            entries = json.loads(meta.read_text())
-            if not isinstance(entries, dict):
-                raise ValueError("expected an object {file: {label, original}}")
-        except (json.JSONDecodeError, ValueError) as exc:
+            entries = read_json(meta, dict, "an object {file: {label, original}}")
+        except ValueError as exc:
             skipped.append({"path": str(meta), "reason": f"malformed metadata.json, folder skipped: {exc}"})
             continue
         for name, info in sorted(entries.items()):

@@ -10,11 +10,11 @@ is NNN, as Celeb-DF's idA_idB_NNNN is grouped with idA.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from deepfake_lightning.data.cache import read_json
 from deepfake_lightning.data.celebdf import FAKE, REAL, VIDEO_EXTENSIONS, VideoItem
 
 log = logging.getLogger(__name__)
@@ -65,10 +65,8 @@ def read_ffpp_splits(root: str | Path) -> tuple[dict[str, str], list[dict[str, s
             problems.append({"path": str(path), "reason": "official split list missing"})
             continue
         try:
-            pairs = json.loads(path.read_text())
-            if not isinstance(pairs, list):
-                raise ValueError("not a list of [target, source] pairs")
-        except (json.JSONDecodeError, ValueError) as exc:
+            pairs = read_json(path, list, "a list of [target, source] pairs")
+        except ValueError as exc:
             problems.append({"path": str(path), "reason": f"malformed split list: {exc}"})
             continue
         for n, pair in enumerate(pairs):

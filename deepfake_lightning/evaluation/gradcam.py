@@ -12,6 +12,8 @@ from pytorch_grad_cam.utils.image import show_cam_on_image
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 from torch import nn
 
+from deepfake_lightning.evaluation.plots import save_figure
+
 
 class LogitsOnly(nn.Module):
     """Wraps a model whose eval forward returns (probabilities, logits), as ultralytics' Classify head does."""
@@ -107,10 +109,7 @@ def write_grid(
                 ax.imshow(imgs[c])
                 ax.set_title(captions[c], fontsize=6)
         axes[r][0].text(-0.1, 0.5, name, transform=axes[r][0].transAxes, ha="right", va="center", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, Path(path))
 
 
 def captions(labels: Sequence[int], p_fake: Sequence[float]) -> list[str]:

@@ -15,6 +15,16 @@ import torch  # noqa: E402
 from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc  # noqa: E402
 
 
+def save_figure(fig: plt.Figure, path: Path, legends: Sequence = (), legend_size: int = 8) -> Path:
+    """Legends on `legends` axes, tight layout, a 110 dpi PNG at `path`, the figure closed."""
+    for ax in legends:
+        ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_confusion(cm: Sequence[Sequence[int]], title: str, path: Path) -> Path:
     """A 2x2 confusion matrix ([[real->real, real->fake], [fake->real, fake->fake]]) with counts."""
     cm = np.asarray(cm)
@@ -30,10 +40,7 @@ def plot_confusion(cm: Sequence[Sequence[int]], title: str, path: Path) -> Path:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
@@ -50,12 +57,7 @@ def plot_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path)
     a.plot([0, 1], [0, 1], "k:", lw=0.8)
     a.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake recall)", title="ROC")
     b.set(xlabel="recall (fake)", ylabel="precision (fake)", title="Precision-recall")
-    a.legend(fontsize=8)
-    b.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, (a, b))
 
 
 def plot_sweep(
@@ -70,10 +72,7 @@ def plot_sweep(
     ax.axhline(min_fake_recall, color="grey", ls=":", lw=0.8, label=f"fake recall floor {min_fake_recall}")
     ax.set(xlabel="threshold on p_fake", ylabel="recall", title=title, ylim=(-0.02, 1.02))
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_reliability(curves: Mapping[str, Mapping[str, Sequence[float]]], title: str, path: Path) -> Path:
@@ -84,10 +83,7 @@ def plot_reliability(curves: Mapping[str, Mapping[str, Sequence[float]]], title:
         ax.plot(c["confidence"], c["fake_share"], marker="o", ms=3, label=name)
     ax.set(xlabel="mean p_fake in bin", ylabel="share of fakes in bin", title=title, xlim=(0, 1), ylim=(0, 1))
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
@@ -119,9 +115,4 @@ def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
                 b.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
     a.set(xlabel="epoch", ylabel="loss", title="Loss")
     b.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (val at the calibrated threshold)")
-    a.legend(fontsize=7)
-    b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, (a, b), legend_size=7)

@@ -39,6 +39,11 @@ def _f(x: Any, pct: bool = True) -> str:
     return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
 
 
+def num(x: float | None) -> str:
+    """A figure with three decimals, or n/a."""
+    return _f(x, pct=False)
+
+
 def split_line(dataset: dict) -> str:
     """How the split was made, its fingerprint and its leak report; the paper's per-frame split is labelled."""
     sp, leaks = dataset["split"], dataset.get("leaks", {})

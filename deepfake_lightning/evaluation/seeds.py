@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_lightning.evaluation.report import num
+
 # (label, path into one seed's metrics.json)
 SEED_COLUMNS = (
     ("baseline@0.5 balanced_accuracy", ("models", "baseline", "test_at_0.5", "balanced_accuracy")),
@@ -69,9 +71,6 @@ def write_seed_report(out: str | Path, summary: dict[str, Any]) -> Path:
     out = Path(out)
     seeds = [str(s) for s in summary["seeds"]]
 
-    def f(x: float | None) -> str:
-        return "n/a" if x is None else f"{x:.3f}"
-
     lines = [
         "# deepfake-lightning report: several model seeds",
         "",
@@ -84,8 +83,8 @@ def write_seed_report(out: str | Path, summary: dict[str, Any]) -> Path:
     ]
     for label, _ in SEED_COLUMNS:
         sm = summary["summary"][label]
-        vals = " | ".join(f(summary["rows"][s][label]) for s in seeds)
-        lines.append(f"| {label} | {vals} | {f(sm['mean'])} | {f(sm['std'])} |")
+        vals = " | ".join(num(summary["rows"][s][label]) for s in seeds)
+        lines.append(f"| {label} | {vals} | {num(sm['mean'])} | {num(sm['std'])} |")
     lines += ["", "The claim's paired test per seed (intervals of the differences, ensemble - baseline):", ""]
 
     def interval(ci: list[float] | None) -> str:

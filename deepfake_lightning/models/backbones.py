@@ -8,6 +8,7 @@ first half of the feature stages (ResNet: conv1, bn1, layer1, layer2, as in the 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -174,15 +175,8 @@ def build_backbone(
     return net
 
 
-def build_resnet50(
-    head: str = "enhanced",
-    dropout: float = 0.4,
-    num_classes: int = 2,
-    weights: str | None = None,
-    freeze_layers: Sequence[str] | str = (),
-) -> nn.Module:
-    """ResNet-50 (configs written before `model.net.arch` existed name this target)."""
-    return build_backbone("resnet50", head, dropout, num_classes, weights, freeze_layers)
+# ResNet-50 by name: the `_target_` of configs written before `model.net.arch` existed.
+build_resnet50 = functools.partial(build_backbone, "resnet50")
 
 
 def check_input_size(net: nn.Module, size: int) -> None:
