@@ -190,7 +190,7 @@ def test_killed_training_resumes_to_the_same_metrics(tiny_root, tmp_path):
         return [
             sys.executable, "-m", "deepfake_lightning.apps.train", "model=resnet50_general", f"model.net.arch={TINY_ARCH}",
             f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=8",
-            "trainer.max_epochs=4", "trainer.deterministic=true", "logger=csv", "trainer.enable_progress_bar=false",
+            "trainer.max_epochs=8", "trainer.deterministic=true", "logger=csv", "trainer.enable_progress_bar=false",
             "model/optimizer=adamw", f"hydra.run.dir={run}", *extra,
         ]  # fmt: skip
 
@@ -201,8 +201,11 @@ def test_killed_training_resumes_to_the_same_metrics(tiny_root, tmp_path):
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
     deadline = time.time() + 600
     while time.time() < deadline and not last.is_file():
-        time.sleep(0.2)
-    time.sleep(0.5)
+        time.sleep(0.05)
+    size = -1
+    while last.stat().st_size != size:  # the first last.ckpt written whole, then kill at once
+        size = last.stat().st_size
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "killed" / "metrics.json").is_file(), "the run finished before it was killed"

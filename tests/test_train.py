@@ -178,3 +178,21 @@ def test_paper_experiments_use_imagenet_and_stop_at_start_offline(tiny_root, tmp
     with pytest.raises(Exception, match=r"model.net.weights=null"):  # hydra wraps it, message kept
         train(cfg)
     assert not (tmp_path / "cache").exists(), "the run extracted frames before finding the weights missing"
+
+
+@pytest.mark.slow  # inductor compiles on the CPU (tens of seconds)
+def test_compiled_backbone_keeps_the_checkpoint_keys(tiny_root, cache_dir, tmp_path):
+    cfg = compose_cfg("train", tiny_train_overrides(tiny_root, cache_dir, "model.compile=true"), tmp_path)
+    plain = build_classifier(cfg.model)
+    compiled = build_classifier(cfg.model)
+    compiled.load_state_dict(plain.state_dict())
+    compiled.setup("validate")
+    compiled.setup("test")  # set-up runs per stage: the backbone is compiled once
+    assert compiled._net_compiled and list(compiled.state_dict()) == list(plain.state_dict())
+    x = torch.randint(0, 256, (2, 3, 40, 40), dtype=torch.uint8)
+    plain.eval(), compiled.eval()
+    with torch.no_grad():
+        assert torch.allclose(compiled.p_fake(x), plain.p_fake(x), atol=1e-4)
+    res = train(cfg)  # a whole compiled run, and its checkpoint loads into an uncompiled module
+    ckpt = torch.load(tmp_path / res["checkpoint"], map_location="cpu", weights_only=True)
+    plain.load_state_dict(ckpt["state_dict"])

@@ -123,8 +123,7 @@ class DeepfakeClassifier(L.LightningModule):
         self.flops_per_batch: int | None = None
         self.val_metrics = DetectionMetrics()
         self.test_metrics = DetectionMetrics()
-        # Kept out of the module tree so the state_dict (and checkpoints) do not hold the weights twice.
-        object.__setattr__(self, "_compiled", None)
+        self._net_compiled = False
 
     # --- set-up --------------------------------------------------------------------------------
     def set_class_counts(self, real: int, fake: int) -> None:
@@ -149,8 +148,14 @@ class DeepfakeClassifier(L.LightningModule):
             )
         if self.hparams.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        if self.hparams.compile and self._compiled is None:
-            object.__setattr__(self, "_compiled", torch.compile(self.net))
+        if self.hparams.compile and not self._net_compiled:
+            self.compile_net()
+
+    def compile_net(self, **kwargs: Any) -> None:
+        """torch.compile the backbone in place (nn.Module.compile): no wrapper, so the state_dict and the
+        checkpoints keep the plain module's keys, and a compiled run's checkpoint loads uncompiled."""
+        self.net.compile(**kwargs)
+        self._net_compiled = True
 
     def on_train_epoch_start(self) -> None:
         keep_frozen_bn_eval(self.net)
@@ -184,7 +189,7 @@ class DeepfakeClassifier(L.LightningModule):
 
     # --- steps -------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (self._compiled if self._compiled is not None else self.net)(x)
+        return self.net(x)
 
     def model_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
