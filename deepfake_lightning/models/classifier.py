@@ -124,6 +124,7 @@ class DeepfakeClassifier(L.LightningModule):
         self.val_metrics = DetectionMetrics()
         self.test_metrics = DetectionMetrics()
         self._net_compiled = False
+        self._counts_given = False  # set_class_counts: the specialist's weight needs the train split's counts
 
     # --- set-up --------------------------------------------------------------------------------
     def set_class_counts(self, real: int, fake: int) -> None:
@@ -137,11 +138,7 @@ class DeepfakeClassifier(L.LightningModule):
         log.info("%s: real class weight = %d/%d x %.2f = %.3f", self.hparams.name, fake, real, mult, w[0])
 
     def setup(self, stage: str) -> None:
-        if (
-            stage == "fit"
-            and self.hparams.real_weight_multiplier is not None
-            and not getattr(self, "_counts_given", False)
-        ):
+        if stage == "fit" and self.hparams.real_weight_multiplier is not None and not self._counts_given:
             raise RuntimeError(
                 f"{self.hparams.name}: model.real_weight_multiplier is set but no class counts were given; "
                 "call set_class_counts(**datamodule.class_counts('train')) before fit"
