@@ -141,7 +141,7 @@ def check_block(key: str, node: Any, schema: type) -> Any:
 def validate(cfg: DictConfig) -> None:
     """Fail at start-up, naming the key, on values that would only break later (or be silently ignored)."""
     for key, schema in SCHEMAS.items():
-        if key in cfg and not (key == "report" and not OmegaConf.is_dict(cfg[key])):
+        if key in cfg:
             check_block(key, cfg[key], schema)
     fr = OmegaConf.select(cfg, "split.fractions", default=None)
     if fr is not None:

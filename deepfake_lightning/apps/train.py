@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_PATH, close_wandb, offline_defaults, run_job, sweep_value
-from deepfake_lightning.config import validate
+from deepfake_lightning.config import ThresholdConfig, validate
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
@@ -157,8 +158,8 @@ def threshold_config(cfg: DictConfig) -> dict[str, Any]:
     node = OmegaConf.select(cfg, "callbacks.threshold", default=None)
     if node is None:
         node = OmegaConf.select(cfg, "threshold", default=None)
-    if node is None:
-        return {"criterion": "max_real_recall", "min_fake_recall": 0.98, "fallback": "balanced_accuracy"}
+    if node is None:  # a config composed without the group: the schema's defaults, the one copy of them
+        return asdict(ThresholdConfig())
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
 
 
