@@ -75,6 +75,8 @@ class SplitConfig:
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.2, 0.1])
     group_by: Optional[str] = field(default=None, metadata={"choices": ("identity", "video")})  # noqa: UP045
     seed: int = 0
+    # Keep a fake only in a split where both its identities are (target and swapped-in face); drops the rest.
+    strict_identities: bool = False
 
 
 @dataclass
@@ -89,13 +91,15 @@ class EnsembleConfig:
 
 @dataclass
 class StatsConfig:
-    """`report` of dfl-ensemble and dfl-yolo: intervals, the paper's protocol, deployment prevalences."""
+    """`report` (the report group of dfl-ensemble, dfl-yolo and dfl-eval): intervals, the paper's protocol,
+    deployment prevalences."""
 
     paper_protocol: bool = False
     bootstrap: int = field(default=1000, metadata={"range": (0, 10**7)})
     bootstrap_seed: int = 0
     ci_level: float = field(default=0.95, metadata={"range": (0.5, 0.999)})
     rechoose_threshold: bool = True
+    min_defined_share: float = field(default=0.9, metadata={"range": (0.5, 1.0)})
     prevalence: list[float] = field(default_factory=lambda: [0.01, 0.1, 0.5])
 
 
@@ -151,6 +155,12 @@ def validate(cfg: DictConfig) -> None:
     for p in OmegaConf.select(cfg, "report.prevalence", default=None) or []:
         if not 0.0 < float(p) < 1.0:
             raise ValueError(f"report.prevalence entries must be in (0, 1) (the share of fakes), got {p}")
+    cal = OmegaConf.select(cfg, "calibration", default=None)
+    if cal is not None:
+        from deepfake_lightning.evaluation.statistics import CALIBRATION_METHODS
+
+        if cal not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {cal!r}")
     mult = OmegaConf.select(cfg, "model.real_weight_multiplier", default=None)
     if mult is not None and float(mult) < 0:
         raise ValueError(f"model.real_weight_multiplier must be >= 0, got {mult}")

@@ -193,6 +193,17 @@ def test_ensemble_report_and_eval_share_one_split(runs, tiny_root, tmp_path):
     assert block["threshold"] == pytest.approx(own["threshold"])
     assert block["test"]["confusion_matrix"] == own["test"]["confusion_matrix"]
     assert block["video_level"]["threshold"] == pytest.approx(own["video_thresholds"]["mean"])
+    # A single training run stores no val scores: its intervals are conditional on the stored thresholds.
+    assert block["test_ci"]["roc_auc"] is not None and not block["bootstrap"]["threshold_rechosen_on_val_resamples"]
+    assert "conditional on the run's stored thresholds" in (ev / "REPORT.md").read_text()
+
+    # dfl-eval of the ensemble folder re-chooses its thresholds on the stored val scores.
+    ev2 = tmp_path / "eval-ens"
+    m2 = run_eval(compose_cfg("eval", [f"run={out}", f"data.root={tiny_root}", "subset=test", "report.bootstrap=50",
+                                       f"paths.cache_dir={tmp_path / 'c'}", f"out_dir={ev2}"], ev2))  # fmt: skip
+    eb = m2["models"]["ensemble"]
+    assert eb["bootstrap"]["threshold_rechosen_on_val_resamples"] and eb["threshold_ci"] is not None
+    assert eb["video_level"]["test_ci"]["roc_auc"] is not None
 
 
 def test_eval_on_another_dataset(runs, tmp_path):

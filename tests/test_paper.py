@@ -66,7 +66,7 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
             "ensemble.fit_weight=true",
             "ensemble.grid_step=0.25",
             "report.paper_protocol=true",
-            "calibration=temperature",
+            "calibration=platt",
         ],
         tmp_path,
     )
@@ -86,12 +86,20 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     ci = on_disk["models"]["ensemble"]["test_ci"]["balanced_accuracy"]
     assert ci[0] <= ci[1] and f"[{ci[0]:.3f}, {ci[1]:.3f}]" in text
     assert on_disk["claim"]["balanced_accuracy"]["ci"] is not None
+    # The claim's estimate is exactly the difference of the two blocks table 1 shows beside it.
+    ens_b, base_b = on_disk["models"]["ensemble"]["test"], on_disk["models"]["baseline"]["test_at_0.5"]
+    for k in ("balanced_accuracy", "real_recall", "fake_recall"):
+        assert on_disk["claim"][k]["estimate"] == ens_b[k] - base_b[k]
+    assert "this test split" in on_disk["claim"]["scope"] and "For these trained models" in text
     cal = on_disk["calibration"]
-    assert cal["applied"] and set(cal["models"]) == {"baseline", "general", "specialist", "ensemble"}
+    assert set(cal["models"]) == {"baseline", "general", "specialist", "ensemble"}
+    ens_cal = cal["models"]["ensemble"]
+    assert ens_cal["applied"] == (ens_cal.get("reason") is None)
     import torch
 
     ckpt = torch.load(out / "ensemble.ckpt", map_location="cpu", weights_only=True)
-    assert ckpt["temperature"] == pytest.approx(cal["models"]["ensemble"]["temperature"])
+    t, b = (ens_cal["temperature"], ens_cal["bias"]) if ens_cal["applied"] else (1.0, 0.0)
+    assert ckpt["temperature"] == pytest.approx(t) and ckpt["bias"] == pytest.approx(b)
     assert "## Calibration" in text and (out / "plots" / "reliability_test_after.png").is_file()
     # The stored scores are the evaluated ones (fused at the fitted weight, then calibrated): the report's
     # curves read them instead of re-fusing raw logits.
@@ -100,15 +108,18 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     from deepfake_lightning.evaluation.metrics import detection_metrics
     from deepfake_lightning.models.ensemble import fuse_logits, p_fake_from_logits
 
+    from deepfake_lightning.evaluation.statistics import calibrated_logits
+
     pr = np.load(out / "predictions.npz")
     fused = fuse_logits(pr["test_main"], pr["test_specialist"], metrics["ensemble"]["weight"])
-    t = cal["models"]["ensemble"]["temperature"]
-    assert np.allclose(pr["test_p_fake_ensemble"], p_fake_from_logits(fused / t), atol=1e-6)
+    assert np.allclose(pr["test_p_fake_ensemble"], p_fake_from_logits(calibrated_logits(fused, t, b)), atol=1e-6)
     stored = detection_metrics(
         pr["test_labels"], pr["test_p_fake_ensemble"], on_disk["models"]["ensemble"]["threshold"]
     )
     assert stored["roc_auc"] == pytest.approx(on_disk["models"]["ensemble"]["test"]["roc_auc"])
-    assert len(on_disk["deployment"]["ensemble@val-chosen"]["rates"]) == 3 and "Where it is deployed" in text
+    rates = on_disk["deployment"]["ensemble@val-chosen"]["rates"]
+    assert len(rates) == 3 and "Where it is deployed" in text
+    assert all("false_alarms_per_10k_real_ci" in r for r in rates)
     from deepfake_lightning.evaluation.wandb_results import log_results
 
     run_dir = log_results(out, "test-group")  # offline (conftest sets WANDB_MODE)

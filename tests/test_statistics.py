@@ -38,11 +38,12 @@ def test_hand_computed_weights():
 
 def test_resamples_draw_whole_videos():
     videos = np.array(["a", "a", "b", "c", "c", "c"])
-    w, inverse = video_multiplicities(videos, 50, seed=1)
+    labels = np.array([0, 0, 1, 1, 1, 1])
+    w, inverse = video_multiplicities(videos, labels, 50, seed=1)
     assert w.shape == (50, 6) and (w.sum(1) > 0).all()
     for row in w:  # frames of one video always share its multiplicity
         assert row[0] == row[1] and row[3] == row[4] == row[5]
-    assert (video_multiplicities(videos, 50, seed=1)[0] == w).all()
+    assert (video_multiplicities(videos, labels, 50, seed=1)[0] == w).all()
 
 
 def test_interval_covers_the_true_value_about_95_percent():
@@ -51,7 +52,7 @@ def test_interval_covers_the_true_value_about_95_percent():
         rng = np.random.default_rng(seed)
         y = np.r_[np.zeros(80, int), np.ones(80, int)]
         p = rng.random(160)  # real recall at 0.7 is 0.7 in the population
-        ci = bootstrap_ci(y, p, np.arange(160).astype(str), 0.7, n_boot=300, seed=seed)["real_recall"]
+        ci = bootstrap_ci(y, p, np.arange(160).astype(str), 0.7, 300, seed, 0.95, 0.9)["ci"]["real_recall"]
         hits += ci[0] <= 0.7 <= ci[1]
     assert 0.88 <= hits / trials <= 0.99
 
@@ -61,12 +62,12 @@ def test_paired_test_verdicts():
     y = np.r_[np.zeros(40, int), np.ones(160, int)]
     videos = np.repeat(np.arange(100), 2).astype(str)
     base = np.clip(rng.normal(0.6 + 0.2 * y, 0.15), 0, 1)
-    same = paired_claim(y, videos, base, 0.5, base, 0.5, n_boot=300)
+    same = paired_claim(y, videos, base, 0.5, base, 0.5, 300, 0, 0.95, 0.9)
     assert same["verdict"] == "not shown" and same["balanced_accuracy"]["estimate"] == 0.0
     better = np.clip(rng.normal(0.2 + 0.6 * y, 0.1), 0, 1)
-    won = paired_claim(y, videos, better, 0.5, base, 0.5, n_boot=300)
+    won = paired_claim(y, videos, better, 0.5, base, 0.5, 300, 0, 0.95, 0.9)
     assert won["verdict"] == "held" and won["real_recall"]["ci"][0] > 0
-    lost = paired_claim(y, videos, base, 0.5, better, 0.5, n_boot=300)
+    lost = paired_claim(y, videos, base, 0.5, better, 0.5, 300, 0, 0.95, 0.9)
     assert lost["verdict"] == "reversed"
     assert claim_verdict({"balanced_accuracy": {"ci": [-0.1, 0.2]}, "real_recall": {"ci": [0.1, 0.3]}}) == "not shown"
 
@@ -112,7 +113,7 @@ def test_target_fpr_criterion():
 
 
 def test_ece_zero_when_perfectly_calibrated_and_temperature_keeps_ranking():
-    from deepfake_lightning.evaluation.statistics import expected_calibration_error, fit_temperature
+    from deepfake_lightning.evaluation.statistics import calibrated_logits, expected_calibration_error, fit_calibration
 
     # In each bin the share of fakes equals the score: 0.2 -> 1 fake in 5, 0.8 -> 4 in 5.
     p = np.r_[np.full(5, 0.2), np.full(5, 0.8)]
@@ -121,10 +122,10 @@ def test_ece_zero_when_perfectly_calibrated_and_temperature_keeps_ranking():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
     logits = np.stack([np.zeros(400), 6.0 * (y - 0.5) + rng.normal(0, 3, 400)], 1)  # overconfident
-    t = fit_temperature(logits, y)
-    assert t > 1.0
+    fit = fit_calibration(logits, y, "temperature")
+    assert fit["apply"] and fit["temperature"] > 1.0 and fit["bias"] == 0.0
     soft = lambda z: np.exp(z[:, 1]) / np.exp(z).sum(1)  # noqa: E731
-    before, after = soft(logits), soft(logits / t)
+    before, after = soft(logits), soft(calibrated_logits(logits, fit["temperature"], 0.0))
     assert detection_metrics(y, before)["roc_auc"] == pytest.approx(detection_metrics(y, after)["roc_auc"])
     assert expected_calibration_error(y, after) < expected_calibration_error(y, before)
 

@@ -17,13 +17,14 @@ from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_jo
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import SPLIT_FILE, check_same_split, read_split, write_split
-from deepfake_lightning.evaluation.protocol import Scores, evaluate_scores, video_thresholds
+from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
 from deepfake_lightning.evaluation.schema import validate_metrics
 from deepfake_lightning.evaluation.statistics import (
+    CALIBRATION_METHODS,
     CLAIM_METRICS,
-    deployment_rates,
+    calibrated_logits,
     expected_calibration_error,
-    fit_temperature,
+    fit_calibration,
     paired_claim,
     rechosen_thresholds,
     reliability_bins,
@@ -80,69 +81,77 @@ def check_members_split(runs: dict[str, str | Path]) -> tuple[str, Path]:
     return fingerprint, run_folder(next(iter(runs.values()))) / SPLIT_FILE
 
 
-def bootstrap_settings(report: DictConfig) -> dict[str, Any]:
-    """The report.* bootstrap keys as evaluate_scores takes them."""
-    return {
-        "n": int(report.get("bootstrap", 0) or 0),
-        "seed": int(report.get("bootstrap_seed", 0)),
-        "level": float(report.get("ci_level", 0.95)),
-        "rechoose_threshold": bool(report.get("rechoose_threshold", True)),
-    }
-
-
 def calibrate(evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, how: str) -> dict[str, Any]:
-    """A temperature per model fitted on val logits, and ECE on val and test before and after it.
+    """A calibration per model fitted on val logits (bounded; see statistics.fit_calibration), and ECE on val
+    and test before and after it.
 
-    The temperatures are always fitted and reported; `how=temperature` also applies them downstream.
+    `how=none` fits Platt scaling for the report only; `temperature` or `platt` applies each model's fit
+    downstream, except where the fit reached a bound or did not lower the val NLL (then that model keeps
+    its raw scores, and `applied` is False for it with the reason).
     """
-    if how not in ("none", "temperature"):
-        raise ValueError(f"calibration must be none or temperature, got {how!r}")
-    out: dict[str, Any] = {"applied": how == "temperature", "method": "temperature scaling, NLL on val", "models": {}}
+    if how not in CALIBRATION_METHODS:
+        raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {how!r}")
+    method = "platt" if how == "none" else how
+    out: dict[str, Any] = {
+        "requested": how,
+        "method": f"{method} scaling of the logit difference, NLL on val, bounded",
+        "applied": False,
+        "models": {},
+    }
     for name, (lv, lt) in evaluated.items():
-        t = fit_temperature(lv, val_labels)
-        row: dict[str, Any] = {"temperature": t}
+        fit = fit_calibration(lv, val_labels, method)
+        row: dict[str, Any] = {**fit, "applied": how != "none" and fit["apply"]}
+        del row["apply"]
+        if how != "none" and not fit["apply"]:
+            log.warning("calibration of %s not applied: %s", name, fit["reason"])
+        t, b = (fit["temperature"], fit["bias"]) if fit["apply"] else (1.0, 0.0)
         for split, logits, labels in (("val", lv, val_labels), ("test", lt, test_labels)):
-            before, after = p_fake_from_logits(logits), p_fake_from_logits(logits / t)
+            before, after = p_fake_from_logits(logits), p_fake_from_logits(calibrated_logits(logits, t, b))
             row[f"ece_{split}_before"] = expected_calibration_error(labels, before)
             row[f"ece_{split}_after"] = expected_calibration_error(labels, after)
             row[f"reliability_{split}_before"] = reliability_bins(labels, before)
             row[f"reliability_{split}_after"] = reliability_bins(labels, after)
         out["models"][name] = row
+    out["applied"] = any(r["applied"] for r in out["models"].values())
     return out
 
 
-def deployment(models: dict[str, Any], prevalences: list[float]) -> dict[str, Any]:
-    """Each model at its val-chosen threshold (and the baseline at 0.5) at each deployment prevalence of fakes."""
+def deployment(models: dict[str, Any]) -> dict[str, Any]:
+    """Each model at its val-chosen threshold (and the baseline at 0.5) at each deployment prevalence of fakes,
+    with the intervals evaluate_scores computed from the same resamples as the recalls'."""
     out: dict[str, Any] = {}
     for name, block in models.items():
-        rows = [("val-chosen", block["threshold"], block["test"])]
-        if name == "baseline":
-            rows.append(("0.5", 0.5, block["test_at_0.5"]))
-        for label, t, m in rows:
-            if m.get("real_recall") is None or m.get("fake_recall") is None:
-                continue
-            out[f"{name}@{label}"] = {
-                "threshold": t,
-                "rates": [deployment_rates(m["real_recall"], m["fake_recall"], p) for p in prevalences],
-            }
+        for label, dep in (block.get("deployment") or {}).items():
+            if label == "val-chosen" or name == "baseline":
+                out[f"{name}@{label}"] = dep
     return out
 
 
 def claim(
     val: dict, test: dict, evaluated: dict, rule: dict[str, Any], boot: dict[str, Any], models: dict[str, Any]
 ) -> dict[str, Any]:
-    """The paper's claim as a paired bootstrap on test: ensemble at its val-chosen threshold minus baseline at 0.5."""
+    """The paper's claim as a paired bootstrap on test: ensemble at its val-chosen threshold minus baseline at 0.5.
+
+    The estimate is the difference of the two reported blocks; the interval re-chooses the ensemble's
+    threshold on val resamples (as its own interval does). It speaks for these trained models on this
+    test split; `make paper SEEDS=...` gives the verdict over model seeds (evaluation/seeds.py).
+    """
     p_ens = p_fake_from_logits(evaluated["ensemble"][1])
     p_base = p_fake_from_logits(evaluated["baseline"][1])
     n = max(int(boot["n"]), 1)
-    t_ens: float | np.ndarray = models["ensemble"]["threshold"]
+    t_point = float(models["ensemble"]["threshold"])
+    t_res = None
     if boot["rechoose_threshold"] and boot["n"] > 0:
         p_val = p_fake_from_logits(evaluated["ensemble"][0])
-        t_ens = rechosen_thresholds(val["labels"], p_val, val["videos"], rule, n, boot["seed"] + 1)
-    out = paired_claim(test["labels"], test["videos"], p_ens, t_ens, p_base, 0.5, n, boot["seed"], boot["level"])
+        t_res = rechosen_thresholds(val["labels"], p_val, val["videos"], rule, n, boot["seed"] + 1)
+    out = paired_claim(
+        test["labels"], test["videos"], p_ens, t_point, p_base, 0.5, n, boot["seed"], boot["level"],
+        boot["min_defined_share"], t_res, (models["ensemble"]["test"], models["baseline"]["test_at_0.5"]),
+    )  # fmt: skip
     out["compared"] = "ensemble at its val-chosen threshold minus baseline at 0.5, test split, paired video resamples"
-    out["threshold_rechosen_on_val_resamples"] = bool(boot["rechoose_threshold"])
-    out["estimate_threshold"] = models["ensemble"]["threshold"]
+    out["scope"] = "these trained models, on this test split (model seed fixed; make paper SEEDS=... for the recipe)"
+    out["threshold_rechosen_on_val_resamples"] = t_res is not None
+    out["estimate_threshold"] = t_point
     if boot["n"] <= 0:
         for k in CLAIM_METRICS:
             out[k]["ci"] = None
@@ -202,10 +211,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         base, _ = load_classifier(cfg.baseline)
         bv, bt = collect(trainer, base, dm, "val"), collect(trainer, base, dm, "test")
         evaluated = {"baseline": (bv["logits"], bt["logits"]), **evaluated}
-    calibration = calibrate(evaluated, val["labels"], test["labels"], str(cfg.get("calibration", "none")))
-    if calibration["applied"]:
-        evaluated = {n: (lv / calibration["models"][n]["temperature"], lt / calibration["models"][n]["temperature"])
-                     for n, (lv, lt) in evaluated.items()}  # fmt: skip
+    calibration = calibrate(evaluated, val["labels"], test["labels"], str(cfg.calibration))
+    for n, row in calibration["models"].items():
+        if row["applied"]:
+            lv, lt = evaluated[n]
+            evaluated[n] = tuple(calibrated_logits(z, row["temperature"], row["bias"]) for z in (lv, lt))
     for name, (lv, lt) in evaluated.items():
         models[name] = evaluate_scores(
             scores(val, lv),
@@ -214,6 +224,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             cfg.video.aggregate,
             bool(cfg.report.paper_protocol),
             bootstrap_settings(cfg.report),
+            list(cfg.report.prevalence or []),
         )
         m = models[name]["test"]
         print(
@@ -221,8 +232,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"fake recall {m['fake_recall']:.3f}, balanced acc {m['balanced_accuracy']:.3f}, ROC AUC {m['roc_auc']}"
         )
     ens.threshold.fill_(models["ensemble"]["threshold"])
-    if calibration["applied"]:
-        ens.temperature.fill_(calibration["models"]["ensemble"]["temperature"])
+    ens_cal = calibration["models"]["ensemble"]
+    if ens_cal["applied"]:
+        ens.temperature.fill_(ens_cal["temperature"])
+        ens.bias.fill_(ens_cal["bias"])
     video_thr = video_thresholds(scores(val, evaluated["ensemble"][0]), thr)
     models["ensemble"]["video_thresholds"] = video_thr
     write_split(dm.split_record, out, overwrite=True)
@@ -233,6 +246,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             "threshold": models["ensemble"]["threshold"],
             "video_thresholds": video_thr,
             "temperature": float(ens.temperature),
+            "bias": float(ens.bias),
             "split_fingerprint": dm.split_record["fingerprint"],
             "general_config": OmegaConf.to_container(gcfg.model, resolve=True),
             "specialist_config": OmegaConf.to_container(scfg.model, resolve=True),
@@ -249,7 +263,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     np.savez(
         out / "predictions.npz",
-        **{f"{s}_{k}": d[k] for s, d in (("val", val), ("test", test)) for k in RAW_OUTPUTS},
+        # video names as strings, not objects: the file loads without pickle (allow_pickle=False)
+        **{
+            f"{s}_{k}": d[k].astype(str) if d[k].dtype == object else d[k]
+            for s, d in (("val", val), ("test", test))
+            for k in RAW_OUTPUTS
+        },  # fmt: skip
         **p_fake,
     )
     metrics_path = out / "metrics.json"
@@ -274,7 +293,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     metrics.setdefault("models", {}).update(models)
     metrics["calibration"] = calibration
-    metrics["deployment"] = deployment(models, list(cfg.report.get("prevalence") or []))
+    metrics["deployment"] = deployment(models)
     if "baseline" in evaluated:
         metrics["claim"] = claim(val, test, evaluated, thr, bootstrap_settings(cfg.report), models)
         c = metrics["claim"]

@@ -19,8 +19,15 @@ from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import SPLIT_FILE, read_split
 from deepfake_lightning.evaluation.metrics import detection_metrics, format_report
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_roc_pr
-from deepfake_lightning.evaluation.protocol import Scores, aggregate_videos, fixed_threshold_table
-from deepfake_lightning.evaluation.report import num
+from deepfake_lightning.evaluation.protocol import (
+    Scores,
+    add_intervals,
+    aggregate_videos,
+    bootstrap_settings,
+    fixed_threshold_table,
+)
+from deepfake_lightning.evaluation.report import figure_cell
+from deepfake_lightning.evaluation.seeds import threshold_rule
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,19 @@ def evaluate(pred: Predictor, scores: Scores, aggregate: str) -> dict[str, Any]:
     return block
 
 
+def stored_val(pred: Predictor) -> tuple[Scores | None, dict[str, Any]]:
+    """The run's own val scores and threshold rule, where its folder stores them (a dfl-ensemble folder's
+    predictions.npz and metrics.json), so intervals can re-choose the threshold; else (None, {})."""
+    pr_path, m_path = pred.run_dir / "predictions.npz", pred.run_dir / "metrics.json"
+    if pred.name != "ensemble" or not pr_path.is_file() or not m_path.is_file():
+        return None, {}
+    pr = np.load(pr_path, allow_pickle=False)
+    block = json.loads(m_path.read_text()).get("models", {}).get("ensemble")
+    if "val_p_fake_ensemble" not in pr or not block or "threshold_choice" not in block:
+        return None, {}
+    return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], pr["val_videos"].astype(str)), threshold_rule(block)
+
+
 def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
     """A short REPORT.md: what was evaluated, on what, the figures and the plots."""
     name, block = next(iter(metrics["models"].items()))
@@ -107,15 +127,28 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
         "| Level | Threshold | accuracy | balanced acc | real recall | fake recall | ROC AUC | PR AUC | EER |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for label, thr, m in (
-        ("frame", block["threshold"], t),
-        ("frame", 0.5, block["test_at_0.5"]),
-        (f"video ({v['aggregate']})", v["threshold"], v["test"]),
+    vb = {**v, "bootstrap": block.get("bootstrap")}
+    for label, thr, b, key in (
+        ("frame", block["threshold"], block, "test"),
+        ("frame", 0.5, block, "test_at_0.5"),
+        (f"video ({v['aggregate']})", v["threshold"], vb, "test"),
     ):
-        lines.append(
-            f"| {label} | {thr:.2f} | {num(m['accuracy'])} | {num(m['balanced_accuracy'])} | {num(m['real_recall'])} | "
-            f"{num(m['fake_recall'])} | {num(m['roc_auc'])} | {num(m['pr_auc'])} | {num(m['eer'])} |"
-        )
+        cells = [figure_cell(b, key, k, pct=False) for k in ("accuracy", "balanced_accuracy", "real_recall",
+                                                        "fake_recall", "roc_auc", "pr_auc", "eer")]  # fmt: skip
+        lines.append(f"| {label} | {thr:.2f} | " + " | ".join(cells) + " |")
+    boot = block.get("bootstrap")
+    if boot:
+        lines += [
+            "",
+            f"Brackets: {100 * boot['level']:.0f}% intervals over {boot['n']} resamples of these videos, stratified "
+            "by class; "
+            + (
+                "the thresholds chosen again on a resample of the run's own val scores each time, so their "
+                "variability counts."
+                if boot["threshold_rechosen_on_val_resamples"]
+                else f"conditional on the run's stored thresholds ({boot['conditional_on_reason']})."
+            ),
+        ]
     lines += ["", "```", format_report(t, f"{name} (threshold = {block['threshold']:.2f}, chosen on val)"), "```", ""]
     lines += [f"![{p}](plots/{p})" for p in ("roc_pr.png", "confusion.png") if (out / "plots" / p).is_file()]
     path = out / "REPORT.md"
@@ -135,6 +168,18 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ValueError(f"subset={cfg.subset}: no frames to evaluate under data.root={cfg.data.root}")
     name = pred.name
     block = evaluate(pred, scores, str(cfg.video.aggregate))
+    boot = bootstrap_settings(cfg.report)
+    if boot["n"] > 0:
+        val, rule = stored_val(pred)
+        add_intervals(block, val, scores, rule, boot, str(cfg.video.aggregate))
+        if val is None:
+            block["bootstrap"]["conditional_on_reason"] = (
+                "a single training run stores no val scores to re-choose them on"
+                if pred.name != "ensemble"
+                else "the ensemble folder has no stored val scores"
+            )
+        elif not boot["rechoose_threshold"]:
+            block["bootstrap"]["conditional_on_reason"] = "report.rechoose_threshold=false"
     out = Path(cfg.out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
     plot_roc_pr({name: (scores.labels, scores.p_fake)}, out / "plots" / "roc_pr.png")

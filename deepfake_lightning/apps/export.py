@@ -69,7 +69,9 @@ def export(cfg: DictConfig) -> dict[str, Any]:
         "threshold": str(threshold),
         # video level: compare the aggregate of a video's frame p_fake with its own threshold
         "video_thresholds": json.dumps(pred.video_thresholds or {}),
-        "temperature": str(float(getattr(pred.module, "temperature", 1.0))),  # inside the graph already
+        # the stored calibration, inside the graph already (p_fake = sigmoid(d / temperature + bias))
+        "temperature": str(float(getattr(pred.module, "temperature", 1.0))),
+        "bias": str(float(getattr(pred.module, "bias", 0.0))),
         "labels": "0=real,1=fake",
         "input": f"uint8 RGB [B,3,{size},{size}]",
     }.items():

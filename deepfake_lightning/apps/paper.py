@@ -24,6 +24,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
+from deepfake_lightning.evaluation.statistics import seeds_needed
+
+CI_LEVEL = 0.95  # the level at which the advice on the number of seeds is given (report.ci_level's default)
 
 MODELS = {"baseline": "milestone", "general": "general", "specialist": "specialist"}
 
@@ -202,15 +205,28 @@ def main(argv: list[str] | None = None) -> None:
     if not seeds:
         chain(root, out, split_file, ns.profile, for_app, ns.fresh, ns.no_yolo)
         print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")
+        print(
+            "The claim's verdict here is about this trained model on this test split. For a verdict about the "
+            f"recipe (over the randomness of training), run at least {seeds_needed(CI_LEVEL)} model seeds: "
+            f'SEEDS="{" ".join(str(i) for i in range(seeds_needed(CI_LEVEL)))}".'
+        )
         return
     for seed in seeds:
         print(f"\n=== seed {seed} ===", flush=True)
         chain(root, out / f"seed-{seed}", split_file, ns.profile, for_app, ns.fresh, ns.no_yolo, seed)
     per_seed = {s: json.loads((out / f"seed-{s}" / "metrics.json").read_text()) for s in seeds}
-    summary = seed_summary(per_seed)
+    summary = seed_summary(per_seed, {s: out / f"seed-{s}" for s in seeds})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
     report = write_seed_report(out, summary)
     print(f"\nREPORT.md: {report}  ({len(seeds)} seeds, {time.monotonic() - t0:.0f}s)")
+    rc = summary.get("recipe_claim")
+    if rc:
+        print(f"The claim over {len(seeds)} seeds (the recipe): {rc['verdict']}")
+    if len(seeds) < seeds_needed(CI_LEVEL):
+        print(
+            f"{len(seeds)} seeds are too few for the seed level of the interval to mean much: run at least "
+            f"{seeds_needed(CI_LEVEL)} (see REPORT.md)."
+        )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,9 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
-from deepfake_lightning.apps.ensemble import bootstrap_settings
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
-from deepfake_lightning.evaluation.protocol import Scores, evaluate_scores
+from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
 log = logging.getLogger(__name__)
 

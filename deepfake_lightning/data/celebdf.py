@@ -34,6 +34,12 @@ def identity_of(rel_path: str) -> str:
     return parts[0] if len(parts) >= 2 else stem
 
 
+def swapped_in_identity(rel_path: str) -> str:
+    """The face swapped into a Celeb-DF fake: `idB` of `Celeb-synthesis/idA_idB_NNNN`; "" for any other video."""
+    parent, parts = Path(rel_path).parent.name, Path(rel_path).stem.split("_")
+    return parts[1] if parent in FAKE_DIRS and len(parts) >= 3 else ""
+
+
 def parse_test_list(path: str | Path) -> tuple[dict[str, int], list[dict[str, str]]]:
     """Parse `List_of_testing_videos.txt` (`1 <path>` = real, `0 <path>` = fake) into project labels.
 
@@ -68,8 +74,20 @@ def list_celebdf(root: str | Path) -> list[VideoItem]:
     return items
 
 
+def frame_folder_video(rel_path: str) -> str:
+    """The video a file of a real/ fake/ tree belongs to: the folder of an image below real/ or fake/
+    (`real/vid000/frame_0000.png` is a frame of `real/vid000`); the file itself otherwise."""
+    p = Path(rel_path)
+    if p.suffix.lower() in IMAGE_EXTENSIONS and len(p.parts) > 2:
+        return p.parent.as_posix()
+    return rel_path
+
+
 def list_frame_folder(root: str | Path) -> list[VideoItem]:
-    """Videos and images under `root/real` and `root/fake` (any depth); the label is the folder name."""
+    """Videos and images under `root/real` and `root/fake` (any depth); the label is the folder name.
+
+    Images in one sub-folder are frames of one video: they share its identity (for grouping).
+    """
     root = Path(root)
     items: list[VideoItem] = []
     for sub, label in (("real", REAL), ("fake", FAKE)):
@@ -79,5 +97,5 @@ def list_frame_folder(root: str | Path) -> list[VideoItem]:
         for p in sorted(folder.rglob("*")):
             if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
                 rel = p.relative_to(root).as_posix()
-                items.append(VideoItem(rel, label, f"{sub}/{p.relative_to(folder).parent.as_posix()}/{p.stem}"))
+                items.append(VideoItem(rel, label, frame_folder_video(rel)))
     return items

@@ -14,14 +14,24 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from deepfake_lightning.data.build import build_cache, merge_shards
 from deepfake_lightning.data.cache import FrameCache
-from deepfake_lightning.data.celebdf import TEST_LIST, VideoItem, list_celebdf, list_frame_folder, parse_test_list
+from deepfake_lightning.data.celebdf import (
+    TEST_LIST,
+    VideoItem,
+    frame_folder_video,
+    list_celebdf,
+    list_frame_folder,
+    parse_test_list,
+)
+from deepfake_lightning.data.celebdf import swapped_in_identity as celebdf_swapped_in
 from deepfake_lightning.data.dfdc import list_dfdc
 from deepfake_lightning.data.extract import ExtractConfig
 from deepfake_lightning.data.ffpp import ffpp_assignment, list_ffpp, read_ffpp_splits
+from deepfake_lightning.data.ffpp import swapped_in_identity as ffpp_swapped_in
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
     SPLITS,
     assignment_from_record,
+    drop_swapped_in_leaks,
     make_split,
     read_split,
     split_counts,
@@ -121,6 +131,7 @@ class FrameCacheDataModule(L.LightningDataModule):
             "fractions": [float(f) for f in split.get("fractions", (0.7, 0.2, 0.1))],
             "group_by": split.get("group_by", "identity"),
             "seed": int(split.get("seed", 0)),
+            "strict_identities": bool(split.get("strict_identities", False)),
         }
         # A recorded split.json (another run's): used instead of computing the split from split_cfg.
         self.split_file = Path(str(split_file)) if split_file else None
@@ -209,6 +220,7 @@ class FrameCacheDataModule(L.LightningDataModule):
         if self.cache is not None:
             return
         cache = self.build()
+        cache.index = self.video_view(cache.index)
         self.cache = cache
         self.split, self.split_record = self.compute_split(cache)
         labels = cache.index["label"]
@@ -217,6 +229,15 @@ class FrameCacheDataModule(L.LightningDataModule):
             self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][mask], labels[mask])
         self.datasets["all"] = CachedFrames(cache.frames, cache.index["row"], labels)  # dfl-eval on another dataset
         self.log_split()
+
+    def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The cache index as the rest of the chain sees it: one `video` per video (a layout whose files are
+        frames of one video, e.g. a folder of images, names that video here)."""
+        return index
+
+    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
+        """Per row, the swapped-in identity of a fake (Celeb-DF's idB of `idA_idB_NNNN`), "" where none."""
+        return np.array([celebdf_swapped_in(str(v)) for v in videos], dtype=object)
 
     def compute_split(self, cache: FrameCache) -> tuple[np.ndarray, dict[str, Any]]:
         """This run's split of the cache: read from `split_file`, or computed from (cache, split config)."""
@@ -238,7 +259,19 @@ class FrameCacheDataModule(L.LightningDataModule):
                 self.split_cfg["group_by"],
                 self.official_assignment_of(idx["video"]),
             )
-        return assignment, split_record(assignment, idx, self.split_cfg, str(cache.manifest.get("key", "")))
+        second = self.second_identities(idx["video"]) if len(idx["label"]) else None
+        if self.split_cfg["strict_identities"]:
+            if second is None:
+                raise ValueError(f"split.strict_identities: the {self.layout} layout names no swapped-in identity")
+            assignment, dropped = drop_swapped_in_leaks(assignment, idx["video"], idx["identity"], second)
+            log.warning(
+                "split.strict_identities: %d fake video(s) dropped, their swapped-in identity being in another "
+                "split (listed under videos.dropped in split.json), e.g. %s",
+                len(dropped),
+                dropped[:3],
+            )
+        key = str(cache.manifest.get("key", ""))
+        return assignment, split_record(assignment, idx, self.split_cfg, key, second)
 
     def official_assignment_of(self, videos: np.ndarray) -> np.ndarray | None:
         """Per frame, the split the dataset's own lists give its video ("" when none); only for split=official."""
@@ -295,6 +328,15 @@ class FrameCacheDataModule(L.LightningDataModule):
             )
         else:
             log.info("split leak report: no identity in more than one split")
+        swapped = leaks.get("swapped_in") or {}
+        n_sw = swapped.get("fakes_whose_second_identity_is_in_another_split", 0)
+        if n_sw:
+            log.warning(
+                "split leak report: %d fake video(s) show a swapped-in face whose own videos are in another split "
+                "(e.g. %s); split.strict_identities=true keeps a fake only where both its identities are",
+                n_sw,
+                swapped["examples"][:3],
+            )
 
     # --- what models need ------------------------------------------------------------------------
     def class_counts(self, stage: str = "train") -> dict[str, int]:
@@ -405,6 +447,9 @@ class FFPPDataModule(FrameCacheDataModule):
             log.warning("%s: %s", n["path"], n["reason"])
         return items, notes
 
+    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
+        return np.array([ffpp_swapped_in(str(v)) for v in videos], dtype=object)
+
     def official_assignment(self) -> dict[str, str]:
         split_of, problems = read_ffpp_splits(self.root)
         for p in problems:
@@ -434,6 +479,9 @@ class DFDCDataModule(FrameCacheDataModule):
     def official_assignment(self) -> dict[str, str]:
         raise ValueError("DFDC's public training parts carry no official train/val/test split; use split=grouped")
 
+    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
+        return None  # DFDC's metadata names a fake's original, not the face swapped in
+
 
 class FrameFolderDataModule(FrameCacheDataModule):
     """A plain `real/` and `fake/` tree of images or videos; the label is the folder name (the paper's loader)."""
@@ -451,3 +499,18 @@ class FrameFolderDataModule(FrameCacheDataModule):
 
     def official_assignment(self) -> dict[str, str]:
         raise ValueError("split.strategy=official needs a Celeb-DF or FF++ layout, not a real/ fake/ tree")
+
+    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
+        return None  # a real/ fake/ tree does not say whose face a fake shows
+
+    def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Images in one sub-folder are frames of one video: `video` is the folder, `frame` the image's rank in
+        it (the stored index keeps one entry per file)."""
+        files = index["video"].astype(str)
+        videos = np.array([frame_folder_video(f) for f in files], dtype=object)
+        frames = index["frame"].copy()
+        grouped = videos != files
+        for v in np.unique(videos[grouped]):
+            rows = np.flatnonzero(videos == v)
+            frames[rows[np.argsort(files[rows], kind="stable")]] = np.arange(len(rows))
+        return {**index, "video": videos, "frame": frames}

@@ -3,7 +3,8 @@
     metadata.json: {"x.mp4": {"label": "FAKE" | "REAL", "original": "y.mp4", "split": "train"}, ...}
 
 Labels come from the metadata, never from names. A fake is grouped with its original (same scene and
-actor), a real video is its own group.
+actor), a real video is its own group; groups are named by the original's file name alone, so a fake
+whose original sits in another part folder still joins its group (DFDC's names are unique across parts).
 """
 
 from __future__ import annotations
@@ -47,5 +48,5 @@ def list_dfdc(root: str | Path) -> tuple[list[VideoItem], list[dict[str, str]]]:
                 continue
             original = info.get("original") if label == FAKE else None
             group = Path(str(original)).stem if original else Path(name).stem
-            items.append(VideoItem(rel, label, f"{folder.name}/{group}"))
+            items.append(VideoItem(rel, label, group))
     return items, skipped

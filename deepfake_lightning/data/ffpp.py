@@ -55,6 +55,12 @@ def list_ffpp(
     return items, notes
 
 
+def swapped_in_identity(rel_path: str) -> str:
+    """The face in an FF++ fake `manipulated_sequences/<Method>/<c>/videos/NNN_MMM`: `ffMMM`; "" for an original."""
+    parts = Path(rel_path).stem.split("_")
+    return f"ff{parts[1]}" if rel_path.startswith("manipulated_sequences/") and len(parts) == 2 else ""
+
+
 def read_ffpp_splits(root: str | Path) -> tuple[dict[str, str], list[dict[str, str]]]:
     """({pair id "NNN_MMM" and "MMM_NNN" and each "NNN": split}, problems) from splits/{train,val,test}.json."""
     split_of: dict[str, str] = {}

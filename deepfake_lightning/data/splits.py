@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 SPLITS = ("train", "val", "test")
+DROPPED = "dropped"  # split.strict_identities: rows kept out of every split (listed in split.json)
 STRATEGIES = ("stratified", "grouped", "official")
 
 
@@ -149,8 +150,15 @@ def split_fingerprint(videos: np.ndarray, frames: np.ndarray, assignment: np.nda
     return h.hexdigest()[:16]
 
 
-def leak_report(assignment: np.ndarray, videos: np.ndarray, identities: np.ndarray) -> dict[str, Any]:
-    """Identities and videos present in more than one split (an identity leak lets a model see a test face)."""
+def leak_report(
+    assignment: np.ndarray, videos: np.ndarray, identities: np.ndarray, second: np.ndarray | None = None
+) -> dict[str, Any]:
+    """Identities and videos present in more than one split (an identity leak lets a model see a test face).
+
+    `second`: per row, the identity a fake shows besides its grouping identity (Celeb-DF's swapped-in face
+    idB of `idA_idB_NNNN`, FF++'s source MMM of `NNN_MMM`), "" where none. Such a fake leaks when that
+    identity has frames in another split: counted and named under `swapped_in`.
+    """
 
     def spread(groups: np.ndarray) -> list[str]:
         seen: dict[str, set[str]] = {}
@@ -159,11 +167,50 @@ def leak_report(assignment: np.ndarray, videos: np.ndarray, identities: np.ndarr
         return sorted(g for g, ss in seen.items() if len(ss) > 1)
 
     ids, vids = spread(np.asarray(identities)), spread(np.asarray(videos))
-    return {
+    out: dict[str, Any] = {
         "identities_in_several_splits": len(ids),
         "videos_in_several_splits": len(vids),
         "examples": {"identities": ids[:10], "videos": vids[:10]},
     }
+    if second is not None:
+        leaking = swapped_in_leaks(assignment, videos, identities, second)
+        out["swapped_in"] = {
+            "fakes_whose_second_identity_is_in_another_split": len(leaking),
+            "examples": leaking[:10],
+        }
+    return out
+
+
+def identity_splits(assignment: np.ndarray, identities: np.ndarray) -> dict[str, set[str]]:
+    """{identity: the splits its frames are in} (dropped rows left out)."""
+    where: dict[str, set[str]] = {}
+    for g, s in zip(np.asarray(identities).astype(str), assignment):
+        if s in SPLITS:
+            where.setdefault(g, set()).add(str(s))
+    return where
+
+
+def swapped_in_leaks(
+    assignment: np.ndarray, videos: np.ndarray, identities: np.ndarray, second: np.ndarray
+) -> list[str]:
+    """Fake videos whose second (swapped-in) identity has frames in a split other than the fake's own."""
+    where = identity_splits(assignment, identities)
+    out = set()
+    for v, s, b in zip(np.asarray(videos).astype(str), assignment, np.asarray(second).astype(str)):
+        if b and s in SPLITS and where.get(b, set()) - {s}:
+            out.add(v)
+    return sorted(out)
+
+
+def drop_swapped_in_leaks(
+    assignment: np.ndarray, videos: np.ndarray, identities: np.ndarray, second: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """split.strict_identities: a fake stays only in a split where both its identities are; the others get
+    "dropped" (in no split). Returns (new assignment, the dropped videos)."""
+    dropped = swapped_in_leaks(assignment, videos, identities, second)
+    out = np.asarray(assignment, dtype=object).copy()
+    out[np.isin(np.asarray(videos).astype(str), dropped)] = DROPPED
+    return out, dropped
 
 
 def split_record(
@@ -171,6 +218,7 @@ def split_record(
     index: dict[str, np.ndarray],
     config: dict[str, Any],
     cache_key: str,
+    second: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """What split.json holds: how the split was made, its fingerprint, counts, leak report and the videos per split.
 
@@ -179,7 +227,7 @@ def split_record(
     """
     assignment = np.asarray(assignment, dtype=object)
     videos, frames, labels = index["video"], index["frame"], index["label"]
-    leaks = leak_report(assignment, videos, index["identity"])
+    leaks = leak_report(assignment, videos, index["identity"], second)
     record: dict[str, Any] = {
         "fingerprint": split_fingerprint(videos, frames, assignment),
         "strategy": config["strategy"],
@@ -199,6 +247,10 @@ def split_record(
         "leaks": leaks,
         "videos": {s: sorted(set(videos[assignment == s].astype(str))) for s in SPLITS},
     }
+    if config.get("strict_identities"):
+        record["strict_identities"] = True
+    if (assignment == DROPPED).any():
+        record["videos"][DROPPED] = sorted(set(videos[assignment == DROPPED].astype(str)))
     if leaks["videos_in_several_splits"]:
         record["frames"] = {
             s: sorted(f"{v}#{int(f)}" for v, f in zip(videos[assignment == s], frames[assignment == s])) for s in SPLITS

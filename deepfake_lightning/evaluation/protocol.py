@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,10 +11,12 @@ import numpy as np
 
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.statistics import (
-    bootstrap_ci,
     degenerate_threshold,
+    deployment_rates,
+    intervals,
     percentile_interval,
     rechosen_thresholds,
+    resampled_metrics,
 )
 from deepfake_lightning.evaluation.thresholds import rule_kwargs, select_threshold, sweep_thresholds
 
@@ -65,32 +67,104 @@ def video_thresholds(val: Scores, threshold: Mapping[str, Any]) -> dict[str, flo
     return out
 
 
+def bootstrap_settings(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The `report` group's bootstrap keys as evaluate_scores and add_intervals take them."""
+    return {
+        "n": int(report["bootstrap"] or 0),
+        "seed": int(report["bootstrap_seed"]),
+        "level": float(report["ci_level"]),
+        "rechoose_threshold": bool(report["rechoose_threshold"]),
+        "min_defined_share": float(report["min_defined_share"]),
+    }
+
+
+def resampled_threshold(val: Scores | None, threshold: float, rule: Mapping[str, Any], boot: Mapping[str, Any]) -> Any:
+    """The threshold each test resample is evaluated at: re-chosen on a val resample (one per resample) with
+    `rechoose_threshold`, else the one val-chosen threshold (intervals conditional on it)."""
+    if not boot.get("rechoose_threshold", True):
+        return float(threshold)
+    return rechosen_thresholds(val.labels, val.p_fake, val.videos, rule, int(boot["n"]), int(boot["seed"]) + 1)
+
+
+def _put(block: dict[str, Any], name: str, samples: Mapping[str, np.ndarray], boot: Mapping[str, Any]) -> None:
+    """block[name + '_ci'] and block[name + '_ci_defined'] (resamples that defined each figure) from resampled figures."""
+    iv = intervals(samples, float(boot["level"]), float(boot["min_defined_share"]))
+    block[f"{name}_ci"], block[f"{name}_ci_defined"] = iv["ci"], iv["defined"]
+
+
 def add_intervals(
     block: dict[str, Any],
-    val: Scores,
+    val: Scores | None,
     test: Scores,
     rule: Mapping[str, Any],
     bootstrap: Mapping[str, Any],
     video_aggregate: str = "mean",
+    prevalences: Sequence[float] = (),
 ) -> None:
-    """Add `test_ci`, `test_at_0.5_ci` and `video_level.test_ci` (video resamples) to an evaluated block.
+    """Add `test_ci`, `test_at_0.5_ci`, `video_level.test_ci` and deployment intervals to an evaluated block.
 
-    With `rechoose_threshold`, the val-chosen threshold is chosen again on a video resample of val for
-    each test resample, so the interval carries the threshold's own variability.
+    Resamples are stratified by class and draw whole videos. With `rechoose_threshold`, the val-chosen
+    threshold is chosen again on a val resample for each test resample (frame level and video level
+    alike), so the interval carries the threshold's own variability; `threshold_ci` is that spread.
+    Each `<block>_ci_defined` says how many resamples defined each figure; below `min_defined_share` of
+    them the interval is null. `val=None` (no val scores stored, e.g. dfl-eval of a single training run):
+    the intervals are conditional on the stored thresholds, and `bootstrap.conditional_on` says so.
     """
-    n, seed, level = int(bootstrap["n"]), int(bootstrap.get("seed", 0)), float(bootstrap.get("level", 0.95))
-    t: float | np.ndarray = block["threshold"]
-    if bootstrap.get("rechoose_threshold", True):
-        t = rechosen_thresholds(val.labels, val.p_fake, val.videos, rule, n, seed + 1)
-        block["threshold_ci"] = percentile_interval(t, level)
-    block["test_ci"] = bootstrap_ci(test.labels, test.p_fake, test.videos, t, n, seed, level)
-    block["test_at_0.5_ci"] = bootstrap_ci(test.labels, test.p_fake, test.videos, 0.5, n, seed, level)
-    block["bootstrap"] = {"n": n, "seed": seed, "level": level, "resampled": "videos",
-                          "threshold_rechosen_on_val_resamples": bool(bootstrap.get("rechoose_threshold", True))}  # fmt: skip
+    if val is None:
+        bootstrap = {**bootstrap, "rechoose_threshold": False}
+    n, seed, level = int(bootstrap["n"]), int(bootstrap["seed"]), float(bootstrap["level"])
+    t = resampled_threshold(val, block["threshold"], rule, bootstrap)
+    if not np.isscalar(t):
+        block["threshold_ci"] = percentile_interval(t, level, float(bootstrap["min_defined_share"]))[0]
+    at_t = resampled_metrics(test.labels, test.p_fake, test.videos, t, n, seed)
+    at_05 = resampled_metrics(test.labels, test.p_fake, test.videos, 0.5, n, seed)
+    _put(block, "test", at_t, bootstrap)
+    _put(block, "test_at_0.5", at_05, bootstrap)
+    rechosen = bool(bootstrap.get("rechoose_threshold", True))
+    block["bootstrap"] = {
+        "n": n,
+        "seed": seed,
+        "level": level,
+        "min_defined_share": float(bootstrap["min_defined_share"]),
+        "resampled": "videos, stratified by class (each resample keeps the split's real and fake video counts)",
+        "threshold_rechosen_on_val_resamples": rechosen,
+        "conditional_on": None if rechosen else "the one val-chosen threshold (frame and video level)",
+    }
     if "video_level" in block:
-        tv = aggregate_videos(test, video_aggregate)
         vl = block["video_level"]
-        vl["test_ci"] = bootstrap_ci(tv.labels, tv.p_fake, tv.videos, vl["threshold"], n, seed, level)
+        tv = aggregate_videos(test, video_aggregate)
+        vv = aggregate_videos(val, video_aggregate) if rechosen else None
+        vt = resampled_threshold(vv, vl["threshold"], rule, bootstrap)
+        if not np.isscalar(vt):
+            vl["threshold_ci"] = percentile_interval(vt, level, float(bootstrap["min_defined_share"]))[0]
+        _put(vl, "test", resampled_metrics(tv.labels, tv.p_fake, tv.videos, vt, n, seed), bootstrap)
+        vl["threshold_rechosen_on_val_resamples"] = rechosen
+    if prevalences and "deployment" in block:
+        for label, m in (("val-chosen", at_t), ("0.5", at_05)):
+            dep = block["deployment"].get(label)
+            if dep is None:
+                continue
+            point = block["test"] if label == "val-chosen" else block["test_at_0.5"]
+            dep["rates"] = [
+                deployment_rates(
+                    point["real_recall"], point["fake_recall"], pi, (m["real_recall"], m["fake_recall"]),
+                    level, float(bootstrap["min_defined_share"]),
+                )
+                for pi in prevalences
+            ]  # fmt: skip
+
+
+def deployment_block(block: dict[str, Any], prevalences: Sequence[float]) -> dict[str, Any]:
+    """Each threshold of an evaluated block (val-chosen, 0.5) at each deployment prevalence of fakes (points)."""
+    out = {}
+    for label, t, m in (("val-chosen", block["threshold"], block["test"]), ("0.5", 0.5, block["test_at_0.5"])):
+        if m.get("real_recall") is None or m.get("fake_recall") is None:
+            continue
+        out[label] = {
+            "threshold": t,
+            "rates": [deployment_rates(m["real_recall"], m["fake_recall"], p) for p in prevalences],
+        }
+    return out
 
 
 def fixed_threshold_table(scores: Scores) -> list[dict[str, float]]:
@@ -116,12 +190,14 @@ def evaluate_scores(
     video_aggregate: str = "mean",
     paper_protocol: bool = False,
     bootstrap: Mapping[str, Any] | None = None,
+    prevalences: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Choose the threshold on `val` with the `threshold` config, then report `test` at it and at 0.5.
 
     With `paper_protocol`, also the paper's way (threshold chosen on test itself), kept apart and labelled.
-    With `bootstrap` ({n, seed, level, rechoose_threshold}), each test block gets a sibling `<block>_ci`
-    of 95% intervals resampling whole videos (see evaluation/statistics.py).
+    With `bootstrap` ({n, seed, level, rechoose_threshold, min_defined_share}), each test block gets a
+    sibling `<block>_ci` of intervals resampling whole videos (see evaluation/statistics.py). With
+    `prevalences`, `deployment` gives each threshold's PPV, NPV and false alarms at those shares of fakes.
     """
     step = float(threshold.get("step", 0.01))
     kw = rule_kwargs(threshold)
@@ -130,7 +206,13 @@ def evaluate_scores(
     t = choice.threshold
     out: dict[str, Any] = {
         "threshold": t,
-        "threshold_choice": {"criterion": choice.criterion, "chosen_on": "val", "note": choice.note, **kw},
+        "threshold_choice": {
+            "criterion": choice.criterion,
+            "chosen_on": "val",
+            "note": choice.note,
+            **kw,
+            "step": step,
+        },
         "val": detection_metrics(val.labels, val.p_fake, t),
         "test": detection_metrics(test.labels, test.p_fake, t),
         "test_at_0.5": detection_metrics(test.labels, test.p_fake, 0.5),
@@ -161,8 +243,10 @@ def evaluate_scores(
             "test_at_balanced_accuracy_threshold": detection_metrics(test.labels, test.p_fake, alt.threshold),
         }
         log.warning("degenerate threshold: %s", out["degenerate_threshold"]["note"])
+    if prevalences:
+        out["deployment"] = deployment_block(out, prevalences)
     if bootstrap and int(bootstrap.get("n", 0)) > 0:
-        add_intervals(out, val, test, threshold, bootstrap, video_aggregate)
+        add_intervals(out, val, test, threshold, bootstrap, video_aggregate, prevalences)
     if paper_protocol:
         pc = select_threshold(out["threshold_sweep_test"], **kw)
         out["paper_protocol"] = {

@@ -62,11 +62,22 @@ def split_line(dataset: dict) -> str:
     return text
 
 
-def _ci(value: Any, ci: list[float] | None, pct: bool = True) -> str:
-    """`0.587 [0.521, 0.652]` (or percentages); the value alone when there is no interval."""
+def _ci(value: Any, ci: list[float] | None, pct: bool = True, defined: int | None = None, n: int | None = None) -> str:
+    """`0.587 [0.521, 0.652]` (or percentages); the value alone when there is no interval, and why when the
+    resamples left it undefined (`defined` of `n` resamples defined it)."""
     if ci is None:
+        if defined is not None and n and defined < n:
+            return f"{_f(value, pct)} [no interval: defined in {defined} of {n} resamples]"
         return _f(value, pct)
     return f"{_f(value, pct)} [{_f(ci[0], pct)}, {_f(ci[1], pct)}]"
+
+
+def figure_cell(block: dict, name: str, key: str, pct: bool = True) -> str:
+    """One figure of block[name] with its interval from block[name + '_ci'] (and its count of defined resamples)."""
+    m = block.get(name) or {}
+    ci = (block.get(f"{name}_ci") or {}).get(key)
+    defined = (block.get(f"{name}_ci_defined") or {}).get(key)
+    return _ci(m.get(key), ci, pct, defined, (block.get("bootstrap") or {}).get("n"))
 
 
 def _diff(value: float, ci: list[float] | None, pct: bool = True) -> str:
@@ -83,9 +94,9 @@ def table1(metrics: dict) -> str:
     """Milestone (baseline at 0.5) vs final (ensemble at its val-chosen threshold), paper and this run."""
     models = metrics["models"]
     base_block = models.get("baseline", {})
-    base, base_ci = base_block.get("test_at_0.5"), base_block.get("test_at_0.5_ci") or {}
+    base = base_block.get("test_at_0.5")
     ens = models["ensemble"]
-    final, final_ci = ens["test"], ens.get("test_ci") or {}
+    final = ens["test"]
     claim = metrics.get("claim") or {}
     lines = [
         "| Metric | Paper milestone | Paper final (ensemble) | Paper improvement | This run: baseline @0.5 "
@@ -101,22 +112,24 @@ def table1(metrics: dict) -> str:
         else:
             imp = "n/a" if b is None or f is None else (f"{100 * (f - b):+.1f} pts" if pct else f"{f - b:+.3f}")
         pimp = f"{100 * (pf - pm):+.1f} pts" if pct else f"{pf - pm:+.3f}"
+        base_cell = figure_cell(base_block, "test_at_0.5", k, pct) if base else "n/a"
         lines.append(
-            f"| {ROW_NAMES[k]} | {_f(pm, pct)} | {_f(pf, pct)} | {pimp} | {_ci(b, base_ci.get(k), pct)} | "
-            f"{_ci(f, final_ci.get(k), pct)} | {imp} |"
+            f"| {ROW_NAMES[k]} | {_f(pm, pct)} | {_f(pf, pct)} | {pimp} | {base_cell} | "
+            f"{figure_cell(ens, 'test', k, pct)} | {imp} |"
         )
     boot = ens.get("bootstrap")
     if boot:
         lines += [
             "",
             f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over {boot['n']} resamples of whole test "
-            "videos"
+            "videos, stratified by class (each resample keeps the split's real and fake video counts)"
             + (
                 ", the ensemble's threshold chosen again on a resample of val each time"
                 if boot.get("threshold_rechosen_on_val_resamples")
-                else ""
+                else "; conditional on the one val-chosen threshold (report.rechoose_threshold=false)"
             )
-            + ".",  # fmt: skip
+            + f". An interval defined by fewer than {100 * boot.get('min_defined_share', 0.9):.0f}% of the "
+            "resamples is not shown. The paired difference is the two reported figures' difference.",  # fmt: skip
         ]
     return "\n".join(lines)
 
@@ -139,9 +152,11 @@ def claim_check(metrics: dict) -> str:
         return f"{k.replace('_', ' ')} {_diff(c[k]['estimate'], c[k]['ci'], False)}"
 
     text = (
-        f"The paper's claim (ensemble at its val-chosen threshold beats the baseline at 0.5) {words[c['verdict']]}. "
-        f"Differences on test (ensemble - baseline): {d('balanced_accuracy')}, {d('real_recall')}, "
-        f"{d('fake_recall')}."
+        f"**For these trained models, on this test split** (one model seed; the interval resamples test videos, "
+        f"not training): the paper's claim (ensemble at its val-chosen threshold beats the baseline at 0.5) "
+        f"{words[c['verdict']]}. Differences on test (ensemble - baseline): {d('balanced_accuracy')}, "
+        f"{d('real_recall')}, {d('fake_recall')}. Whether the recipe does this, over the randomness of training, "
+        "is the verdict over seeds (`make paper SEEDS=...`)."
     )
     deg = models["ensemble"].get("degenerate_threshold")
     if deg:
@@ -155,7 +170,8 @@ def claim_check(metrics: dict) -> str:
 
 
 def calibration_section(metrics: dict, plots: Path) -> list[str]:
-    """ECE before and after temperature scaling for every model, and reliability diagrams (val, test)."""
+    """The fitted calibration of every model, whether it was applied (and why not), ECE before and after,
+    and reliability diagrams (val, test)."""
     cal = metrics.get("calibration")
     if not cal:
         return []
@@ -163,41 +179,44 @@ def calibration_section(metrics: dict, plots: Path) -> list[str]:
         for stage in ("before", "after"):
             curves = {n: r[f"reliability_{split}_{stage}"] for n, r in cal["models"].items()}
             plot_reliability(
-                curves, f"Reliability, {split}, {stage} temperature", plots / f"reliability_{split}_{stage}.png"
+                curves, f"Reliability, {split}, {stage} calibration", plots / f"reliability_{split}_{stage}.png"
             )
+    requested = cal.get("requested", "temperature" if cal.get("applied") else "none")
     lines = [
         "## Calibration",
         "",
-        "Expected calibration error (15 bins). Temperatures fitted on val by NLL; "
+        f"Expected calibration error (15 bins). `calibration={requested}`; fitted: {cal['method']} "
+        "(p_fake = sigmoid(d / T + b), d the fake-minus-real logit). "
         + (
-            "**applied**: thresholds were chosen on the calibrated scores and the ensemble's temperature is stored "
-            "in ensemble.ckpt."
-            if cal["applied"]
-            else "not applied (`calibration=temperature` applies them)."
-        ),  # fmt: skip
+            "Where applied, thresholds were chosen on the calibrated scores and the ensemble's T and b are stored "
+            "in ensemble.ckpt (dfl-predict and dfl-export apply them). A fit that reached a bound or did not lower "
+            "the val NLL is not applied."
+            if requested != "none"
+            else "Reported only, not applied (`calibration=platt` or `temperature` applies it)."
+        ),
         "",
-        "| Model | temperature | ECE val before | ECE val after | ECE test before | ECE test after |",
-        "|---|---|---|---|---|---|",
+        "| Model | T | b | applied | ECE val before | ECE val after | ECE test before | ECE test after |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    notes = []
     for n, r in cal["models"].items():
+        applied = "yes" if r.get("applied") else "no"
         lines.append(
-            f"| {n} | {r['temperature']:.3f} | {r['ece_val_before']:.3f} | {r['ece_val_after']:.3f} | "
-            f"{r['ece_test_before']:.3f} | {r['ece_test_after']:.3f} |"
+            f"| {n} | {r['temperature']:.3g} | {r.get('bias', 0.0):+.3f} | {applied} | {r['ece_val_before']:.3f} | "
+            f"{r['ece_val_after']:.3f} | {r['ece_test_before']:.3f} | {r['ece_test_after']:.3f} |"
         )
-    if any(r["temperature"] > 100 for r in cal["models"].values()):
-        lines += [
-            "",
-            "A temperature above 100 means the NLL is lowest with the scores flattened towards 0.5: one "
-            "temperature has no bias term, so it cannot correct a model whose scores lean to one class; it "
-            "only says the model's confidence carries little information.",
-        ]
+        if r.get("reason"):
+            notes.append(f"- {n}: {r['reason']}")
+    if notes:
+        lines += ["", "Fits not applied:", "", *notes]
     lines += ["", "![Reliability, test, before](plots/reliability_test_before.png) "
               "![Reliability, test, after](plots/reliability_test_after.png)", ""]  # fmt: skip
     return lines
 
 
 def deployment_section(metrics: dict) -> list[str]:
-    """Precision of a fake flag, NPV and false alarms at the deployment prevalences (metrics.json `deployment`)."""
+    """Precision of a fake flag, NPV and false alarms at the deployment prevalences (metrics.json `deployment`),
+    with intervals from the same resamples as the recalls'."""
     dep = metrics.get("deployment") or {}
     keys = [k for k in ("baseline@0.5", "ensemble@val-chosen") if k in dep] or list(dep)[:2]
     if not keys or not dep[keys[0]]["rates"]:
@@ -208,16 +227,24 @@ def deployment_section(metrics: dict) -> list[str]:
         "From the test recalls r_r (real) and r_f (fake) at each threshold and a share pi of fakes: precision of",
         "a fake flag = pi r_f / (pi r_f + (1 - pi)(1 - r_r)); NPV = (1 - pi) r_r / ((1 - pi) r_r + pi (1 - r_f));",
         "false alarms per 10,000 real items = 10,000 (1 - r_r). The paper tuned at 1 real : 5 fake (pi = 0.83).",
+        "Brackets: the same bootstrap as the recalls' intervals (each resample's recalls through the same formulas).",
         "",
         "| Model @ threshold | share of fakes | precision of a fake flag | NPV | false alarms / 10k real | flagged / 10k items |",
         "|---|---|---|---|---|---|",
     ]
+
+    def cell(r: dict, k: str, fmt: str) -> str:
+        v, ci = r.get(k), r.get(f"{k}_ci")
+        if v is None:
+            return "n/a"
+        return format(v, fmt) + ("" if not ci else f" [{format(ci[0], fmt)}, {format(ci[1], fmt)}]")
+
     for k in keys:
         for r in dep[k]["rates"]:
             lines.append(
-                f"| {k} ({dep[k]['threshold']:.2f}) | {r['prevalence']:g} | {_f(r['fake_flag_precision'], False)} | "
-                f"{_f(r['negative_predictive_value'], False)} | {r['false_alarms_per_10k_real']:.0f} | "
-                f"{r['flagged_per_10k_items']:.0f} |"
+                f"| {k} ({dep[k]['threshold']:.2f}) | {r['prevalence']:g} | {cell(r, 'fake_flag_precision', '.3f')} | "
+                f"{cell(r, 'negative_predictive_value', '.3f')} | {cell(r, 'false_alarms_per_10k_real', '.0f')} | "
+                f"{cell(r, 'flagged_per_10k_items', '.0f')} |"
             )
     return [*lines, ""]
 
@@ -227,12 +254,8 @@ def model_table(metrics: dict) -> str:
     cols = CI_METRICS
     lines = ["| Model | Threshold | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
     for name, block in metrics["models"].items():
-        rows = (
-            (f"{block['threshold']:.2f} (val)", block["test"], block.get("test_ci") or {}),
-            ("0.50", block["test_at_0.5"], block.get("test_at_0.5_ci") or {}),
-        )
-        for label, m, ci in rows:
-            vals = [_ci(m.get(c), ci.get(c), pct=False) for c in cols]
+        for label, key in ((f"{block['threshold']:.2f} (val)", "test"), ("0.50", "test_at_0.5")):
+            vals = [figure_cell(block, key, c, pct=False) for c in cols]
             lines.append(f"| {name} | {label} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
@@ -378,19 +401,26 @@ def paper_protocol_section(metrics: dict) -> list[str]:
 
 
 def video_section(metrics: dict) -> list[str]:
-    """The ensemble's video-level figures at its video-level val threshold."""
+    """The ensemble's video-level figures at its video-level val threshold, saying what the intervals resample."""
     ens = metrics["models"]["ensemble"]
     if "video_level" not in ens:
         return []
     v = ens["video_level"]
-    ci = v.get("test_ci") or {}
+    vb = {**v, "bootstrap": ens.get("bootstrap")}
+    tci = v.get("threshold_ci")
+    how = (
+        "the video threshold chosen again on a val resample each time"
+        + (f" (its spread: [{tci[0]:.2f}, {tci[1]:.2f}])" if tci else "")
+        if v.get("threshold_rechosen_on_val_resamples")
+        else "conditional on the one video threshold chosen on val"
+    )
     return [
         f"## Video level ({v['aggregate']} of frame p_fake)",
         "",
-        f"Ensemble at {v['threshold']:.2f} (val): real recall {_ci(v['test']['real_recall'], ci.get('real_recall'))}, "
-        f"fake recall {_ci(v['test']['fake_recall'], ci.get('fake_recall'))}, balanced accuracy "
-        f"{_ci(v['test']['balanced_accuracy'], ci.get('balanced_accuracy'))}, ROC AUC "
-        f"{_ci(v['test']['roc_auc'], ci.get('roc_auc'), False)}.",
+        f"Ensemble at {v['threshold']:.2f} (val): real recall {figure_cell(vb, 'test', 'real_recall')}, "
+        f"fake recall {figure_cell(vb, 'test', 'fake_recall')}, balanced accuracy "
+        f"{figure_cell(vb, 'test', 'balanced_accuracy')}, ROC AUC {figure_cell(vb, 'test', 'roc_auc', False)}."
+        + ("" if "test_ci" not in v else f" Intervals: stratified resamples of test videos, {how}."),
         "",
     ]
 

@@ -9,27 +9,38 @@ and recomputes the metric objects per resample.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from deepfake_lightning.evaluation.metrics import METRIC_KEYS
-from deepfake_lightning.evaluation.thresholds import rule_kwargs, select_threshold
+from deepfake_lightning.evaluation.thresholds import rule_kwargs, select_threshold, sweep_rows, threshold_grid
 
 # Every reported figure but the F1 scores (derived from precision and recall).
 CI_METRICS = tuple(k for k in METRIC_KEYS if not k.endswith("_f1"))
 CLAIM_METRICS = ("balanced_accuracy", "real_recall", "fake_recall")
 
 
-def video_multiplicities(videos: np.ndarray, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(frame weights [n_boot, n_frames], video index of each frame): videos drawn with replacement."""
-    _, inverse = np.unique(np.asarray(videos).astype(str), return_inverse=True)
-    n_videos = int(inverse.max()) + 1 if len(inverse) else 0
+def video_multiplicities(
+    videos: np.ndarray, labels: np.ndarray, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(frame weights [n_boot, n_frames], video index of each frame): a stratified bootstrap of whole videos.
+
+    Each resample draws, with replacement, as many real videos among the real ones and as many fake
+    videos among the fake ones as the split has (a video's class is its first frame's label), so no
+    resample lacks a class that the split has.
+    """
+    names, first, inverse = np.unique(np.asarray(videos).astype(str), return_index=True, return_inverse=True)
+    n_videos = len(names)
+    video_label = np.asarray(labels).astype(int)[first] if n_videos else np.zeros(0, int)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_videos, size=(n_boot, n_videos))
-    counts = np.stack([np.bincount(d, minlength=n_videos) for d in draws]) if n_boot else np.zeros((0, n_videos))
-    return counts[:, inverse].astype(np.float64), inverse
+    counts = np.zeros((max(n_boot, 0), n_videos))
+    for c in np.unique(video_label):
+        members = np.flatnonzero(video_label == c)
+        draws = members[rng.integers(0, len(members), size=(max(n_boot, 0), len(members)))]
+        np.add.at(counts, (np.arange(max(n_boot, 0))[:, None], draws), 1.0)
+    return counts[:, inverse], inverse
 
 
 def weighted_metrics(labels: np.ndarray, p_fake: np.ndarray, threshold: np.ndarray | float, w: np.ndarray) -> dict:
@@ -70,6 +81,11 @@ def weighted_rates(labels: np.ndarray, p_fake: np.ndarray, threshold: np.ndarray
             "real_precision": np.where(tn + fn > 0, tn / np.where(tn + fn > 0, tn + fn, 1), 0.0),
             "fake_precision": np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0),
         }
+    # A resample on which no threshold could be chosen is undefined, never "everything real".
+    undefined = ~np.isfinite(t.ravel())
+    if undefined.any():
+        for k in out:
+            out[k] = np.where(undefined, np.nan, out[k])
     return out
 
 
@@ -111,36 +127,56 @@ def _eer(fpr: np.ndarray, fnr: np.ndarray) -> float:
     return float(fpr[i - 1] + a * (fpr[i] - fpr[i - 1]))
 
 
-def percentile_interval(samples: np.ndarray, level: float = 0.95) -> list[float] | None:
-    """[low, high] of the finite samples at `level`; None when fewer than half the resamples define it."""
+def percentile_interval(samples: np.ndarray, level: float, min_share: float) -> tuple[list[float] | None, int]:
+    """([low, high] of the finite samples at `level`, how many samples were finite).
+
+    The interval is None when fewer than `min_share` of the resamples define the figure: an interval
+    from what is left would describe a different population of resamples.
+    """
     s = np.asarray(samples, dtype=np.float64)
-    s = s[np.isfinite(s)]
-    if len(s) < max(1, len(np.asarray(samples)) // 2):
-        return None
-    lo, hi = np.quantile(s, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return [float(lo), float(hi)]
+    finite = s[np.isfinite(s)]
+    n = len(finite)
+    if n == 0 or n < min_share * len(s):
+        return None, n
+    lo, hi = np.quantile(finite, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return [float(lo), float(hi)], n
+
+
+def intervals(samples: Mapping[str, np.ndarray], level: float, min_share: float) -> dict[str, Any]:
+    """{"ci": {figure: [low, high] | None}, "defined": {figure: resamples defining it}} for resampled figures."""
+    ci, defined = {}, {}
+    for k, v in samples.items():
+        ci[k], defined[k] = percentile_interval(v, level, min_share)
+    return {"ci": ci, "defined": defined}
 
 
 def rechosen_thresholds(
     labels: np.ndarray, p_fake: np.ndarray, videos: np.ndarray, rule: Mapping[str, Any], n_boot: int, seed: int
 ) -> np.ndarray:
-    """The threshold the rule picks on each video resample of val (the threshold's own variability)."""
-    w, _ = video_multiplicities(videos, n_boot, seed)
-    step = float(rule.get("step", 0.01))
+    """The threshold the rule picks on each stratified video resample of val (the threshold's own variability).
+
+    The rows of each resample come from `sweep_rows`, as the point choice's do, so every criterion
+    reads the same fields on both. NaN where no threshold can be chosen (a split lacking a class).
+    """
+    w, _ = video_multiplicities(videos, labels, n_boot, seed)
+    ts = threshold_grid(float(rule.get("step", 0.01)))
     kw = rule_kwargs(rule)
-    ts = np.round(np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1), 6)
     out = np.empty(n_boot)
     for b in range(n_boot):
-        m = weighted_rates(labels, p_fake, ts, w[b : b + 1])  # every threshold on one resample
-        sweep = [
-            {"threshold": float(t), "real_recall": float(r), "fake_recall": float(f), "fake_f1": 0.0}
-            for t, r, f in zip(ts, m["real_recall"], m["fake_recall"])
-        ]
         try:
-            out[b] = select_threshold(sweep, **kw).threshold
-        except ValueError:  # a resample with one class: no threshold can be chosen on it
+            out[b] = select_threshold(sweep_rows(labels, p_fake, ts, w[b]), **kw).threshold
+        except ValueError:  # a split with one class: no threshold can be chosen on it
             out[b] = np.nan
     return out
+
+
+def resampled_metrics(
+    labels: np.ndarray, p_fake: np.ndarray, videos: np.ndarray, threshold: float | np.ndarray, n_boot: int, seed: int
+) -> dict[str, np.ndarray]:
+    """Every CI figure on each of `n_boot` stratified video resamples (`threshold`: one, or one per resample)."""
+    w, _ = video_multiplicities(videos, labels, n_boot, seed)
+    m = weighted_metrics(labels, p_fake, np.asarray(threshold, dtype=np.float64), w)
+    return {k: m[k] for k in CI_METRICS}
 
 
 def bootstrap_ci(
@@ -148,47 +184,114 @@ def bootstrap_ci(
     p_fake: np.ndarray,
     videos: np.ndarray,
     threshold: float | np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, list[float] | None]:
-    """95% intervals of CI_METRICS, resampling whole videos; `threshold` may be one per resample."""
+    n_boot: int,
+    seed: int,
+    level: float,
+    min_share: float,
+) -> dict[str, Any]:
+    """{"ci", "defined"} of CI_METRICS over stratified video resamples; `threshold` may be one per resample."""
     if n_boot <= 0:
-        return {}
-    w, _ = video_multiplicities(videos, n_boot, seed)
-    m = weighted_metrics(labels, p_fake, np.asarray(threshold, dtype=np.float64), w)
-    return {k: percentile_interval(m[k], level) for k in CI_METRICS}
+        return {"ci": {}, "defined": {}}
+    return intervals(resampled_metrics(labels, p_fake, videos, threshold, n_boot, seed), level, min_share)
 
 
 def paired_claim(
     labels: np.ndarray,
     videos: np.ndarray,
     p_new: np.ndarray,
-    t_new: float | np.ndarray,
+    t_new: float,
     p_base: np.ndarray,
     t_base: float,
-    n_boot: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
+    n_boot: int,
+    seed: int,
+    level: float,
+    min_share: float,
+    t_new_resampled: np.ndarray | None = None,
+    reported: tuple[Mapping[str, Any], Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The paper's claim as a paired test: the same video resamples for both models.
 
-    Differences new - base of balanced accuracy, real recall and fake recall, each with its estimate
-    and interval. Verdict: `held` when the intervals of the balanced-accuracy and real-recall
-    differences are both above 0, `reversed` when either is entirely below 0, else `not shown`.
+    Differences new - base of balanced accuracy, real recall and fake recall. The estimate is the
+    difference of the two reported figures (new at `t_new`, its val-chosen threshold; base at
+    `t_base`); the interval uses `t_new_resampled` (one threshold per resample, re-chosen on val
+    resamples) when given. `reported`: the (new, base) figure blocks a report shows beside the claim; the
+    estimate is then exactly their difference. Verdict: `held` when the intervals of the balanced-accuracy
+    and real-recall differences are both above 0, `reversed` when either is entirely below 0, else `not shown`.
     """
-    w, _ = video_multiplicities(videos, n_boot, seed)
     ones = np.ones((1, len(labels)))
-    new_b = weighted_metrics(labels, p_new, np.asarray(t_new, dtype=np.float64), w)
-    base_b = weighted_metrics(labels, p_base, t_base, w)
-    new_1 = weighted_metrics(labels, p_new, float(np.nanmedian(np.atleast_1d(t_new))), ones)
-    base_1 = weighted_metrics(labels, p_base, t_base, ones)
+    new_1 = weighted_metrics(labels, p_new, float(t_new), ones)
+    base_1 = weighted_metrics(labels, p_base, float(t_base), ones)
+    if reported is not None:
+        new_1 = {k: [reported[0][k]] for k in CLAIM_METRICS}
+        base_1 = {k: [reported[1][k]] for k in CLAIM_METRICS}
+    t_b = float(t_new) if t_new_resampled is None else t_new_resampled
+    new_b = resampled_metrics(labels, p_new, videos, t_b, n_boot, seed)
+    base_b = resampled_metrics(labels, p_base, videos, float(t_base), n_boot, seed)
     out: dict[str, Any] = {}
     for k in CLAIM_METRICS:
-        est = float(new_1[k][0] - base_1[k][0])
-        out[k] = {"estimate": est, "ci": percentile_interval(new_b[k] - base_b[k], level)}
+        ci, n = percentile_interval(new_b[k] - base_b[k], level, min_share)
+        out[k] = {"estimate": float(new_1[k][0] - base_1[k][0]), "ci": ci, "defined": n}
     out["verdict"] = claim_verdict(out)
-    out["n_boot"], out["seed"], out["level"] = int(n_boot), int(seed), float(level)
+    out["n_boot"], out["seed"], out["level"], out["min_defined_share"] = int(n_boot), int(seed), float(level), min_share
+    return out
+
+
+def seeds_needed(level: float) -> int:
+    """The fewest seeds n for which resamples made of one seed repeated (probability n^(1 - n)) stay inside
+    the interval's tail ((1 - level) / 2): with fewer, one seed alone can set an end of the interval."""
+    n = 2
+    while n ** (1 - n) >= (1 - level) / 2:
+        n += 1
+    return n
+
+
+def two_level_claim(per_seed: Sequence[Mapping[str, Any]], n_boot: int, seed: int, level: float,
+                    min_share: float, rule: Mapping[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The claim for the recipe: a two-level bootstrap that resamples model seeds and test videos.
+
+    `per_seed`: one mapping per model seed with `test_labels`, `test_videos`, `p_new`, `p_base` (test),
+    `t_new`, `t_base`, optionally `reported` (the seed's new and base figure blocks) and, for re-chosen
+    thresholds, `val_labels`, `val_videos`, `val_p_new`. Every seed
+    shares one split. Resample b draws the seeds with replacement, one stratified resample of test videos
+    (shared by every seed and both models: paired) and one of val (each seed re-chooses its threshold on
+    it); the difference is the mean over the drawn seeds. The estimate is the mean over seeds of each
+    seed's reported difference.
+    """
+    n_seeds = len(per_seed)
+    first = per_seed[0]
+    for s in per_seed[1:]:
+        if not np.array_equal(np.asarray(s["test_videos"]).astype(str), np.asarray(first["test_videos"]).astype(str)):
+            raise ValueError("two_level_claim: the seeds were not tested on the same videos (one split for all)")
+    diffs = {k: np.empty((n_seeds, n_boot)) for k in CLAIM_METRICS}
+    estimates = {k: np.empty(n_seeds) for k in CLAIM_METRICS}
+    ones = np.ones((1, len(first["test_labels"])))
+    for i, s in enumerate(per_seed):
+        labels, videos = s["test_labels"], s["test_videos"]
+        t_b: float | np.ndarray = float(s["t_new"])
+        if "val_p_new" in s:
+            t_b = rechosen_thresholds(s["val_labels"], s["val_p_new"], s["val_videos"], rule, n_boot, seed + 1)
+        new_b = resampled_metrics(labels, s["p_new"], videos, t_b, n_boot, seed)
+        base_b = resampled_metrics(labels, s["p_base"], videos, float(s["t_base"]), n_boot, seed)
+        new_1 = weighted_metrics(labels, s["p_new"], float(s["t_new"]), ones)
+        base_1 = weighted_metrics(labels, s["p_base"], float(s["t_base"]), ones)
+        if "reported" in s:  # the seed's own reported blocks: the estimate is exactly their difference
+            new_1 = {k: [s["reported"][0][k]] for k in CLAIM_METRICS}
+            base_1 = {k: [s["reported"][1][k]] for k in CLAIM_METRICS}
+        for k in CLAIM_METRICS:
+            diffs[k][i] = new_b[k] - base_b[k]
+            estimates[k][i] = new_1[k][0] - base_1[k][0]
+    rng = np.random.default_rng(seed + 2)
+    drawn = rng.integers(0, n_seeds, size=(n_boot, n_seeds))  # the seeds of each resample
+    out: dict[str, Any] = {}
+    for k in CLAIM_METRICS:
+        per_b = diffs[k][drawn, np.arange(n_boot)[:, None]].mean(1)  # NaN when a drawn seed's is undefined
+        ci, n = percentile_interval(per_b, level, min_share)
+        out[k] = {"estimate": float(estimates[k].mean()), "ci": ci, "defined": n}
+    out["verdict"] = claim_verdict(out)
+    out.update({"n_boot": int(n_boot), "seed": int(seed), "level": float(level), "min_defined_share": min_share,
+                "n_seeds": n_seeds, "seeds_recommended": seeds_needed(level),
+                "resampled": "model seeds and test videos (two-level bootstrap); thresholds re-chosen on val"
+                if "val_p_new" in first else "model seeds and test videos (two-level bootstrap)"})  # fmt: skip
     return out
 
 
@@ -214,24 +317,58 @@ def degenerate_threshold(labels: np.ndarray, p_fake: np.ndarray, threshold: floa
     return None
 
 
-def deployment_rates(real_recall: float, fake_recall: float, prevalence: float) -> dict[str, float | None]:
+DEPLOYMENT_KEYS = (
+    "fake_flag_precision",
+    "negative_predictive_value",
+    "false_alarms_per_10k_real",
+    "flagged_per_10k_items",
+)
+
+
+def _deployment_arrays(rr: np.ndarray, rf: np.ndarray, pi: float) -> dict[str, np.ndarray]:
+    """DEPLOYMENT_KEYS for arrays of recalls (one per resample); NaN where a ratio is undefined."""
+    rr, rf = np.asarray(rr, dtype=np.float64), np.asarray(rf, dtype=np.float64)
+    flagged = pi * rf + (1 - pi) * (1 - rr)
+    passed = (1 - pi) * rr + pi * (1 - rf)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {
+            "fake_flag_precision": np.where(flagged > 0, pi * rf / flagged, np.nan),
+            "negative_predictive_value": np.where(passed > 0, (1 - pi) * rr / passed, np.nan),
+            "false_alarms_per_10k_real": 10_000 * (1 - rr),
+            "flagged_per_10k_items": 10_000 * flagged,
+        }
+
+
+def deployment_rates(
+    real_recall: float,
+    fake_recall: float,
+    prevalence: float,
+    resampled: tuple[np.ndarray, np.ndarray] | None = None,
+    level: float | None = None,
+    min_share: float | None = None,
+) -> dict[str, Any]:
     """What a threshold means where a share `prevalence` of the items are fakes (Bayes' rule on the recalls).
 
     precision of a fake flag (PPV) = pi r_f / (pi r_f + (1 - pi)(1 - r_r));
     negative predictive value (NPV) = (1 - pi) r_r / ((1 - pi) r_r + pi (1 - r_f));
     false alarms per 10,000 real items = 10,000 (1 - r_r); flagged per 10,000 items = 10,000 (pi r_f + (1 - pi)(1 - r_r)),
-    with r_r, r_f the measured real and fake recall and pi the prevalence of fakes.
+    with r_r, r_f the measured real and fake recall and pi the prevalence of fakes. With `resampled`
+    (the bootstrap's real and fake recalls, one per resample), each figure gets `<figure>_ci` from the
+    same resamples as the recalls' own intervals.
     """
-    pi, rr, rf = float(prevalence), float(real_recall), float(fake_recall)
-    flagged = pi * rf + (1 - pi) * (1 - rr)
-    passed = (1 - pi) * rr + pi * (1 - rf)
-    return {
-        "prevalence": pi,
-        "fake_flag_precision": pi * rf / flagged if flagged > 0 else None,
-        "negative_predictive_value": (1 - pi) * rr / passed if passed > 0 else None,
-        "false_alarms_per_10k_real": 10_000 * (1 - rr),
-        "flagged_per_10k_items": 10_000 * flagged,
-    }
+    pi = float(prevalence)
+    point = _deployment_arrays(np.array([real_recall]), np.array([fake_recall]), pi)
+    out: dict[str, Any] = {"prevalence": pi}
+    for k in DEPLOYMENT_KEYS:
+        v = float(point[k][0])
+        out[k] = v if np.isfinite(v) else None
+    if resampled is not None:
+        if level is None or min_share is None:
+            raise ValueError("deployment_rates: resampled recalls need the interval's level and min_share")
+        boot = _deployment_arrays(resampled[0], resampled[1], pi)
+        for k in DEPLOYMENT_KEYS:
+            out[f"{k}_ci"] = percentile_interval(boot[k], level, min_share)[0]
+    return out
 
 
 def expected_calibration_error(labels: np.ndarray, p_fake: np.ndarray, n_bins: int = 15) -> float:
@@ -259,26 +396,87 @@ def reliability_bins(labels: np.ndarray, p_fake: np.ndarray, n_bins: int = 15) -
     return {"confidence": conf[keep].tolist(), "fake_share": frac[keep].tolist(), "count": count[keep].tolist()}
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T > 0 minimising the NLL of softmax(logits / T) on (val) labels; 1.0 when undefined.
+# Calibration bounds: a fit that reaches one is not applied (it says the scores carry no usable
+# confidence, not that they should be flattened to 0.5 or pushed to one class).
+TEMPERATURE_BOUNDS = (0.05, 100.0)
+CALIBRATION_METHODS = ("none", "temperature", "platt")
 
-    One scalar, so the ranking (ROC AUC) is unchanged; fitted with LBFGS on log T.
+
+def _nll(d: np.ndarray, y: np.ndarray, t: float, b: float) -> float:
+    """Mean binary NLL of sigmoid(d / t + b) against y (fake = 1)."""
+    z = d / t + b
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def fit_calibration(logits: np.ndarray, labels: np.ndarray, method: str) -> dict[str, Any]:
+    """Fit p_fake = sigmoid((d - c) / T), d = logit_fake - logit_real, by NLL on (val) labels, within bounds.
+
+    `temperature`: T only (c = 0); `platt`: T and the shift c (binary Platt scaling on the logit difference).
+    T stays in TEMPERATURE_BOUNDS and c within the range of val's d (a shift past every item would call them
+    all one class), through a smooth reparametrisation the optimiser cannot leave. Returned as `temperature`
+    T and `bias` b = -c / T (p_fake = sigmoid(d / T + b), what EnsembleModule applies). `apply` is False,
+    with the reason, when the fit reaches a bound or does not lower the val NLL; the caller then keeps the
+    raw scores. A temperature alone cannot remove a bias (a specialist whose scores lean to one class):
+    its NLL optimum runs to the upper bound, which is why `platt` has the shift.
     """
     import torch
 
-    z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
-    y = torch.as_tensor(np.asarray(labels).astype(np.int64))
-    if len(y) == 0 or len(torch.unique(y)) < 2:
-        return 1.0
-    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+    if method not in ("temperature", "platt"):
+        raise ValueError(f"calibration method must be temperature or platt, got {method!r}")
+    z = np.asarray(logits, dtype=np.float64)
+    d = z[:, 1] - z[:, 0] if z.ndim == 2 else z
+    y = np.asarray(labels).astype(np.float64)
+    out: dict[str, Any] = {"method": method, "temperature": 1.0, "bias": 0.0, "apply": False}
+    if len(y) == 0 or len(np.unique(y)) < 2 or not np.ptp(d) > 0:
+        out["reason"] = "val lacks a class or its scores are all equal: nothing to fit"
+        return out
+    lo, hi = np.log(TEMPERATURE_BOUNDS[0]), np.log(TEMPERATURE_BOUNDS[1])
+    mid, half = (d.min() + d.max()) / 2, (d.max() - d.min()) / 2
+    # log T = (lo + hi) / 2 + (hi - lo) / 2 tanh(u), c = mid + half tanh(v); start at T = 1 and, for platt,
+    # c in the middle of the range (tanh's slope is largest there).
+    u = torch.tensor([np.arctanh(-(lo + hi) / (hi - lo))], dtype=torch.float64, requires_grad=True)
+    v = torch.zeros(1, dtype=torch.float64, requires_grad=method == "platt")
+    dt, yt = torch.as_tensor(d), torch.as_tensor(y)
+
+    def params() -> tuple[torch.Tensor, torch.Tensor]:
+        t = ((lo + hi) / 2 + (hi - lo) / 2 * torch.tanh(u)).exp()
+        c = mid + half * torch.tanh(v) if method == "platt" else torch.zeros(1, dtype=torch.float64)
+        return t, c
+
+    opt = torch.optim.LBFGS([u, v] if method == "platt" else [u], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(z / log_t.exp(), y)
+        t, c = params()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits((dt - c) / t, yt)
         loss.backward()
         return loss
 
     opt.step(closure)
-    t = float(log_t.exp())
-    return t if np.isfinite(t) and t > 0 else 1.0
+    t, c = (float(x.detach()) for x in params())
+    b = -c / t
+    before, after = _nll(d, y, 1.0, 0.0), _nll(d, y, t, b)
+    out.update({"temperature": t, "bias": b, "shift": c, "nll_val_before": before, "nll_val_after": after})
+    at_bound = [
+        name
+        for name, hit in (
+            (f"temperature at its upper bound {TEMPERATURE_BOUNDS[1]:g}", t >= TEMPERATURE_BOUNDS[1] * 0.99),
+            (f"temperature at its lower bound {TEMPERATURE_BOUNDS[0]:g}", t <= TEMPERATURE_BOUNDS[0] * 1.01),
+            ("shift at an end of val's logit range", method == "platt" and abs(c - mid) >= 0.99 * half),
+        )
+        if hit
+    ]
+    if at_bound:
+        out["reason"] = "the fit reached a bound (" + ", ".join(at_bound) + "): not applied"
+    elif not after < before - 1e-9:
+        out["reason"] = f"the fit does not lower the val NLL ({before:.4f} -> {after:.4f}): not applied"
+    else:
+        out["apply"] = True
+    return out
+
+
+def calibrated_logits(logits: np.ndarray, temperature: float, bias: float) -> np.ndarray:
+    """Two-class logits whose softmax is sigmoid(d / T + b): z / T, plus b on the fake logit."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z[:, 1] += float(bias)
+    return z

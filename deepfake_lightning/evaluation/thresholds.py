@@ -31,31 +31,32 @@ class ThresholdChoice:
     note: str = ""
 
 
-def sweep_thresholds(
-    labels: Sequence | np.ndarray, p_fake: Sequence | np.ndarray, step: float = 0.01
-) -> list[dict[str, float]]:
-    """Real and fake recall, fake precision and F1 at thresholds 0.00, step, ..., 1.00 (fake when p >= t).
-
-    A class that is absent gives a recall of NaN at every threshold. The recalls are torchmetrics'
-    BinaryROC on the same grid (1 - FPR, TPR; tested), and max_real_recall is its
-    BinarySpecificityAtSensitivity; own code because the rules also need precision, F1, the fallbacks and
-    the whole table (stored in checkpoints and plotted), from one vectorised pass.
-    """
+def threshold_grid(step: float = 0.01) -> np.ndarray:
+    """The thresholds 0.00, step, ..., 1.00 that every sweep and every resample use."""
     if not 0 < step <= 1:
         raise ValueError(f"threshold step must be in (0, 1], got {step}")
+    return np.round(np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1), 6)
+
+
+def sweep_rows(labels: np.ndarray, p_fake: np.ndarray, ts: np.ndarray, w: np.ndarray | None = None) -> list[dict]:
+    """One row per threshold in `ts` with every field a criterion reads (real/fake recall, fake precision, F1).
+
+    `w`: frame weights (a bootstrap resample's multiplicities), unit when None. The point estimate and
+    every resample build their rows here, so each criterion reads the same fields in both.
+    """
     y = np.asarray(labels).astype(int).ravel()
     p = np.asarray(p_fake, dtype=np.float64).ravel()
-    n_steps = int(round(1.0 / step))
-    ts = np.round(np.linspace(0.0, 1.0, n_steps + 1), 6)
+    w = np.ones(len(y)) if w is None else np.asarray(w, dtype=np.float64).ravel()
     pred = p[None, :] >= ts[:, None]  # [T, N]
-    real, fake = y == 0, y == 1
-    tn = (~pred & real).sum(1)
-    tp = (pred & fake).sum(1)
-    fp = (pred & real).sum(1)
+    real, fake = (y == 0) * w, (y == 1) * w
+    tn = (~pred * real).sum(1)
+    tp = (pred * fake).sum(1)
+    fp = (pred * real).sum(1)
+    n_real, n_fake = real.sum(), fake.sum()
     with np.errstate(invalid="ignore", divide="ignore"):
-        rr = tn / real.sum() if real.any() else np.full(len(ts), np.nan)
-        fr = tp / fake.sum() if fake.any() else np.full(len(ts), np.nan)
-        prec = np.where(tp + fp > 0, tp / np.maximum(tp + fp, 1), 0.0)
+        rr = tn / n_real if n_real > 0 else np.full(len(ts), np.nan)
+        fr = tp / n_fake if n_fake > 0 else np.full(len(ts), np.nan)
+        prec = np.where(tp + fp > 0, tp / np.where(tp + fp > 0, tp + fp, 1), 0.0)
         f1 = np.where(prec + fr > 0, 2 * prec * fr / np.where(prec + fr > 0, prec + fr, 1), 0.0)
     return [
         {
@@ -67,6 +68,19 @@ def sweep_thresholds(
         }
         for t, a, b, c, d in zip(ts, rr, fr, prec, f1)
     ]
+
+
+def sweep_thresholds(
+    labels: Sequence | np.ndarray, p_fake: Sequence | np.ndarray, step: float = 0.01
+) -> list[dict[str, float]]:
+    """Real and fake recall, fake precision and F1 at thresholds 0.00, step, ..., 1.00 (fake when p >= t).
+
+    A class that is absent gives a recall of NaN at every threshold. The recalls are torchmetrics'
+    BinaryROC on the same grid (1 - FPR, TPR; tested), and max_real_recall is its
+    BinarySpecificityAtSensitivity; own code because the rules also need precision, F1, the fallbacks and
+    the whole table (stored in checkpoints and plotted), from one vectorised pass.
+    """
+    return sweep_rows(np.asarray(labels), np.asarray(p_fake), threshold_grid(step))
 
 
 def _best(rows: list[dict[str, float]], key) -> dict[str, float]:

@@ -60,8 +60,9 @@ def fit_weight(
 class EnsembleModule(L.LightningModule):
     """General + specialist in one module: one forward pass per batch gives both members' logits and the fusion.
 
-    `weight`, `threshold` and `temperature` are buffers, so a saved state_dict carries them; p_fake is
-    softmax(fused logits / temperature) (1.0 unless dfl-ensemble ran with calibration=temperature).
+    `weight`, `threshold`, `temperature` and `bias` are buffers, so a saved state_dict carries them; p_fake
+    is sigmoid(d / temperature + bias) with d the fused fake-minus-real logit (1.0 and 0.0 unless dfl-ensemble
+    applied a calibration).
     """
 
     def __init__(self, general: DeepfakeClassifier, specialist: DeepfakeClassifier, weight: float = 0.6):
@@ -75,6 +76,7 @@ class EnsembleModule(L.LightningModule):
         self.register_buffer("weight", torch.tensor(float(weight)))
         self.register_buffer("threshold", torch.tensor(0.5))
         self.register_buffer("temperature", torch.tensor(1.0))
+        self.register_buffer("bias", torch.tensor(0.0))
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         return self.general.preprocess(images, train=False)
@@ -93,19 +95,24 @@ class EnsembleModule(L.LightningModule):
 
     def p_fake(self, images_uint8: torch.Tensor) -> torch.Tensor:
         """p_fake of raw uint8 frames [B, 3, S, S]."""
-        return torch.softmax(self(self.preprocess(images_uint8)) / self.temperature, dim=1)[:, 1]
+        return torch.softmax(self.calibrated(self(self.preprocess(images_uint8))), dim=1)[:, 1]
+
+    def calibrated(self, fused: torch.Tensor) -> torch.Tensor:
+        """Fused logits with the stored calibration: z / temperature, plus bias on the fake logit."""
+        return fused / self.temperature + torch.stack([torch.zeros_like(self.bias), self.bias])
 
     def predict_step(self, batch: Any, batch_idx: int) -> dict[str, torch.Tensor]:
         """The fused logits (p_fake with the temperature) and each member's logits (`main`, `specialist`)."""
         x, labels, positions = split_batch(batch)
         main, spec = self.member_logits(x)
         fused = fuse_logits(main.float(), spec.float(), float(self.weight))
-        out = prediction(fused / self.temperature, labels, positions, main=main, specialist=spec)
-        out["logits"] = fused.cpu()  # before the temperature, as forward() gives them
+        out = prediction(self.calibrated(fused), labels, positions, main=main, specialist=spec)
+        out["logits"] = fused.cpu()  # before the calibration, as forward() gives them
         return out
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        """Also loads ensemble.ckpt files written before calibration existed (no `temperature`: 1.0)."""
+        """Also loads ensemble.ckpt files written before calibration existed (no `temperature`: 1.0, no `bias`: 0.0)."""
         state = dict(state_dict)
         state.setdefault("temperature", torch.tensor(1.0))
+        state.setdefault("bias", torch.tensor(0.0))
         return super().load_state_dict(state, strict=strict, assign=assign)
