@@ -263,11 +263,16 @@ def _noop(x: int) -> int:
 
 
 def process_pool_startup(workers: int) -> float:
-    """Seconds to start a spawn process pool and run a trivial task on each worker (as the cache build does)."""
+    """Seconds to start a spawn process pool and run a trivial task on each worker (as the cache build does:
+    its workers do not re-import the main module, see data/build.light_main)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from deepfake_lightning.data.build import light_main
+
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        list(pool.map(_noop, range(workers)))
+        with light_main():
+            futures = [pool.submit(_noop, i) for i in range(workers)]
+        [f.result() for f in futures]
     return time.perf_counter() - t0

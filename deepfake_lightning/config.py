@@ -110,7 +110,16 @@ class VideoConfig:
     aggregate: str = field(default="mean", metadata={"choices": ("mean", "max", "median")})
 
 
+@dataclass
+class RuntimeConfig:
+    """`runtime`: this process's threads (deepfake_lightning/runtime.py): "auto" or a whole number each."""
+
+    threads: str = "auto"
+    interop_threads: str = "auto"
+
+
 SCHEMAS: dict[str, type] = {
+    "runtime": RuntimeConfig,
     "threshold": ThresholdConfig,
     "split": SplitConfig,
     "ensemble": EnsembleConfig,
@@ -155,6 +164,10 @@ def validate(cfg: DictConfig) -> None:
     for p in OmegaConf.select(cfg, "report.prevalence", default=None) or []:
         if not 0.0 < float(p) < 1.0:
             raise ValueError(f"report.prevalence entries must be in (0, 1) (the share of fakes), got {p}")
+    for k in ("threads", "interop_threads"):
+        v = OmegaConf.select(cfg, f"runtime.{k}", default=None)
+        if v is not None and str(v) != "auto" and not (str(v).isdigit() and int(v) >= 1):
+            raise ValueError(f"runtime.{k} must be auto or a whole number >= 1, got {v!r}")
     cal = OmegaConf.select(cfg, "calibration", default=None)
     if cal is not None:
         from deepfake_lightning.evaluation.statistics import CALIBRATION_METHODS

@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.apps.paper import applies_to, chain, extract
 
 
@@ -20,7 +20,7 @@ def run(cfg: DictConfig) -> dict:
     """One chain into cfg.out_dir with model.net.arch=cfg.arch for the three trainings."""
     import json
 
-    offline_defaults()
+    app_start(cfg)
     root, out = Path(str(cfg.data_root)).resolve(), Path(str(cfg.out_dir)).resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"data_root={root} is not a folder")

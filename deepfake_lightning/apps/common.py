@@ -24,6 +24,14 @@ def offline_defaults() -> None:
     os.environ.setdefault("YOLO_OFFLINE", "true")
 
 
+def app_start(cfg: Any) -> None:
+    """What every app does first: offline defaults, and this process's thread counts from `runtime`."""
+    from deepfake_lightning.runtime import apply_runtime
+
+    offline_defaults()
+    apply_runtime(cfg.get("runtime") if cfg is not None else None)
+
+
 class _NoTips(logging.Filter):
     """Drops Lightning's advertisement for its hosted logger, printed by every Trainer (several per chain)."""
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import SPLIT_FILE, check_same_split, read_split, write_split
@@ -162,7 +162,7 @@ def claim(
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fuse, calibrate on val, evaluate on test; write metrics.json, predictions and ensemble.ckpt."""
-    offline_defaults()
+    app_start(cfg)
     validate(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
     out = Path(cfg.out_dir)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.apps.predict import Predictor, load_predictor
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
@@ -159,7 +159,7 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.data with the run, write OUT/metrics.json, OUT/REPORT.md and plots."""
     validate(cfg)
-    offline_defaults()
+    app_start(cfg)
     pred = load_predictor(cfg.run)
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     dm, how = eval_datamodule(cfg, pred)

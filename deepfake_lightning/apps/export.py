@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start
 from deepfake_lightning.apps.predict import load_predictor
 from deepfake_lightning.data.splits import SPLIT_FILE
 
@@ -43,7 +43,7 @@ def cached_frames(data_cfg: dict, n: int, run_dir: Path) -> np.ndarray:
 
 def export(cfg: DictConfig) -> dict[str, Any]:
     """Write the ONNX file, check ONNX Runtime against PyTorch within `atol`, store the threshold as metadata."""
-    offline_defaults()
+    app_start(cfg)
     import onnx
     import onnxruntime as ort
 

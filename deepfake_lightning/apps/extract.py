@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import write_split
@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 def run(cfg: DictConfig) -> dict:
     """Build (or reuse) the cache for `cfg.data`, write this split to the run folder; returns the manifest."""
+    app_start(cfg)
     validate(cfg)
     dm: FrameCacheDataModule = hydra.utils.instantiate(cfg.data)
     num_shards = int(cfg.get("num_shards", 1))

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start
 from deepfake_lightning.apps.ensemble import check_members_split, datamodule_from_run
 from deepfake_lightning.data.splits import SplitMismatchError
 from deepfake_lightning.data.transforms import center_crop
@@ -52,7 +52,7 @@ def model_view(frames: np.ndarray, size: int, resized: bool) -> np.ndarray:
 
 def run(cfg: DictConfig) -> Path:
     """Write OUT/gradcam/<model>.png strips and OUT/gradcam/grid.png."""
-    offline_defaults()
+    app_start(cfg)
     out = Path(cfg.out_dir)
     metrics = json.loads((out / "metrics.json").read_text())
     runs = metrics.get("runs", {})

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.evaluation.protocol import AGGREGATES
@@ -88,7 +88,7 @@ def list_inputs(path: Path) -> list[Path]:
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score every input; unreadable files get a line with an `error` field."""
-    offline_defaults()
+    app_start(cfg)
     predictor = load_predictor(cfg.run)
     module, data_cfg = predictor.module, predictor.data_config
     override = cfg.get("threshold")

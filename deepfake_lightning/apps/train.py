@@ -12,7 +12,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, close_wandb, offline_defaults, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, close_wandb, run_job, sweep_value
 from deepfake_lightning.config import ThresholdConfig, validate
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
@@ -76,7 +76,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     The val block, the returned objective, the threshold and the test block all come from the same
     checkpoint, whose epoch is recorded.
     """
-    offline_defaults()
+    app_start(cfg)
     validate(cfg)
     L.seed_everything(int(cfg.seed), workers=True)
     out_dir = Path(cfg.paths.output_dir)

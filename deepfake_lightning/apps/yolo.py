@@ -11,7 +11,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, offline_defaults
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
@@ -26,7 +26,7 @@ def differences_from(folder: Path, record: dict[str, Any]) -> list[str]:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Export the split frames, train YOLO, score val and test, merge `models.<name>` into metrics.json."""
-    offline_defaults()
+    app_start(cfg)
     validate(cfg)
     from deepfake_lightning.models import yolo as Y
 

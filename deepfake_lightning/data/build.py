@@ -9,6 +9,7 @@ N-process build and a resumed build give the same bytes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -17,7 +18,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
@@ -118,6 +120,30 @@ class _Progress:
             self.bar.close()
 
 
+def _worker_init() -> None:
+    """An extraction worker decodes with one OpenCV thread: the workers divide the cores between them."""
+    import cv2
+
+    cv2.setNumThreads(1)
+
+
+@contextlib.contextmanager
+def light_main() -> Iterator[None]:
+    """Start spawn workers without re-importing the parent's main module.
+
+    A spawned child imports the parent's `__main__` (here a dfl-* app, which imports Hydra, Lightning and
+    torch: ~2.5 s of CPU per worker, so 2 workers on small data were no faster than 1). The workers only
+    need `extract_chunk`, which they import by name; while they start, `__main__` is a bare module, so
+    multiprocessing tells them there is no main module to import.
+    """
+    saved = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = saved
+
+
 def _run_chunks(root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, work: Path, workers: int) -> None:
     """Extract every chunk not yet complete in `work`, with `workers` processes; resumes finished ones."""
     done = [i for i in range(len(chunks)) if (work / f"chunk-{i:06d}" / CHUNK_ROWS).is_file()]
@@ -140,10 +166,12 @@ def _run_chunks(root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, w
         else:
             # spawn: the parent may hold threads (torch, OpenCV); forking those is unsafe.
             ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [
-                    pool.submit(extract_chunk, str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}")) for i in pending
-                ]
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+                with light_main():  # workers are started by submit(): while it runs
+                    futures = [
+                        pool.submit(extract_chunk, str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}"))
+                        for i in pending
+                    ]
                 for fut in as_completed(futures):
                     report(fut.result())
     finally:

@@ -1,0 +1,108 @@
+"""Thread settings each app applies (runtime config, launcher jobs), and extraction workers that start light."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+
+from deepfake_lightning.apps.common import CONFIG_DIR, app_start
+from deepfake_lightning.runtime import JOBS_ENV, launcher_jobs, plan_threads
+
+APPS = ("train", "ensemble", "yolo", "eval", "extract", "gradcam", "predict", "export", "chain")
+
+
+@pytest.fixture
+def restore_threads():
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_plan_divides_the_given_cores_between_the_jobs():
+    assert (plan_threads("auto", "auto", 2, 1).intra_op, plan_threads("auto", "auto", 2, 1).inter_op) == (2, 1)
+    assert plan_threads("auto", "auto", 2, 2).intra_op == 1
+    assert plan_threads("auto", "auto", 2, 3).intra_op == 1  # never 0
+    p = plan_threads("auto", "auto", 16, 2)
+    assert (p.intra_op, p.inter_op) == (8, 4)
+    assert plan_threads(3, 2, 16, 4).intra_op == 3 and plan_threads(3, 2, 16, 4).inter_op == 2
+    with pytest.raises(ValueError, match="runtime.threads"):
+        plan_threads(0, "auto", 2, 1)
+
+
+def test_jobs_come_from_dfl_jobs_or_the_joblib_launcher(monkeypatch):
+    monkeypatch.setenv(JOBS_ENV, "3")
+    assert launcher_jobs() == 3
+    monkeypatch.delenv(JOBS_ENV)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.mode=MULTIRUN"],
+            return_hydra_config=True,
+        )
+    HydraConfig.instance().set_config(cfg)
+    try:
+        assert launcher_jobs() == 2
+    finally:
+        HydraConfig.instance().cfg = None
+
+
+@pytest.mark.parametrize("app", APPS)
+def test_every_app_applies_its_runtime_block(app, restore_threads, monkeypatch):
+    monkeypatch.delenv(JOBS_ENV, raising=False)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(app, ["runtime.threads=1"])
+    assert cfg.runtime.threads in (1, "1")
+    torch.set_num_threads(2)
+    app_start(cfg)
+    assert torch.get_num_threads() == 1
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        auto = compose(app, [])
+    monkeypatch.setenv(JOBS_ENV, "2")
+    app_start(auto)
+    assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
+
+
+def test_the_package_asks_openmp_to_sleep_at_barriers():
+    out = subprocess.run(
+        [sys.executable, "-c", "import deepfake_lightning, os; print(os.environ['OMP_WAIT_POLICY'])"],
+        env={k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == "PASSIVE"
+
+
+def test_extraction_workers_do_not_import_the_apps_main_module(tmp_path):
+    # A main module that imports torch, as every dfl-* app does; its extraction workers must not.
+    script = tmp_path / "app.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+            import torch  # noqa: F401  (the heavy app module)
+            from deepfake_lightning.data.build import light_main
+
+            CHECK = "'torch' in __import__('sys').modules"  # eval is a builtin: it pickles by name
+
+            if __name__ == "__main__":
+                ctx = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                    with light_main():
+                        f = pool.submit(eval, CHECK)
+                    print("light", f.result())
+                with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                    print("plain", pool.submit(eval, CHECK).result())
+            """
+        )
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert "light False" in out.stdout and "plain True" in out.stdout, out.stdout + out.stderr
