@@ -74,7 +74,7 @@ def project_train_rate(model_cfg: Any, data_cfg: dict, trainer_kw: dict, steps: 
     model = build_classifier(model_cfg)
     dm = hydra.utils.instantiate(data_cfg)
     dm.setup()
-    model.set_class_counts(**dm.class_counts("train"))
+    model.set_class_counts(**dm.seen_class_counts())
     timer = _StepTimer()
     trainer = L.Trainer(
         max_steps=steps,

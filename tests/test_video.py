@@ -64,7 +64,7 @@ def test_bad_videos_are_skipped_with_reason(tmp_path, name, content, reason):
         p.write_bytes(content)
     kept, why = extract_item(tmp_path, VideoItem(name, 0, "x"), ExtractConfig(image_size=16))
     if kept:  # a truncated file may still give its first frames: then they are real frames
-        assert all(img.shape == (16, 16, 3) for _, img, _ in kept)
+        assert all(img.shape == (16, 16, 3) for _, img, *_ in kept)
     else:
         assert why and reason in why
     with pytest.raises(UnreadableMediaError):
@@ -132,7 +132,7 @@ def test_dlib_finds_a_face_and_frames_without_one_are_tracked(tiny_root, monkeyp
     calls = iter([first] + [None] * (len(frames) - 1))
     monkeypatch.setattr(extract, "detect_face", lambda *a, **k: next(calls))
     kept, _ = extract.crop_frames(frames, ExtractConfig(image_size=16, face_detector="dlib"))
-    assert [k for _, _, k in kept] == ["detected"] + ["tracked"] * (len(frames) - 1)
+    assert [k for _, _, k, _ in kept] == ["detected"] + ["tracked"] * (len(frames) - 1)
 
 
 def _write_numbered_h264(path, n=240, vfr=False, size=(96, 64)):

@@ -129,7 +129,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             log.warning("cannot score %s: %s", f, reason)
             continue
         entry.update(n_frames=len(kept), frame_scores=[])
-        for _, img, _ in kept:
+        for _, img, *_ in kept:
             pending.append((len(results) - 1, img))
             if len(pending) >= int(cfg.batch_size):
                 flush()

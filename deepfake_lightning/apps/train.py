@@ -93,7 +93,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     model = build_classifier(cfg.model)
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
-    model.set_class_counts(**dm.class_counts("train"))
+    model.set_class_counts(**dm.seen_class_counts())
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -131,6 +131,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results["test"] = model.last_metrics["test"]
         results["test_at_0.5"] = detection_metrics(labels, p_fake, 0.5)
     results["dataset"] = dm.dataset_summary()
+    pseudo = dm.pseudo_fake_summary()
+    if pseudo:
+        results["pseudo_fakes"] = pseudo
     if trainer.is_global_zero:
         (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
     m = results.get("test")

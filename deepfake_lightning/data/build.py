@@ -23,12 +23,14 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from deepfake_lightning.data.cache import (
     CACHE_VERSION,
     FRAMES_FILE,
+    GEOMETRY_FILE,
     INDEX_FIELDS,
     MANIFEST_FILE,
     FrameCache,
@@ -38,6 +40,7 @@ from deepfake_lightning.data.cache import (
 )
 from deepfake_lightning.data.celebdf import VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
+from deepfake_lightning.data.faces import resolve_landmarks
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,12 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def extract_chunk(root: str, items: Sequence[VideoItem], cfg: ExtractConfig, chunk_dir: str) -> dict:
-    """Extract `items` into `chunk_dir` (frames.u8 + rows.json), atomically; returns the chunk's summary."""
+def extract_chunk(
+    root: str, items: Sequence[VideoItem], cfg: ExtractConfig, chunk_dir: str, landmarks: str = "box",
+    perturb: Any = None,
+) -> dict:  # fmt: skip
+    """Extract `items` into `chunk_dir` (frames.u8, geometry.f32, rows.json), atomically; returns the chunk's
+    summary. `landmarks`: the resolved data.landmarks (dlib68 or box); `perturb`: see extract_item."""
     final = Path(chunk_dir)
     tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -75,16 +82,17 @@ def extract_chunk(root: str, items: Sequence[VideoItem], cfg: ExtractConfig, chu
     rows: list[list] = []
     skipped: list[dict[str, str]] = []
     faces: dict[str, int] = {}
-    with open(tmp / FRAMES_FILE, "wb") as out:
+    with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
         for item in items:
-            kept, reason = extract_item(Path(root), item, cfg)
+            kept, reason = extract_item(Path(root), item, cfg, landmarks, perturb)
             if not kept:
                 skipped.append({"path": item.path, "reason": reason})
                 if "no face" in reason:
                     faces["skipped_no_face"] = faces.get("skipped_no_face", 0) + 1
                 continue
-            for idx, img, kind in kept:
+            for idx, img, kind, geom in kept:
                 out.write(img.tobytes())
+                geo.write(np.asarray(geom, dtype=np.float32).tobytes())
                 faces[kind] = faces.get(kind, 0) + 1
                 rows.append([item.path, int(idx), int(item.label), item.identity, kind])
     summary = {"rows": rows, "skipped": skipped, "faces": faces, "n_files": len(items)}
@@ -144,7 +152,10 @@ def light_main() -> Iterator[None]:
         sys.modules["__main__"] = saved
 
 
-def _run_chunks(root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, work: Path, workers: int) -> None:
+def _run_chunks(
+    root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, work: Path, workers: int, landmarks: str = "box",
+    perturb: Any = None,
+) -> None:  # fmt: skip
     """Extract every chunk not yet complete in `work`, with `workers` processes; resumes finished ones."""
     done = [i for i in range(len(chunks)) if (work / f"chunk-{i:06d}" / CHUNK_ROWS).is_file()]
     n_done = sum(len(chunks[i]) for i in done)
@@ -162,14 +173,16 @@ def _run_chunks(root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, w
     try:
         if workers <= 1 or len(pending) <= 1:
             for i in pending:
-                report(extract_chunk(str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}")))
+                report(extract_chunk(str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}"), landmarks, perturb))
         else:
             # spawn: the parent may hold threads (torch, OpenCV); forking those is unsafe.
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
                 with light_main():  # workers are started by submit(): while it runs
                     futures = [
-                        pool.submit(extract_chunk, str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}"))
+                        pool.submit(
+                            extract_chunk, str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}"), landmarks, perturb
+                        )
                         for i in pending
                     ]
                 for fut in as_completed(futures):
@@ -183,12 +196,14 @@ def _assemble(work: Path, n_chunks: int, tmp: Path) -> tuple[dict[str, list], li
     index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
     skipped: list[dict[str, str]] = []
     faces: dict[str, int] = {}
-    with open(tmp / FRAMES_FILE, "wb") as out:
+    with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
         for i in range(n_chunks):
             chunk = work / f"chunk-{i:06d}"
             summary = json.loads((chunk / CHUNK_ROWS).read_text())
             with open(chunk / FRAMES_FILE, "rb") as src:
                 shutil.copyfileobj(src, out, length=16 << 20)
+            with open(chunk / GEOMETRY_FILE, "rb") as src:
+                shutil.copyfileobj(src, geo)
             for video, frame, label, identity, kind in summary["rows"]:
                 for k, v in zip(INDEX_FIELDS, (len(index["row"]), video, frame, label, identity, kind)):
                     index[k].append(v)
@@ -208,6 +223,8 @@ def _finish(
     key: str,
     cfg: ExtractConfig,
     n_files: int,
+    landmarks: str,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """Write index and manifest into `tmp`, then move it to `final` in one rename."""
     s = cfg.image_size
@@ -223,6 +240,8 @@ def _finish(
         "faces": dict(sorted(faces.items())),
         "skipped": skipped,
         "counts": class_counts(np.array(index["label"], dtype=np.int64)),
+        "landmarks": landmarks,  # what geometry.f32 holds: dlib68 landmarks + box, or the box alone
+        **(extra or {}),
     }
     write_index(tmp / "index.csv", index)
     write_json(tmp / MANIFEST_FILE, manifest)
@@ -249,6 +268,8 @@ def build_cache(
     num_shards: int = 1,
     workers: int | None = 1,
     chunk_files: int = 32,
+    perturb: Any = None,
+    manifest_extra: dict[str, Any] | None = None,
 ) -> FrameCache:
     """Build the cache for `items` under `cache_dir/<key>/`, or reuse it when nothing changed.
 
@@ -283,14 +304,21 @@ def build_cache(
     work = Path(cache_dir) / f".building-{key}-{part}"  # stable name: a rerun finds the finished chunks
     work.mkdir(parents=True, exist_ok=True)
     chunks = [todo[i : i + chunk_files] for i in range(0, len(todo), chunk_files)]
-    log.info("building frame cache %s from %d files under %s (%d worker(s))", final, len(todo), root, workers)
-    _run_chunks(root, chunks, cfg, work, workers)
+    landmarks = resolve_landmarks(cfg.landmarks)
+    log.info(
+        "building frame cache %s from %d files under %s (%d worker(s)); face geometry: %s",
+        final, len(todo), root, workers,
+        "dlib's 68 landmarks" if landmarks == "dlib68" else "the face box (no landmark model installed)"
+        if cfg.landmarks == "auto" else "the face box",
+    )  # fmt: skip
+    _run_chunks(root, chunks, cfg, work, workers, landmarks, perturb)
     tmp = Path(cache_dir) / f".assembling-{key}-{part}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         index, skipped, faces = _assemble(work, len(chunks), tmp)
-        _finish(tmp, final, index, list(pre_skipped) + skipped, faces, root, key, cfg, len(todo))
+        _finish(tmp, final, index, list(pre_skipped) + skipped, faces, root, key, cfg, len(todo), landmarks,
+                manifest_extra)  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -335,7 +363,7 @@ def merge_shards(
     tmp.mkdir(parents=True)
     index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
     try:
-        with open(tmp / FRAMES_FILE, "wb") as out:
+        with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
             for item in items:  # the unsharded build's order
                 if item.path not in by_video:
                     continue
@@ -343,6 +371,7 @@ def merge_shards(
                 c = loaded[si]
                 for r in rows:
                     out.write(np.asarray(c.frames[r]).tobytes())
+                    geo.write(np.asarray(c.geometry[r], dtype=np.float32).tobytes())
                     for k in INDEX_FIELDS:
                         index[k].append(len(index["row"]) if k == "row" else c.index[k][r])
         order = {it.path: i for i, it in enumerate(items)}
@@ -354,7 +383,7 @@ def merge_shards(
         for c in loaded:
             for k, v in c.manifest["faces"].items():
                 faces[k] = faces.get(k, 0) + v
-        _finish(tmp, final, index, pre + skipped, faces, root, key, cfg, len(items))
+        _finish(tmp, final, index, pre + skipped, faces, root, key, cfg, len(items), loaded[0].manifest["landmarks"])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -1,4 +1,5 @@
-"""The FrameCache format: one uint8 [N, H, W, 3] memmap (frames.u8), index.csv and manifest.json.
+"""The FrameCache format: one uint8 [N, H, W, 3] memmap (frames.u8), its faces' geometry (geometry.f32),
+index.csv and manifest.json.
 
 The cache holds frames and their index only; splits belong to runs (data/splits.py, split.json).
 Building one (parallel, resumable, sharded) is data/build.py's job.
@@ -15,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
-CACHE_VERSION = 4  # bump when extraction changes what it writes (3: no split column; 4: face kinds, tracks)
+CACHE_VERSION = 5  # bump when extraction changes what it writes (3: no split column; 4: face kinds, tracks;
+# 5: face geometry per frame)
 FRAMES_FILE = "frames.u8"
+GEOMETRY_FILE = "geometry.f32"  # float32 [N, GEOMETRY_DIM]: face box and landmarks in each stored crop
 INDEX_FILE = "index.csv"
 MANIFEST_FILE = "manifest.json"
 INDEX_FIELDS = ("row", "video", "frame", "label", "identity", "face")
@@ -30,6 +33,7 @@ class FrameCache:
     frames: np.ndarray
     index: dict[str, np.ndarray]
     manifest: dict
+    geometry: np.ndarray | None = None  # float32 [N, GEOMETRY_DIM]; None in a cache written without it
 
     @classmethod
     def load(cls, path: str | Path) -> FrameCache:
@@ -51,7 +55,12 @@ class FrameCache:
             "identity": np.array([r["identity"] for r in rows], dtype=object),
             "face": np.array([r["face"] for r in rows], dtype=object),
         }
-        return cls(path, frames, index, manifest)
+        geometry = None
+        if (path / GEOMETRY_FILE).is_file():
+            from deepfake_lightning.data.faces import GEOMETRY_DIM
+
+            geometry = np.fromfile(path / GEOMETRY_FILE, dtype=np.float32).reshape(n, GEOMETRY_DIM)
+        return cls(path, frames, index, manifest, geometry)
 
     def __len__(self) -> int:
         return len(self.index["row"])

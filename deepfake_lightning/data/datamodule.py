@@ -27,6 +27,7 @@ from deepfake_lightning.data.dfdc import list_dfdc
 from deepfake_lightning.data.extract import ExtractConfig
 from deepfake_lightning.data.ffpp import ffpp_assignment, list_ffpp, read_ffpp_splits
 from deepfake_lightning.data.ffpp import swapped_in_identity as ffpp_swapped_in
+from deepfake_lightning.data.pseudo_fakes import PseudoFakes, describe, face_polygons, seen_counts
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
     SPLITS,
@@ -97,6 +98,10 @@ class FrameCacheDataModule(L.LightningDataModule):
         no_face: str = "center",
         face_detector: str = "dlib",
         face_min_score: float = 0.0,
+        landmarks: str = "auto",
+        pseudo_fakes: str = "none",
+        pseudo_fake_ratio: float = 0.5,
+        pseudo_fakes_only: bool = False,
         split: Mapping[str, Any] | None = None,
         split_file: str | None = None,
         test_list: str | None = None,
@@ -122,7 +127,15 @@ class FrameCacheDataModule(L.LightningDataModule):
             str(no_face),
             str(face_detector),
             float(face_min_score),
+            str(landmarks),
         )
+        if pseudo_fakes not in ("none", "sbi"):
+            raise ValueError(f"data.pseudo_fakes must be none or sbi, got {pseudo_fakes!r}")
+        if pseudo_fakes_only and pseudo_fakes == "none":
+            raise ValueError("data.pseudo_fakes_only=true needs data.pseudo_fakes=sbi (nothing else would be fake)")
+        self.pseudo_fake_method, self.pseudo_fake_ratio = str(pseudo_fakes), float(pseudo_fake_ratio)
+        self.pseudo_fakes_only = bool(pseudo_fakes_only)
+        self.pseudo_fakes: PseudoFakes | None = None  # made in setup, for the training split only
         split = dict(split or {})
         # split.seed is its own key (0 by default), not the model seed: runs with other model seeds
         # share one split and can be fused.
@@ -226,9 +239,12 @@ class FrameCacheDataModule(L.LightningDataModule):
         labels = cache.index["label"]
         for s in SPLITS:
             mask = self.split == s
+            if s == "train" and self.pseudo_fakes_only:
+                mask = mask & (labels == 0)  # the SBI setting: real frames only; pseudo-fakes are the fakes
             self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][mask], labels[mask])
         self.datasets["all"] = CachedFrames(cache.frames, cache.index["row"], labels)  # dfl-eval on another dataset
         self.log_split()
+        self.make_pseudo_fakes()
 
     def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The cache index as the rest of the chain sees it: one `video` per video (a layout whose files are
@@ -370,7 +386,12 @@ class FrameCacheDataModule(L.LightningDataModule):
         if self.split is None:
             self.setup()
         assert self.split is not None
-        return np.arange(len(self.split)) if stage == "all" else np.flatnonzero(self.split == stage)
+        if stage == "all":
+            return np.arange(len(self.split))
+        mask = self.split == stage
+        if stage == "train" and self.pseudo_fakes_only:
+            mask = mask & (self.cache.index["label"] == 0)  # type: ignore[union-attr]  (the served training frames)
+        return np.flatnonzero(mask)
 
     def loader(self, stage: str) -> DataLoader:
         """An evaluation loader over train, val, test or all frames; its batches are (images, labels, position
@@ -409,7 +430,52 @@ class FrameCacheDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
+        # With pseudo-fakes, training batches carry each frame's position: its face polygon is looked up by it.
+        return self._loader("train", True, positions=self.pseudo_fakes is not None)
+
+    def make_pseudo_fakes(self) -> None:
+        """data.pseudo_fakes=sbi: the face polygon of every frame, from the geometry the cache stored at extraction."""
+        assert self.cache is not None
+        if self.pseudo_fake_method == "none":
+            return
+        if self.cache.geometry is None:
+            raise ValueError(
+                f"data.pseudo_fakes=sbi needs the face geometry stored at extraction; {self.cache.path} has none "
+                "(a cache written before it existed): delete it or point paths.cache_dir elsewhere to rebuild"
+            )
+        landmarks = str(self.cache.manifest.get("landmarks", "box"))
+        polygons = face_polygons(self.cache.geometry[self.cache.index["row"]])
+        self.pseudo_fakes = PseudoFakes(polygons, self.pseudo_fake_ratio, landmarks)
+        seen = self.seen_class_counts()
+        log.info(
+            "pseudo-fakes: self-blended (mask: %s), %.0f%% of each training batch, made from train-split real "
+            "frames only%s; per epoch the model sees about %.0f real and %.0f fake frames",
+            describe(landmarks), 100 * self.pseudo_fake_ratio,
+            " (training on real frames + pseudo-fakes only)" if self.pseudo_fakes_only else "", seen["real"], seen["fake"],
+        )  # fmt: skip
+
+    def seen_class_counts(self) -> dict[str, int]:
+        """The train class counts the model sees per epoch (pseudo-fakes included): what class weights and the
+        specialist's real-weight multiplier count. Equal to class_counts('train') without pseudo-fakes."""
+        c = self.class_counts("train")
+        if self.pseudo_fake_method == "none":
+            return c
+        seen = seen_counts(c["real"], c["fake"], self.pseudo_fake_ratio, self.balanced_sampler, self.pseudo_fakes_only)
+        return {k: max(1, int(round(v))) for k, v in seen.items()}
+
+    def pseudo_fake_summary(self) -> dict[str, Any] | None:
+        """metrics.json `pseudo_fakes`: what was blended and how; None when off."""
+        if self.pseudo_fakes is None:
+            return None
+        return {
+            "method": "sbi (self-blended images)",
+            "ratio": self.pseudo_fake_ratio,
+            "only_reals_and_pseudo_fakes": self.pseudo_fakes_only,
+            "mask": describe(self.pseudo_fakes.landmarks),
+            "landmarks": self.pseudo_fakes.landmarks,
+            "made_from": "train-split real frames; val and test never blended",
+            "seen_per_epoch": self.seen_class_counts(),
+        }
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("val", False)

