@@ -119,3 +119,38 @@ def test_loading_weights_says_what_it_loaded(tmp_path, caplog):
     torch.save({"something.else": torch.zeros(3)}, tmp_path / "none.pt")
     with pytest.raises(ValueError, match="matches no tensor"):
         load_weights(build_backbone("mobilenet_v3_small", head="baseline"), tmp_path / "none.pt")
+
+
+def test_make_paper_knows_when_pseudo_fakes_are_on():
+    from deepfake_lightning.apps.paper import uses_pseudo_fakes
+
+    assert uses_pseudo_fakes(["data.pseudo_fakes=sbi"]) and not uses_pseudo_fakes(["split=grouped"])
+    assert not uses_pseudo_fakes(["data.pseudo_fakes=sbi", "data.pseudo_fakes=none"])
+
+
+def test_with_and_without_pseudo_fakes_compared_on_one_split(tiny_root, tmp_path):
+    from deepfake_lightning.apps.ensemble import PLAIN
+    from deepfake_lightning.apps.ensemble import run as run_ensemble
+    from deepfake_lightning.apps.train import train
+    from deepfake_lightning.evaluation.report import write_report
+
+    runs = {}
+    for name, extra in (
+        ("general", ["model=resnet50_general", "data.pseudo_fakes=sbi"]),
+        ("specialist", ["model=resnet50_specialist", "data.pseudo_fakes=sbi"]),
+        ("plain", ["model=resnet50_general"]),
+    ):
+        runs[name] = tmp_path / name
+        over = tiny_train_overrides(tiny_root, tmp_path / "cache", "data.frames_per_video=2", *extra)
+        train(compose_cfg("train", over, runs[name]))
+    out = tmp_path / "ens"
+    cfg = compose_cfg("ensemble", [f"general={runs['general']}", f"specialist={runs['specialist']}",
+                                   f"compare_general={runs['plain']}", f"out_dir={out}", "report.bootstrap=50"], out)  # fmt: skip
+    m = run_ensemble(cfg)
+    c = m["pseudo_fake_comparison"]
+    for k in ("roc_auc", "balanced_accuracy"):
+        assert c[k]["estimate"] == m["models"]["general"]["test"][k] - m["models"][PLAIN]["test"][k]
+        assert c[k]["ci"] is not None
+    assert c["verdict"] in ("helped", "hurt", "not shown") and m["pseudo_fakes"]["method"].startswith("sbi")
+    text = write_report(out).read_text()
+    assert "## Self-blended pseudo-fakes" in text and f"**{c['verdict']}**" in text

@@ -23,9 +23,11 @@ from deepfake_lightning.evaluation.statistics import (
     CALIBRATION_METHODS,
     CLAIM_METRICS,
     calibrated_logits,
+    comparison_verdict,
     expected_calibration_error,
     fit_calibration,
     paired_claim,
+    paired_differences,
     rechosen_thresholds,
     reliability_bins,
 )
@@ -160,6 +162,33 @@ def claim(
     return out
 
 
+PLAIN = "general_without_pseudo_fakes"
+COMPARED = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
+
+
+def compare_pseudo_fakes(
+    val: dict, test: dict, evaluated: dict, rule: dict[str, Any], boot: dict[str, Any], models: dict[str, Any]
+) -> dict[str, Any]:
+    """General with pseudo-fakes minus general without, each at its val-chosen threshold, paired video resamples
+    of the test split (thresholds re-chosen on val resamples); verdict `helped` / `hurt` / `not shown` from the
+    ROC AUC and balanced-accuracy intervals."""
+    n = max(int(boot["n"]), 1)
+    ps = {m: [p_fake_from_logits(evaluated[m][i]) for i in (0, 1)] for m in ("general", PLAIN)}
+    t = {m: float(models[m]["threshold"]) for m in ps}
+    if boot["rechoose_threshold"] and boot["n"] > 0:
+        t = {m: rechosen_thresholds(val["labels"], ps[m][0], val["videos"], rule, n, boot["seed"] + 1) for m in ps}
+    out = paired_differences(
+        test["labels"], test["videos"], ps["general"][1], t["general"], ps[PLAIN][1], t[PLAIN], COMPARED, n,
+        boot["seed"], boot["level"], boot["min_defined_share"], (models["general"]["test"], models[PLAIN]["test"]),
+    )  # fmt: skip
+    out["verdict"] = comparison_verdict(out) if boot["n"] > 0 else "not shown"
+    out["compared"] = (
+        "general trained with pseudo-fakes minus general trained without, each at its val-chosen threshold"
+    )
+    out["scope"] = "these two trained models, on this test split (one model seed)"
+    return out
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fuse, calibrate on val, evaluate on test; write metrics.json, predictions and ensemble.ckpt."""
     app_start(cfg)
@@ -167,7 +196,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     L.seed_everything(int(cfg.seed), workers=True)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    members = {k: str(cfg[k]) for k in ("general", "specialist", "baseline") if cfg.get(k)}
+    members = {k: str(cfg[k]) for k in ("general", "specialist", "baseline", "compare_general") if cfg.get(k)}
     # Fusing or comparing models trained on different splits would test a model on its own training frames.
     _, split_file = check_members_split(members)
     general, gcfg = load_classifier(cfg.general)
@@ -211,6 +240,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         base, _ = load_classifier(cfg.baseline)
         bv, bt = collect(trainer, base, dm, "val"), collect(trainer, base, dm, "test")
         evaluated = {"baseline": (bv["logits"], bt["logits"]), **evaluated}
+    if cfg.get("compare_general"):
+        # The general model trained without pseudo-fakes, on the same split: the with/without comparison.
+        plain, _ = load_classifier(cfg.compare_general)
+        pv, pt = collect(trainer, plain, dm, "val"), collect(trainer, plain, dm, "test")
+        evaluated[PLAIN] = (pv["logits"], pt["logits"])
     calibration = calibrate(evaluated, val["labels"], test["labels"], str(cfg.calibration))
     for n, row in calibration["models"].items():
         if row["applied"]:
@@ -302,6 +336,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{c['balanced_accuracy']['estimate']:+.3f} {c['balanced_accuracy']['ci']}, real recall "
             f"{c['real_recall']['estimate']:+.3f} {c['real_recall']['ci']}: {c['verdict']}"
         )
+    if PLAIN in evaluated:
+        metrics["pseudo_fake_comparison"] = compare_pseudo_fakes(
+            val, test, evaluated, thr, bootstrap_settings(cfg.report), models
+        )
+        c = metrics["pseudo_fake_comparison"]
+        print(
+            f"[pseudo-fakes] general with - without on test: ROC AUC {c['roc_auc']['estimate']:+.3f} {c['roc_auc']['ci']}, "
+            f"balanced acc {c['balanced_accuracy']['estimate']:+.3f} {c['balanced_accuracy']['ci']}: {c['verdict']}"
+        )
+    general_run = (
+        json.loads((run_folder(cfg.general) / "metrics.json").read_text())
+        if (run_folder(cfg.general) / "metrics.json").is_file()
+        else {}
+    )
+    if general_run.get("pseudo_fakes"):
+        metrics["pseudo_fakes"] = general_run["pseudo_fakes"]
     validate_metrics(metrics)
     metrics_path.write_text(json.dumps(metrics, indent=2))
     print(f"wrote {metrics_path}")

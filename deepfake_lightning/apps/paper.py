@@ -65,6 +65,18 @@ def applies_to(override: str, config_name: str) -> bool:
 STEP_APPS = ("extract", "train", "ensemble", "yolo")  # the apps that take ARGS
 
 
+def uses_pseudo_fakes(overrides: Sequence[str]) -> bool:
+    """Whether the trainings' overrides turn self-blended pseudo-fakes on (the last data.pseudo_fakes= wins)."""
+    value = "none"
+    for o in overrides:
+        key, _, v = o.lstrip("+~").partition("=")
+        if key == "data.pseudo_fakes":
+            value = v
+        elif key == "experiment" and "sbi" in v:
+            value = "sbi"
+    return value == "sbi"
+
+
 def unaccepted(overrides: Sequence[str]) -> list[str]:
     """The overrides that no step of the chain would take: an error, not silently dropped."""
     return [o for o in overrides if not any(applies_to(o, app) for app in STEP_APPS)]
@@ -129,6 +141,18 @@ def chain(
             *train_args,
         ]
         step(f"train {model}", "train", args, run_dir)
+    # With pseudo-fakes, the general model is also trained without them, on the same split and seed, so the
+    # report can say whether they helped on these data (metrics.json `pseudo_fake_comparison`).
+    plain = out / "train" / "general_without_pseudo_fakes"
+    compare = uses_pseudo_fakes([*for_app("train"), *train_args])
+    if compare and not ((plain / "metrics.json").is_file() and not fresh):
+        resume = ["ckpt_path=last"] if (plain / "checkpoints" / "last.ckpt").is_file() and not fresh else []
+        args = [
+            f"experiment={prefix}_general", f"data.root={root}", f"data.split_file={split_file}",
+            f"hydra.run.dir={plain}", *resume, f"++wandb_group={group}", *for_app("train"), *seed_arg, *train_args,
+            "data.pseudo_fakes=none", "data.pseudo_fakes_only=false", "model.name=general_without_pseudo_fakes",
+        ]  # fmt: skip
+        step("train general without pseudo-fakes", "train", args, plain)
     metrics = out / "metrics.json"
     done = metrics.is_file() and "ensemble" in json.loads(metrics.read_text()).get("models", {})
     if done and not fresh:
@@ -138,6 +162,7 @@ def chain(
             f"general={out}/train/general",
             f"specialist={out}/train/specialist",
             f"baseline={out}/train/baseline",
+            *([f"compare_general={plain}"] if compare else []),
             f"out_dir={out}",
             f"hydra.run.dir={out}/ensemble",
             *for_app("ensemble"),

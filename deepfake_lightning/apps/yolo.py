@@ -34,7 +34,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     Y.set_environment(run_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
-    dm = hydra.utils.instantiate(cfg.data)
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    if data.get("pseudo_fakes", "none") != "none":
+        # ultralytics trains from exported image folders with its own loop: pseudo-fakes are not made there.
+        log.warning("data.pseudo_fakes=%s is not used by YOLO (ultralytics' own trainer): it trains on the data as given",
+                    data["pseudo_fakes"])  # fmt: skip
+        data.update(pseudo_fakes="none", pseudo_fakes_only=False)
+    dm = hydra.utils.instantiate(data)
     dm.setup()
     fp = dm.split_record["fingerprint"]
     out = Path(cfg.out_dir)

@@ -425,6 +425,42 @@ def video_section(metrics: dict) -> list[str]:
     ]
 
 
+def pseudo_fake_section(metrics: dict) -> list[str]:
+    """What the pseudo-fakes were, and the general model with them minus without them (paired, with verdict)."""
+    pf, c = metrics.get("pseudo_fakes"), metrics.get("pseudo_fake_comparison")
+    if not pf and not c:
+        return []
+    lines = ["## Self-blended pseudo-fakes", ""]
+    if pf:
+        lines += [
+            f"Trainings made {100 * pf['ratio']:.0f}% of each batch into pseudo-fakes ({pf['method']}; mask: {pf['mask']}; "
+            f"from {pf['made_from']})"
+            + (", on real frames and pseudo-fakes only." if pf.get("only_reals_and_pseudo_fakes") else ".")
+            + f" Per epoch the model saw about {pf['seen_per_epoch']['real']} real and {pf['seen_per_epoch']['fake']} "
+            "fake frames (what class weights count).",
+            "",
+        ]
+    if c:
+        words = {
+            "helped": "**helped**: the ROC AUC and balanced-accuracy differences' intervals are above 0",
+            "hurt": "**hurt**: an interval of the ROC AUC or balanced-accuracy difference is below 0",
+            "not shown": "**not shown**: an interval of the ROC AUC or balanced-accuracy difference includes 0",
+        }
+        lines += [
+            f"On this test split, for these two trained models (one seed), pseudo-fakes {words[c['verdict']]}. "
+            "General with minus general without, each at its val-chosen threshold (re-chosen on val resamples in "
+            "the intervals):",
+            "",
+            "| Figure | difference [95% CI] |",
+            "|---|---|",
+        ]
+        for k in ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall"):
+            if k in c and c[k]["estimate"] is not None:
+                lines.append(f"| {k.replace('_', ' ')} | {_diff(c[k]['estimate'], c[k]['ci'], False)} |")
+        lines.append("")
+    return lines
+
+
 def yolo_section(metrics: dict) -> list[str]:
     """YOLO11-cls against the ensemble (section 3.8); empty without YOLO results."""
     models = metrics["models"]
@@ -493,6 +529,7 @@ def write_report(
         *video_section(metrics),
         *calibration_section(metrics, out / "plots"),
         *deployment_section(metrics),
+        *pseudo_fake_section(metrics),
         *yolo_section(metrics),
         *gradcam_section(out),
     ]

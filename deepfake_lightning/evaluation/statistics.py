@@ -195,6 +195,35 @@ def bootstrap_ci(
     return intervals(resampled_metrics(labels, p_fake, videos, threshold, n_boot, seed), level, min_share)
 
 
+def paired_differences(
+    labels: np.ndarray,
+    videos: np.ndarray,
+    p_new: np.ndarray,
+    t_new: float | np.ndarray,
+    p_base: np.ndarray,
+    t_base: float | np.ndarray,
+    keys: Sequence[str],
+    n_boot: int,
+    seed: int,
+    level: float,
+    min_share: float,
+    reported: tuple[Mapping[str, Any], Mapping[str, Any]],
+) -> dict[str, Any]:
+    """new - base for each figure in `keys`, on the same stratified video resamples of one test split.
+
+    `t_new`, `t_base`: a threshold each, or one per resample (re-chosen on val resamples). `reported`: the
+    (new, base) figure blocks a report shows; each estimate is exactly their difference.
+    """
+    new_b = resampled_metrics(labels, p_new, videos, t_new, n_boot, seed)
+    base_b = resampled_metrics(labels, p_base, videos, t_base, n_boot, seed)
+    out: dict[str, Any] = {}
+    for k in keys:
+        ci, n = percentile_interval(new_b[k] - base_b[k], level, min_share)
+        est = None if reported[0][k] is None or reported[1][k] is None else float(reported[0][k] - reported[1][k])
+        out[k] = {"estimate": est, "ci": ci, "defined": n}
+    return out
+
+
 def paired_claim(
     labels: np.ndarray,
     videos: np.ndarray,
@@ -214,26 +243,34 @@ def paired_claim(
     Differences new - base of balanced accuracy, real recall and fake recall. The estimate is the
     difference of the two reported figures (new at `t_new`, its val-chosen threshold; base at
     `t_base`); the interval uses `t_new_resampled` (one threshold per resample, re-chosen on val
-    resamples) when given. `reported`: the (new, base) figure blocks a report shows beside the claim; the
-    estimate is then exactly their difference. Verdict: `held` when the intervals of the balanced-accuracy
-    and real-recall differences are both above 0, `reversed` when either is entirely below 0, else `not shown`.
+    resamples) when given. `reported`: the (new, base) figure blocks a report shows beside the claim
+    (computed here when not given). Verdict: `held` when the intervals of the balanced-accuracy and
+    real-recall differences are both above 0, `reversed` when either is entirely below 0, else `not shown`.
     """
-    ones = np.ones((1, len(labels)))
-    new_1 = weighted_metrics(labels, p_new, float(t_new), ones)
-    base_1 = weighted_metrics(labels, p_base, float(t_base), ones)
-    if reported is not None:
-        new_1 = {k: [reported[0][k]] for k in CLAIM_METRICS}
-        base_1 = {k: [reported[1][k]] for k in CLAIM_METRICS}
+    if reported is None:
+        ones = np.ones((1, len(labels)))
+        new_1 = weighted_metrics(labels, p_new, float(t_new), ones)
+        base_1 = weighted_metrics(labels, p_base, float(t_base), ones)
+        reported = ({k: float(new_1[k][0]) for k in CLAIM_METRICS}, {k: float(base_1[k][0]) for k in CLAIM_METRICS})
     t_b = float(t_new) if t_new_resampled is None else t_new_resampled
-    new_b = resampled_metrics(labels, p_new, videos, t_b, n_boot, seed)
-    base_b = resampled_metrics(labels, p_base, videos, float(t_base), n_boot, seed)
-    out: dict[str, Any] = {}
-    for k in CLAIM_METRICS:
-        ci, n = percentile_interval(new_b[k] - base_b[k], level, min_share)
-        out[k] = {"estimate": float(new_1[k][0] - base_1[k][0]), "ci": ci, "defined": n}
+    out = paired_differences(labels, videos, p_new, t_b, p_base, float(t_base), CLAIM_METRICS, n_boot, seed, level,
+                             min_share, reported)  # fmt: skip
     out["verdict"] = claim_verdict(out)
     out["n_boot"], out["seed"], out["level"], out["min_defined_share"] = int(n_boot), int(seed), float(level), min_share
     return out
+
+
+def comparison_verdict(diffs: Mapping[str, Any], keys: Sequence[str] = ("roc_auc", "balanced_accuracy")) -> str:
+    """`helped` when every named difference's interval is above 0, `hurt` when one is entirely below 0, else
+    `not shown` (an interval that includes 0, or none)."""
+    cis = [diffs[k]["ci"] for k in keys]
+    if any(ci is None for ci in cis):
+        return "not shown"
+    if all(ci[0] > 0 for ci in cis):
+        return "helped"
+    if any(ci[1] < 0 for ci in cis):
+        return "hurt"
+    return "not shown"
 
 
 def seeds_needed(level: float) -> int:
