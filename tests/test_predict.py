@@ -107,3 +107,25 @@ def test_onnx_export_parity(ensemble_dir, tmp_path):
 
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "e.onnx")).metadata_props}
     assert float(meta["threshold"]) == pytest.approx(rep["threshold"])
+
+
+def test_eval_under_degradations(ensemble_dir, tiny_root, tmp_path):
+    from deepfake_lightning.apps.eval import run as run_eval
+
+    out = tmp_path / "rob"
+    cfg = compose_cfg("eval", [f"run={ensemble_dir}", f"data.root={tiny_root}", "subset=test", "report.bootstrap=30",
+                               f"paths.cache_dir={tmp_path / 'c'}", f"out_dir={out}", "perturb=[jpeg,h264]",
+                               "perturb_levels=[1,5]"], out)  # fmt: skip
+    m = run_eval(cfg)
+    rob = m["robustness"]
+    assert set(rob["kinds"]) == {"jpeg", "h264"} and [r["level"] for r in rob["kinds"]["jpeg"]] == [1, 5]
+    assert set(rob["clean"]) == {"ensemble", "general", "specialist"}
+    row = rob["kinds"]["h264"][1]["models"]["ensemble"]
+    assert row["roc_auc"] is not None and row["roc_auc_ci"] is not None
+    # The clean figures of the ensemble are the main evaluation's (same videos, same threshold).
+    assert rob["clean"]["ensemble"]["roc_auc"] == pytest.approx(m["models"]["ensemble"]["test"]["roc_auc"])
+    text = (out / "REPORT.md").read_text()
+    assert "## Under real-world degradations" in text and (out / "plots" / "robustness_roc_auc.png").is_file()
+    with pytest.raises(ValueError, match="unknown kind"):
+        run_eval(compose_cfg("eval", [f"run={ensemble_dir}", f"data.root={tiny_root}", "perturb=[gamma]",
+                                      f"paths.cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'bad'}"], tmp_path))  # fmt: skip

@@ -16,9 +16,10 @@ from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, swee
 from deepfake_lightning.apps.predict import Predictor, load_predictor
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
+from deepfake_lightning.data.perturb import Perturbation, parameter
 from deepfake_lightning.data.splits import SPLIT_FILE, read_split
 from deepfake_lightning.evaluation.metrics import detection_metrics, format_report
-from deepfake_lightning.evaluation.plots import plot_confusion, plot_roc_pr
+from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
     Scores,
     add_intervals,
@@ -28,6 +29,8 @@ from deepfake_lightning.evaluation.protocol import (
 )
 from deepfake_lightning.evaluation.report import figure_cell
 from deepfake_lightning.evaluation.seeds import threshold_rule
+from deepfake_lightning.evaluation.statistics import calibrated_logits
+from deepfake_lightning.models.ensemble import p_fake_from_logits
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +39,23 @@ EXTRACTION_KEYS = ("image_size", "face_crop", "face_margin", "no_face", "face_de
 SUBSETS = ("all", "train", "val", "test")
 
 
-def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataModule, str]:
-    """The DataModule over cfg.data with the run's extraction settings; (dm, how the frames were chosen)."""
-    if cfg.subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {SUBSETS}, got {cfg.subset!r}")
+def eval_data_config(cfg: DictConfig, pred: Predictor) -> dict[str, Any]:
+    """cfg.data with the run's extraction settings, for evaluation (no sampler, no pseudo-fakes, no split file)."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     for k in EXTRACTION_KEYS:
         if k in pred.data_config:
             data[k] = pred.data_config[k]
     data["frames_per_video"] = int(cfg.frames_per_video or pred.data_config.get("frames_per_video", 1))
     data["eval_batch_size"] = int(cfg.batch_size)
-    data["balanced_sampler"] = False
-    data["split_file"] = None
-    dm: FrameCacheDataModule = hydra.utils.instantiate(data)
+    data.update(balanced_sampler=False, split_file=None, pseudo_fakes="none", pseudo_fakes_only=False)
+    return data
+
+
+def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataModule, str]:
+    """The DataModule over cfg.data with the run's extraction settings; (dm, how the frames were chosen)."""
+    if cfg.subset not in SUBSETS:
+        raise ValueError(f"subset must be one of {SUBSETS}, got {cfg.subset!r}")
+    dm: FrameCacheDataModule = hydra.utils.instantiate(eval_data_config(cfg, pred))
     key = dm.build().manifest.get("key")
     own = None
     if (pred.run_dir / SPLIT_FILE).is_file():
@@ -112,6 +119,140 @@ def stored_val(pred: Predictor) -> tuple[Scores | None, dict[str, Any]]:
     return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], pr["val_videos"].astype(str)), threshold_rule(block)
 
 
+ROBUST_METRICS = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
+
+
+def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
+    """The models a run holds, each with its stored threshold and its val scores where stored: a training run
+    is one model; an ensemble folder is the ensemble and its two members (with the calibration they were
+    evaluated with)."""
+    val, _ = stored_val(pred)
+    out: dict[str, dict[str, Any]] = {pred.name: {"threshold": pred.threshold, "val": val}}
+    if pred.name != "ensemble":
+        return out
+    metrics = json.loads((pred.run_dir / "metrics.json").read_text())
+    pr = np.load(pred.run_dir / "predictions.npz", allow_pickle=False)
+    for name in ("general", "specialist"):
+        block, cal = metrics["models"].get(name), (metrics.get("calibration") or {}).get("models", {}).get(name, {})
+        if block is None or f"val_p_fake_{name}" not in pr:
+            continue
+        out[name] = {
+            "threshold": float(block["threshold"]),
+            "val": Scores(pr["val_labels"], pr[f"val_p_fake_{name}"], pr["val_videos"].astype(str)),
+            "calibration": (cal["temperature"], cal["bias"]) if cal.get("applied") else None,
+        }
+    return out
+
+
+@torch.inference_mode()
+def score_models(
+    pred: Predictor, models: dict[str, dict[str, Any]], dm: FrameCacheDataModule, device: str
+) -> dict[str, Scores]:
+    """p_fake of every frame of `dm` (all of it) for each model of `models_of`."""
+    module = pred.module.to(device).eval()
+    chunks: dict[str, list[np.ndarray]] = {n: [] for n in models}
+    for images, *_ in dm.loader("all"):
+        images = images.to(device)
+        chunks[pred.name].append(module.p_fake(images).float().cpu().numpy())
+        if len(models) > 1:
+            general, specialist = module.member_logits(module.preprocess(images))
+            for name, z in (("general", general), ("specialist", specialist)):
+                if name in models:
+                    z = z.float().cpu().numpy()
+                    if models[name].get("calibration"):
+                        z = calibrated_logits(z, *models[name]["calibration"])
+                    chunks[name].append(p_fake_from_logits(z))
+    idx, rows = dm.cache.index, dm.rows("all")
+    return {n: Scores(idx["label"][rows], np.concatenate(c), idx["video"][rows]) for n, c in chunks.items()}
+
+
+def robustness(cfg: DictConfig, pred: Predictor, clean: Scores, device: str) -> dict[str, Any]:
+    """Each model on the evaluated videos under each degradation and severity (applied before the face crop),
+    at its stored threshold, with the bootstrap intervals: metrics.json `robustness`."""
+    kinds, levels = [str(k) for k in cfg.perturb], [int(v) for v in cfg.perturb_levels]
+    models = models_of(pred)
+    boot, aggregate = bootstrap_settings(cfg.report), str(cfg.video.aggregate)
+    videos = set(np.unique(clean.videos.astype(str)).tolist())
+
+    def figures(scores: Scores, m: dict[str, Any]) -> dict[str, Any]:
+        block: dict[str, Any] = {"threshold": m["threshold"], "test": detection_metrics(scores.labels, scores.p_fake, m["threshold"]),
+                                 "test_at_0.5": detection_metrics(scores.labels, scores.p_fake, 0.5)}  # fmt: skip
+        if boot["n"] > 0:
+            add_intervals(block, m["val"], scores, m.get("rule", {}), boot, aggregate)
+        row = {k: block["test"][k] for k in ROBUST_METRICS}
+        row.update({f"{k}_ci": (block.get("test_ci") or {}).get(k) for k in ROBUST_METRICS})
+        return row
+
+    for m in models.values():
+        m["rule"] = threshold_rule_of(pred)
+    clean_dm = eval_data_config(cfg, pred)
+    out: dict[str, Any] = {
+        "seed": int(cfg.seed),
+        "videos": len(videos),
+        "applied": "to the decoded frames, before face detection and crop (as an upload pipeline would)",
+        "thresholds": {n: m["threshold"] for n, m in models.items()},
+        "parameters": {k: {str(v): parameter(k, v) for v in levels} for k in kinds},
+        "clean": {},
+        "kinds": {},
+    }
+    dm0 = hydra.utils.instantiate({**clean_dm, "split_file": None})
+    dm0.only_videos = videos
+    dm0.setup()
+    for name, sc in score_models(pred, models, dm0, device).items():
+        out["clean"][name] = figures(sc, models[name])
+    for kind in kinds:
+        rows = []
+        for level in levels:
+            dm = hydra.utils.instantiate({**clean_dm, "split_file": None})
+            dm.only_videos, dm.perturb = videos, Perturbation(kind, level, int(cfg.seed))
+            dm.setup()
+            scores = score_models(pred, models, dm, device)
+            rows.append({"level": level, "parameter": parameter(kind, level),
+                         "models": {n: figures(sc, models[n]) for n, sc in scores.items()}})  # fmt: skip
+            log.info("robustness %s level %d: %s", kind, level,
+                     {n: round(r["roc_auc"], 3) if r["roc_auc"] is not None else None for n, r in rows[-1]["models"].items()})  # fmt: skip
+        out["kinds"][kind] = rows
+    return out
+
+
+def threshold_rule_of(pred: Predictor) -> dict[str, Any]:
+    """The threshold rule the run chose with (an ensemble folder's metrics.json), for re-choosing on val resamples."""
+    _, rule = stored_val(pred)
+    return rule
+
+
+def robustness_lines(rob: dict[str, Any]) -> list[str]:
+    """REPORT.md: each kind's table (level, parameter, each model's figures with intervals) and the plots."""
+    lines = [
+        "## Under real-world degradations",
+        "",
+        f"{rob['videos']} videos; each degradation applied {rob['applied']}; each model at its stored threshold "
+        f"({', '.join(f'{n} {t:.2f}' for n, t in rob['thresholds'].items())}). Severity 0 is the clean data. "
+        "Brackets: the same video bootstrap as above.",
+        "",
+    ]
+    names = list(rob["clean"])
+    for kind, rows in rob["kinds"].items():
+        lines += [f"**{kind}**", "", "| level | parameter | " + " | ".join(f"{n} ROC AUC | {n} balanced acc" for n in names) + " |",
+                  "|---|---|" + "---|---|" * len(names)]  # fmt: skip
+        for r in [{"level": 0, "parameter": "clean", "models": rob["clean"]}, *rows]:
+            cells = []
+            for n in names:
+                f = r["models"][n]
+                cells += [_ci_cell(f, "roc_auc"), _ci_cell(f, "balanced_accuracy")]
+            lines.append(f"| {r['level']} | {r['parameter']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += [f"![{m}](plots/robustness_{m}.png)" for m in ROBUST_METRICS]
+    return lines
+
+
+def _ci_cell(f: dict[str, Any], k: str) -> str:
+    v, ci = f.get(k), f.get(f"{k}_ci")
+    if v is None:
+        return "n/a"
+    return f"{v:.3f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
 def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
     """A short REPORT.md: what was evaluated, on what, the figures and the plots."""
     name, block = next(iter(metrics["models"].items()))
@@ -151,6 +292,8 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
         ]
     lines += ["", "```", format_report(t, f"{name} (threshold = {block['threshold']:.2f}, chosen on val)"), "```", ""]
     lines += [f"![{p}](plots/{p})" for p in ("roc_pr.png", "confusion.png") if (out / "plots" / p).is_file()]
+    if metrics.get("robustness"):
+        lines += ["", *robustness_lines(metrics["robustness"])]
     path = out / "REPORT.md"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -160,6 +303,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.data with the run, write OUT/metrics.json, OUT/REPORT.md and plots."""
     validate(cfg)
     app_start(cfg)
+    for k in cfg.get("perturb") or []:  # every kind and level checked before anything runs
+        for v in cfg.perturb_levels:
+            parameter(str(k), int(v))
     pred = load_predictor(cfg.run)
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     dm, how = eval_datamodule(cfg, pred)
@@ -201,6 +347,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "skipped": dm.cache.manifest.get("skipped", []),
         "models": {name: block},
     }
+    if cfg.get("perturb"):
+        metrics["robustness"] = robustness(cfg, pred, scores, device)
+        for m in ROBUST_METRICS:
+            plot_robustness(metrics["robustness"], m, out / "plots" / f"robustness_{m}.png")
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     np.savez(out / "predictions.npz", labels=scores.labels, p_fake=scores.p_fake, videos=scores.videos.astype(str))
     report = write_eval_report(out, metrics)

@@ -136,6 +136,9 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.pseudo_fake_method, self.pseudo_fake_ratio = str(pseudo_fakes), float(pseudo_fake_ratio)
         self.pseudo_fakes_only = bool(pseudo_fakes_only)
         self.pseudo_fakes: PseudoFakes | None = None  # made in setup, for the training split only
+        # dfl-eval perturb=: a degradation applied before the face crop (its own cache), and the videos to keep.
+        self.perturb: Any = None
+        self.only_videos: set[str] | None = None
         split = dict(split or {})
         # split.seed is its own key (0 by default), not the model seed: runs with other model seeds
         # share one split and can be fused.
@@ -208,6 +211,10 @@ class FrameCacheDataModule(L.LightningDataModule):
 
     def _build_cache(self, shard: int | None = None, num_shards: int = 1) -> FrameCache:
         items, skipped = self.list_items()
+        if self.only_videos is not None:
+            keep = self.only_videos
+            items = [it for it in items if it.path in keep or self.video_of(it.path) in keep]
+            skipped = [s for s in skipped if s["path"] in keep or self.video_of(s["path"]) in keep]
         return build_cache(
             self.root,
             items,
@@ -218,6 +225,9 @@ class FrameCacheDataModule(L.LightningDataModule):
             num_shards=num_shards,
             workers=self.extract_workers,
             chunk_files=self.chunk_files,
+            extra_key=self.perturb.key if self.perturb is not None else "",
+            perturb=self.perturb,
+            manifest_extra={"perturb": self.perturb.key} if self.perturb is not None else None,
         )
 
     def merge(self, num_shards: int) -> FrameCache:
@@ -245,6 +255,10 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.datasets["all"] = CachedFrames(cache.frames, cache.index["row"], labels)  # dfl-eval on another dataset
         self.log_split()
         self.make_pseudo_fakes()
+
+    def video_of(self, path: str) -> str:
+        """The video a listed file belongs to (the file itself, except in a tree of frame folders)."""
+        return path
 
     def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The cache index as the rest of the chain sees it: one `video` per video (a layout whose files are
@@ -568,6 +582,9 @@ class FrameFolderDataModule(FrameCacheDataModule):
 
     def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
         return None  # a real/ fake/ tree does not say whose face a fake shows
+
+    def video_of(self, path: str) -> str:
+        return frame_folder_video(path)
 
     def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Images in one sub-folder are frames of one video: `video` is the folder, `frame` the image's rank in

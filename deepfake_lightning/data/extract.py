@@ -98,7 +98,7 @@ def extract_item(
 ) -> tuple[list[Crop], str]:
     """Frames of one file as [(frame index, RGB image, face kind, geometry)], and a reason when nothing was kept.
 
-    `perturb(frames, item)`, when given, degrades the decoded frames before the face crop (dfl-eval perturb=).
+    `perturb(frames, path)`, when given, degrades the decoded frames before the face crop (dfl-eval perturb=).
     """
     path = Path(root) / item.path
     try:
@@ -114,5 +114,5 @@ def extract_item(
         if min(frame.shape[:2]) < 2:
             return [], f"frame too small ({frame.shape[1]}x{frame.shape[0]})"
     if perturb is not None:
-        raw = perturb(raw, item)
+        raw = perturb(raw, path)
     return crop_frames(raw, cfg, landmarks)

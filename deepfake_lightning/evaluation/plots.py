@@ -116,3 +116,20 @@ def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
     a.set(xlabel="epoch", ylabel="loss", title="Loss")
     b.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (val at the calibrated threshold)")
     return save_figure(fig, path, (a, b), legend_size=7)
+
+
+def plot_robustness(robustness: Mapping, metric: str, path: Path) -> Path:
+    """`metric` against severity (0 = clean) for each degradation kind, a line per model."""
+    kinds = list(robustness["kinds"])
+    fig, axes = plt.subplots(1, len(kinds), figsize=(2.8 * len(kinds), 2.9), squeeze=False, sharey=True)
+    clean = robustness.get("clean", {})
+    for ax, kind in zip(axes[0], kinds):
+        rows = robustness["kinds"][kind]
+        for name in clean:
+            xs = [0] + [r["level"] for r in rows]
+            ys = [clean[name].get(metric)] + [r["models"][name].get(metric) for r in rows]
+            ax.plot(xs, [np.nan if y is None else y for y in ys], marker="o", ms=3, label=name)
+        ax.set_title(kind, fontsize=9)
+        ax.set_xlabel("severity (0 = clean)", fontsize=8)
+    axes[0][0].set_ylabel(metric.replace("_", " "))
+    return save_figure(fig, path, (axes[0][-1],), legend_size=7)
