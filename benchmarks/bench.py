@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import tempfile
 import time
@@ -74,6 +75,14 @@ def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
         "compile": bool(cfg.model.compile),
         "frozen": OmegaConf.to_container(cfg.model.net, resolve=True).get("freeze_layers"),
     }
+    if b.get("pseudo_fakes_compare"):
+        # Self-blended pseudo-fakes made on the device for half of each batch, against the same run without.
+        sbi = measures.project_train_rate(
+            model_cfg, {**data_cfg, "pseudo_fakes": "sbi", "pseudo_fake_ratio": 0.5}, trainer_kw, steps, warm
+        )
+        out["pseudo_fakes_img_per_s"] = sbi
+        out["pseudo_fakes_ratio"] = sbi / project
+        out["pseudo_fakes_target"] = 0.85
     if b.get("compile_compare") and not cfg.model.compile:
         compiled = measures.project_train_rate(
             OmegaConf.merge(model_cfg, {"compile": True}), data_cfg, trainer_kw, steps, warm
@@ -174,6 +183,21 @@ def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
     return out
 
 
+def bench_contention(cfg: DictConfig, work: Path) -> dict[str, Any]:
+    """Training beside a busy process, two trainings at once, and a 2-job joblib multirun (benchmarks/contention.py)."""
+    from benchmarks.contention import multirun_wall, training_under_contention
+
+    c = cfg.bench.contention
+    cache = measures.synthetic_cache(work / "contention-cache", int(c.frames), int(cfg.bench.image_size), int(cfg.seed))
+    out = training_under_contention(str(cache), int(c.steps), int(c.warmup), int(cfg.bench.input_size),
+                                    int(cfg.bench.batch_size))  # fmt: skip
+    root = work / "contention-data"
+    generate_dataset(root, seed=int(cfg.seed), **dict(c.multirun.dataset))
+    out["multirun"] = multirun_wall(root, work / "contention-data-cache", work / "multirun", list(c.multirun.overrides))
+    out["machine_load_before"] = list(os.getloadavg())
+    return out
+
+
 def bench_inference(cfg: DictConfig, device: str) -> dict[str, Any]:
     import torch.utils.benchmark as benchmark  # here: its import warns about CUDA_HOME on a CPU machine
 
@@ -259,6 +283,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
                 result["faces"] = bench_faces(cfg)
             elif part == "parallel_extraction":
                 result["parallel_extraction"] = bench_parallel_extraction(cfg, work)
+            elif part == "contention":
+                result["contention"] = bench_contention(cfg, work)
             else:
                 raise ValueError(f"bench.parts: unknown part {part!r}")
             result.setdefault("seconds", {})[part] = time.perf_counter() - t0

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deepfake_lightning.data.cache import FRAMES_FILE, INDEX_FILE, MANIFEST_FILE, write_index, write_json
+from deepfake_lightning.data.cache import FRAMES_FILE, GEOMETRY_FILE, INDEX_FILE, MANIFEST_FILE, write_index, write_json
 from deepfake_lightning.data.extract import ExtractConfig, crop_frames
+from deepfake_lightning.data.faces import GEOMETRY_DIM
 from deepfake_lightning.data.video import evenly_spaced, read_frames
 
 
@@ -41,7 +42,12 @@ def synthetic_cache(path: str | Path, n: int, size: int, seed: int = 0, real_fra
         "face": np.array(["full"] * n, dtype=object),
     }
     write_index(path / INDEX_FILE, index)
-    write_json(path / MANIFEST_FILE, {"n_frames": n, "config": {"image_size": size}, "skipped": [], "counts": {}})
+    # Face geometry as extraction stores it when no landmark model is installed: the box alone.
+    geometry = np.full((n, GEOMETRY_DIM), np.nan, dtype=np.float32)
+    geometry[:, :4] = (0.2 * size, 0.15 * size, 0.6 * size, 0.7 * size)
+    geometry.tofile(path / GEOMETRY_FILE)
+    write_json(path / MANIFEST_FILE, {"n_frames": n, "config": {"image_size": size}, "skipped": [], "counts": {},
+                                      "landmarks": "box"})  # fmt: skip
     return path
 
 
