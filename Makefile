@@ -9,6 +9,7 @@ OUT ?= outputs/$(PROFILE)
 DATA_ROOT ?= data/dfl-synth
 ARGS ?=
 SEEDS ?=
+JOBS ?= 1
 export WANDB_MODE ?= offline
 export YOLO_OFFLINE ?= true
 
@@ -32,8 +33,8 @@ synth: $(STAMP) ## Generate the embedded dataset (demo size) under data/dfl-synt
 extract: $(STAMP) ## Extract, cache and split DATA_ROOT (Celeb-DF v2 layout)
 	$(BIN)/dfl-extract data.root=$(DATA_ROOT) $(ARGS)
 
-paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|full, SEEDS="0 1 2")
-	$(BIN)/python -m deepfake_lightning.apps.paper --data-root $(DATA_ROOT) --out $(OUT) --profile $(PROFILE) --seeds "$(SEEDS)" -- $(ARGS)
+paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|full, SEEDS="0 1 2 3", JOBS=2)
+	$(BIN)/python -m deepfake_lightning.apps.paper --data-root $(DATA_ROOT) --out $(OUT) --profile $(PROFILE) --seeds "$(SEEDS)" --jobs $(JOBS) -- $(ARGS)
 
 demo: $(STAMP) ## The main job on the embedded dataset (CPU, under 10 minutes)
 	$(BIN)/dfl-synth synth=demo

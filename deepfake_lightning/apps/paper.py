@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
 from deepfake_lightning.evaluation.statistics import seeds_needed
+from deepfake_lightning.runtime import JOBS_ENV
 
 CI_LEVEL = 0.95  # the level at which the advice on the number of seeds is given (report.ci_level's default)
 
@@ -199,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="where metrics.json, REPORT.md and the run folders go")
     ap.add_argument("--profile", choices=("demo", "full"), default="demo")
     ap.add_argument("--seeds", default="", help='model seeds, e.g. "0 1 2": one chain each in OUT/seed-N')
+    ap.add_argument("--jobs", type=int, default=1, help="seed chains run at once; they divide the cores (DFL_JOBS)")
     ap.add_argument("--fresh", action="store_true", help="redo every step even when its result exists")
     ap.add_argument("--no-yolo", action="store_true", help="leave the YOLO11-cls baseline out")
     ap.add_argument("overrides", nargs="*", help="Hydra overrides for every step that has the key")
@@ -236,9 +239,25 @@ def main(argv: list[str] | None = None) -> None:
             f'SEEDS="{" ".join(str(i) for i in range(seeds_needed(CI_LEVEL)))}".'
         )
         return
-    for seed in seeds:
-        print(f"\n=== seed {seed} ===", flush=True)
-        chain(root, out / f"seed-{seed}", split_file, ns.profile, for_app, ns.fresh, ns.no_yolo, seed)
+    if ns.jobs < 1:
+        raise SystemExit(f"JOBS={ns.jobs}: give 1 or more")
+    if ns.jobs == 1:
+        for seed in seeds:
+            print(f"\n=== seed {seed} ===", flush=True)
+            chain(root, out / f"seed-{seed}", split_file, ns.profile, for_app, ns.fresh, ns.no_yolo, seed)
+    else:
+        # Several seed chains at once: every step they start divides the cores by the jobs (runtime.py).
+        from concurrent.futures import ThreadPoolExecutor
+
+        os.environ[JOBS_ENV] = str(ns.jobs)
+        print(f"\n=== seeds {seeds}, {ns.jobs} at a time ===", flush=True)
+        with ThreadPoolExecutor(ns.jobs) as pool:
+            futures = [
+                pool.submit(chain, root, out / f"seed-{s}", split_file, ns.profile, for_app, ns.fresh, ns.no_yolo, s)
+                for s in seeds
+            ]
+            for f in futures:
+                f.result()
     per_seed = {s: json.loads((out / f"seed-{s}" / "metrics.json").read_text()) for s in seeds}
     summary = seed_summary(per_seed, {s: out / f"seed-{s}" for s in seeds})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2))
