@@ -94,15 +94,29 @@ def multirun_wall(root: Path, cache_dir: Path, work: Path, overrides: list[str])
     # The cache is built once first, so neither timing includes extraction.
     subprocess.run([*base, "seed=0", "trainer.max_epochs=1", "+trainer.limit_train_batches=1",
                     f"hydra.sweep.dir={work}/warm"], env=env, check=True, capture_output=True)  # fmt: skip
+    one, one_cpu = _timed([*base, "seed=0", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={work}/one"], env)
+    two, two_cpu = _timed([*base, "seed=0,1", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={work}/two"], env)
+    return {
+        "one_job_s": one,
+        "two_jobs_s": two,
+        "ratio": two / (2 * one),
+        "target_at_most": 0.6,
+        # Cores one job keeps busy on average: two jobs cannot finish before 2 x its CPU time / the cores, so
+        # the ratio cannot fall below cores_used_by_one_job / cores.
+        "cores_used_by_one_job": one_cpu / one,
+        "cores_used_by_two_jobs": two_cpu / two,
+        "lowest_possible_ratio": one_cpu / one / max(1, len(os.sched_getaffinity(0))),
+    }
+
+
+def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the command and its children)."""
+    before = os.times()
     t0 = time.perf_counter()
-    subprocess.run([*base, "seed=0", "hydra.launcher.n_jobs=1", f"hydra.sweep.dir={work}/one"], env=env, check=True,
-                   capture_output=True)  # fmt: skip
-    one = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    subprocess.run([*base, "seed=0,1", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={work}/two"], env=env,
-                   check=True, capture_output=True)  # fmt: skip
-    two = time.perf_counter() - t0
-    return {"one_job_s": one, "two_jobs_s": two, "ratio": two / (2 * one), "target_at_most": 0.6}
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return time.perf_counter() - t0, cpu
 
 
 def main(argv: list[str] | None = None) -> None:

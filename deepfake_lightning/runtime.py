@@ -5,8 +5,9 @@ many OpenMP threads as there are cores, and at every barrier the threads that ar
 their sibling waits for a core (a 2-core training beside one busy process ran at 0.33 of its speed, two
 trainings at 0.39 combined). Two settings fix it:
 
-- the OpenMP wait policy: PASSIVE (threads sleep at a barrier instead of spinning) is set in the package's
-  `__init__`, before torch loads its OpenMP runtime, unless the user exported OMP_WAIT_POLICY;
+- the OpenMP wait policy, set in the package's `__init__` before torch loads its OpenMP runtime (unless the
+  user exported OMP_WAIT_POLICY or GOMP_SPINCOUNT): a short spin (GOMP_SPINCOUNT=1000, libgomp's default
+  is 300,000) then sleep; PASSIVE (sleep at once) when DFL_JOBS says several jobs share the cores;
 - the thread counts: `runtime.threads=auto` gives each process the cores of its affinity mask divided by
   the jobs that share them (a Hydra joblib launcher's `n_jobs`, `make paper`'s parallel seeds, or
   `DFL_JOBS` set by whoever starts several), and `runtime.interop_threads=auto` one inter-op thread per
@@ -90,7 +91,8 @@ def plan_threads(threads: Any, interop_threads: Any, cores: int, jobs: int) -> T
         inter = int(interop_threads)
         if inter < 1:
             raise ValueError(f"runtime.interop_threads must be auto or >= 1, got {interop_threads!r}")
-    return ThreadPlan(intra, inter, cores, jobs, os.environ.get("OMP_WAIT_POLICY", "unset"))
+    policy = os.environ.get("OMP_WAIT_POLICY") or f"spin {os.environ.get('GOMP_SPINCOUNT', 'default')}, then sleep"
+    return ThreadPlan(intra, inter, cores, jobs, policy)
 
 
 def apply_runtime(runtime: Any = None) -> ThreadPlan:

@@ -69,15 +69,18 @@ def test_every_app_applies_its_runtime_block(app, restore_threads, monkeypatch):
     assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)
 
 
-def test_the_package_asks_openmp_to_sleep_at_barriers():
-    out = subprocess.run(
-        [sys.executable, "-c", "import deepfake_lightning, os; print(os.environ['OMP_WAIT_POLICY'])"],
-        env={k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert out.stdout.strip() == "PASSIVE"
+@pytest.mark.parametrize(("jobs", "expected"), [(None, "None 1000"), ("1", "None 1000"), ("2", "PASSIVE None")])
+def test_the_package_sets_the_openmp_wait_policy_before_torch(jobs, expected):
+    code = "import deepfake_lightning, os; print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", JOBS_ENV)}
+    if jobs:
+        env[JOBS_ENV] = jobs
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
+    # A user's own setting wins.
+    env["OMP_WAIT_POLICY"] = "ACTIVE"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE None"
 
 
 def test_extraction_workers_do_not_import_the_apps_main_module(tmp_path):
