@@ -33,6 +33,7 @@ from deepfake_lightning.data.splits import (
     SPLITS,
     assignment_from_record,
     drop_swapped_in_leaks,
+    leak_report,
     make_split,
     read_split,
     split_counts,
@@ -275,6 +276,11 @@ class FrameCacheDataModule(L.LightningDataModule):
         if self.split_file is not None:
             record = read_split(self.split_file)
             assignment = assignment_from_record(record, idx["video"], idx["frame"], str(self.split_file))
+            # The leak report is derived from the assignment: computed again, so a split recorded before a
+            # check existed (e.g. swapped-in identities) is reported with it.
+            record["leaks"] = leak_report(
+                assignment, idx["video"], idx["identity"], self.second_identities(idx["video"])
+            )
             return assignment, record
         if len(idx["label"]) == 0:
             assignment = np.array([], dtype=object)
@@ -390,7 +396,11 @@ class FrameCacheDataModule(L.LightningDataModule):
         return {
             "split_fingerprint": rec["fingerprint"],
             "split": {k: rec.get(k) for k in ("strategy", "group_by", "seed", "fractions")},
-            "leaks": {k: rec["leaks"][k] for k in ("identities_in_several_splits", "videos_in_several_splits")},
+            "leaks": {
+                k: rec["leaks"][k]
+                for k in ("identities_in_several_splits", "videos_in_several_splits", "swapped_in")
+                if k in rec["leaks"]
+            },  # fmt: skip
             "counts": self.class_counts_all(),
             "cache": str(self.cache.path),
         }

@@ -54,6 +54,16 @@ def split_line(dataset: dict) -> str:
         f"(split.json): {leaks.get('identities_in_several_splits', '?')} identities and "
         f"{leaks.get('videos_in_several_splits', '?')} videos in more than one split."
     )
+    sw = leaks.get("swapped_in")
+    if sw:
+        n = sw["fakes_whose_second_identity_is_in_another_split"]
+        text += (
+            f" {n} fake video(s) show a swapped-in face whose own videos are in another split (e.g. "
+            f"{', '.join(sw['examples'][:2])}); `split.strict_identities=true` keeps a fake only where both its "
+            "identities are."
+            if n
+            else " No fake shows a swapped-in face from another split."
+        )
     if sp["strategy"] == "stratified":
         text += (
             " **This is the paper's per-frame stratified split, kept to reproduce the paper: frames of one video "
