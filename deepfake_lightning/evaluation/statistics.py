@@ -260,17 +260,22 @@ def paired_claim(
     return out
 
 
-def comparison_verdict(diffs: Mapping[str, Any], keys: Sequence[str] = ("roc_auc", "balanced_accuracy")) -> str:
-    """`helped` when every named difference's interval is above 0, `hurt` when one is entirely below 0, else
-    `not shown` (an interval that includes 0, or none)."""
+def interval_verdict(diffs: Mapping[str, Any], keys: Sequence[str], better: str, worse: str) -> str:
+    """`better` when every named difference's interval is above 0, `worse` when one is entirely below 0, else
+    `not shown` (an interval that includes 0, or none): never a verdict from a point estimate."""
     cis = [diffs[k]["ci"] for k in keys]
     if any(ci is None for ci in cis):
         return "not shown"
     if all(ci[0] > 0 for ci in cis):
-        return "helped"
+        return better
     if any(ci[1] < 0 for ci in cis):
-        return "hurt"
+        return worse
     return "not shown"
+
+
+def comparison_verdict(diffs: Mapping[str, Any]) -> str:
+    """`helped` / `hurt` / `not shown` from the ROC AUC and balanced-accuracy difference intervals."""
+    return interval_verdict(diffs, ("roc_auc", "balanced_accuracy"), "helped", "hurt")
 
 
 def seeds_needed(level: float) -> int:
@@ -334,14 +339,7 @@ def two_level_claim(per_seed: Sequence[Mapping[str, Any]], n_boot: int, seed: in
 
 def claim_verdict(diffs: Mapping[str, Any]) -> str:
     """`held`, `reversed` or `not shown` from the balanced-accuracy and real-recall difference intervals."""
-    cis = [diffs[k]["ci"] for k in ("balanced_accuracy", "real_recall")]
-    if any(ci is None for ci in cis):
-        return "not shown"
-    if all(ci[0] > 0 for ci in cis):
-        return "held"
-    if any(ci[1] < 0 for ci in cis):
-        return "reversed"
-    return "not shown"
+    return interval_verdict(diffs, ("balanced_accuracy", "real_recall"), "held", "reversed")
 
 
 def degenerate_threshold(labels: np.ndarray, p_fake: np.ndarray, threshold: float) -> str | None:
