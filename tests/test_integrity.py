@@ -303,3 +303,20 @@ def test_predictions_are_matched_to_frames_by_position_not_loader_order(tiny_dm,
         assert np.array_equal(again[k], in_order[k])
     assert np.allclose(again["p_fake"], in_order["p_fake"], atol=1e-6)
     assert np.allclose(again["p_fake"], torch.softmax(torch.as_tensor(again["logits"]), 1)[:, 1].numpy(), atol=1e-6)
+
+
+def test_eval_finds_the_runs_own_split_after_the_cache_is_rebuilt(runs, tiny_root, tmp_path):
+    # A cache built again since the run (a newer cache version) has another key but the same videos:
+    # subset=test must still be the run's recorded test split, not a new split that may hold training videos.
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["general"], run)
+    rec = json.loads((run / "split.json").read_text())
+    rec["cache_key"] = "0000000000000000"  # what a split recorded with an older cache looks like
+    (run / "split.json").write_text(json.dumps(rec))
+    ev = tmp_path / "ev"
+    m = run_eval(compose_cfg("eval", [f"run={run}", f"data.root={tiny_root}", "subset=test", "report.bootstrap=0",
+                                      f"paths.cache_dir={tmp_path / 'c'}", f"out_dir={ev}"], ev))  # fmt: skip
+    assert m["eval"]["split_fingerprint"] == rec["fingerprint"] and "run's own test split" in m["eval"]["frames"]
+    assert m["eval"]["videos"] == len(rec["videos"]["test"])

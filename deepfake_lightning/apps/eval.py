@@ -56,11 +56,23 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
     if cfg.subset not in SUBSETS:
         raise ValueError(f"subset must be one of {SUBSETS}, got {cfg.subset!r}")
     dm: FrameCacheDataModule = hydra.utils.instantiate(eval_data_config(cfg, pred))
-    key = dm.build().manifest.get("key")
+    cache = dm.build()
+    key = cache.manifest.get("key")
     own = None
     if (pred.run_dir / SPLIT_FILE).is_file():
         own = read_split(pred.run_dir)
-    same_data = own is not None and own.get("cache_key") == key
+    # The run's own data: the same cache, or (a cache rebuilt since, e.g. by a newer cache version) exactly the
+    # videos its split.json records. Then its own split is used, never a new one that could put its training
+    # videos in "test".
+    cached = set(dm.video_view(cache.index)["video"].astype(str))
+    recorded = {v for names in (own or {}).get("videos", {}).values() for v in names}
+    same_data = own is not None and (own.get("cache_key") == key or (bool(cached) and cached == recorded))
+    if own is not None and not same_data and cached & set(own["videos"].get("train", [])):
+        log.warning(
+            "%d of these videos were in the run's training split (e.g. %s): figures on them are not held out",
+            len(cached & set(own["videos"]["train"])),
+            sorted(cached & set(own["videos"]["train"]))[:3],
+        )
     if same_data and cfg.subset != "all":
         dm.split_file = pred.run_dir / SPLIT_FILE  # the run's own test split, exactly
         how = f"the run's own {cfg.subset} split (split.json {own['fingerprint']})"
