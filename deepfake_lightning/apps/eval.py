@@ -128,7 +128,13 @@ def stored_val(pred: Predictor) -> tuple[Scores | None, dict[str, Any]]:
     block = json.loads(m_path.read_text()).get("models", {}).get("ensemble")
     if "val_p_fake_ensemble" not in pr or not block or "threshold_choice" not in block:
         return None, {}
-    return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], pr["val_videos"].astype(str)), threshold_rule(block)
+    try:
+        videos = pr["val_videos"].astype(str)
+    except ValueError:  # written before video names were stored as strings: loading them needs pickle
+        log.warning("%s stores its video names as objects (an older dfl-ensemble); intervals stay conditional on "
+                    "the stored thresholds: run dfl-ensemble again to re-choose them", pr_path)  # fmt: skip
+        return None, {}
+    return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], videos), threshold_rule(block)
 
 
 ROBUST_METRICS = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
