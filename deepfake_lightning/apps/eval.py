@@ -146,7 +146,7 @@ def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
     evaluated with)."""
     val, _ = stored_val(pred)
     out: dict[str, dict[str, Any]] = {pred.name: {"threshold": pred.threshold, "val": val}}
-    if pred.name != "ensemble":
+    if pred.name != "ensemble" or val is None:  # members need the stored val scores and their thresholds
         return out
     metrics = json.loads((pred.run_dir / "metrics.json").read_text())
     pr = np.load(pred.run_dir / "predictions.npz", allow_pickle=False)
