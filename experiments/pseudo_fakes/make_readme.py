@@ -19,7 +19,7 @@ def load(here: Path = HERE) -> dict[str, Any]:
     out = {"demo": json.loads((here / "demo" / "metrics.json").read_text())}
     rob = here / "robustness" / "metrics.json"
     if rob.is_file():
-        out["robustness"] = json.loads(rob.read_text())
+        out["robustness"] = json.loads(rob.read_text())["robustness"]
     return out
 
 
