@@ -264,21 +264,19 @@ def write_h264(path: Path, frames: int, size: tuple[int, int], base: np.ndarray 
             c.mux(p)
 
 
-def _noop(x: int) -> int:
-    return x
-
-
 def process_pool_startup(workers: int) -> float:
     """Seconds to start a spawn process pool and run a trivial task on each worker (as the cache build does:
     its workers do not re-import the main module, see data/build.light_main)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from deepfake_lightning.data.build import light_main
+    from deepfake_lightning.data.build import _worker_init, light_main, pool_ping
 
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init
+    ) as pool:
         with light_main():
-            futures = [pool.submit(_noop, i) for i in range(workers)]
+            futures = [pool.submit(pool_ping, i) for i in range(workers)]
         [f.result() for f in futures]
     return time.perf_counter() - t0
