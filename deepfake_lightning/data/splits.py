@@ -198,7 +198,7 @@ def swapped_in_leaks(
     out = set()
     for v, s, b in zip(np.asarray(videos).astype(str), assignment, np.asarray(second).astype(str)):
         if b and s in SPLITS and where.get(b, set()) - {s}:
-            out.add(v)
+            out.add(str(v))
     return sorted(out)
 
 
