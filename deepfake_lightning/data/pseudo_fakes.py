@@ -52,19 +52,24 @@ def _uniform(n: int, lo: float, hi: float, g: torch.Generator | None, device: to
 
 
 def polygon_masks(polygons: torch.Tensor, size: int) -> torch.Tensor:
-    """Filled convex polygons [n, V, 2] (pixel coordinates) as float masks [n, 1, size, size]."""
-    ys, xs = torch.meshgrid(
-        torch.arange(size, device=polygons.device, dtype=torch.float32) + 0.5,
-        torch.arange(size, device=polygons.device, dtype=torch.float32) + 0.5,
-        indexing="ij",
-    )
-    p = torch.stack([xs, ys], -1).view(1, 1, -1, 2)  # [1, 1, P, 2]
-    v0 = polygons.unsqueeze(2)  # [n, V, 1, 2]
-    v1 = torch.roll(polygons, -1, dims=1).unsqueeze(2)
-    e, d = v1 - v0, p - v0
-    cross = e[..., 0] * d[..., 1] - e[..., 1] * d[..., 0]  # [n, V, P]
-    inside = (cross >= 0).all(1) | (cross <= 0).all(1)
-    return inside.float().view(-1, 1, size, size)
+    """Filled convex polygons [n, V, 2] (pixel coordinates) as float masks [n, 1, size, size].
+
+    A pixel is inside when it lies on the same side of every edge; the edges are visited one at a time, so
+    memory stays [n, size * size] (all edges at once would be V times that: gigabytes at 224 px).
+    """
+    n, v = polygons.shape[:2]
+    coords = torch.arange(size, device=polygons.device, dtype=torch.float32) + 0.5
+    ys, xs = torch.meshgrid(coords, coords, indexing="ij")
+    px, py = xs.reshape(1, -1), ys.reshape(1, -1)  # [1, P]
+    pos = torch.ones(n, size * size, dtype=torch.bool, device=polygons.device)
+    neg = torch.ones_like(pos)
+    for i in range(v):
+        a, b = polygons[:, i], polygons[:, (i + 1) % v]  # [n, 2]
+        ex, ey = (b[:, 0] - a[:, 0])[:, None], (b[:, 1] - a[:, 1])[:, None]
+        cross = ex * (py - a[:, 1:2]) - ey * (px - a[:, 0:1])
+        pos &= cross >= 0
+        neg &= cross <= 0
+    return (pos | neg).float().view(n, 1, size, size)
 
 
 def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
