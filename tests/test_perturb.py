@@ -51,3 +51,18 @@ def test_h264_reencodes_the_whole_video_and_keeps_the_frame_indices(tmp_path):
     assert [i for i, _ in out] == [i for i, _ in frames]
     assert all(o.shape == f.shape for (_, o), (_, f) in zip(out, frames))
     assert any(np.abs(o.astype(int) - f).mean() > 0.1 for (_, o), (_, f) in zip(out, frames))
+
+
+def test_a_file_the_degradation_cannot_handle_is_skipped_with_its_reason(tmp_path):
+    import cv2
+
+    from deepfake_lightning.data.celebdf import VideoItem
+    from deepfake_lightning.data.extract import ExtractConfig, extract_item
+
+    (tmp_path / "a.png").write_bytes(cv2.imencode(".png", _frames(1)[0][1])[1].tobytes())
+
+    def broken(frames, path):
+        raise RuntimeError("codec not available")
+
+    kept, reason = extract_item(tmp_path, VideoItem("a.png", 0, "a"), ExtractConfig(face_crop=False), "box", broken)
+    assert kept == [] and "codec not available" in reason

@@ -226,6 +226,9 @@ def robustness(cfg: DictConfig, pred: Predictor, clean: Scores, device: str) -> 
             dm.setup()
             scores = score_models(pred, models, dm, device)
             rows.append({"level": level, "parameter": parameter(kind, level),
+                         "videos": int(len(np.unique(next(iter(scores.values())).videos.astype(str)))),
+                         # a file the degradation could not be applied to is left out, and named here
+                         "skipped": dm.cache.manifest.get("skipped", []),
                          "models": {n: figures(sc, models[n]) for n, sc in scores.items()}})  # fmt: skip
             log.info("robustness %s level %d: %s", kind, level,
                      {n: round(r["roc_auc"], 3) if r["roc_auc"] is not None else None for n, r in rows[-1]["models"].items()})  # fmt: skip

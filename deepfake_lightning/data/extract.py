@@ -114,5 +114,8 @@ def extract_item(
         if min(frame.shape[:2]) < 2:
             return [], f"frame too small ({frame.shape[1]}x{frame.shape[0]})"
     if perturb is not None:
-        raw = perturb(raw, path)
+        try:
+            raw = perturb(raw, path)
+        except Exception as exc:  # e.g. a stream OpenCV decodes but PyAV cannot re-encode: skip it, say why
+            return [], f"cannot apply {getattr(perturb, 'key', 'the degradation')}: {type(exc).__name__}: {exc}"
     return crop_frames(raw, cfg, landmarks)
