@@ -109,3 +109,20 @@ def test_extraction_workers_do_not_import_the_apps_main_module(tmp_path):
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
     assert "light False" in out.stdout and "plain True" in out.stdout, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(
+    ("app", "args", "expected"),
+    [
+        ("eval", [], "dfl-eval: error: run is required: pass run="),
+        ("train", ["+threshold.min_fake_recal=0.9"], "dfl-train: error: threshold.min_fake_recal: no such key"),
+    ],
+)
+def test_a_users_error_is_one_line_and_exit_2(app, args, expected, tmp_path):
+    cmd = [sys.executable, "-m", f"deepfake_lightning.apps.{app}", *args, f"hydra.run.dir={tmp_path}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DFL_DEBUG", "HYDRA_FULL_ERROR")}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert res.returncode == 2
+    assert expected in res.stderr and "Traceback" not in res.stderr + res.stdout
+    debug = subprocess.run(cmd, capture_output=True, text=True, env={**env, "DFL_DEBUG": "1"}, cwd=tmp_path)
+    assert debug.returncode != 0 and "Traceback" in debug.stderr + debug.stdout

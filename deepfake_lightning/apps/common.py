@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -50,14 +51,47 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def debug_mode() -> bool:
+    """Whether errors keep their traceback: DFL_DEBUG=1 or Hydra's own HYDRA_FULL_ERROR=1."""
+    return any(os.environ.get(k, "") not in ("", "0") for k in ("DFL_DEBUG", "HYDRA_FULL_ERROR"))
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The one-line message for an error the user's input caused (a bad value, a missing file or key), else None."""
+    from omegaconf.errors import ConfigKeyError, MissingMandatoryValue
+
+    if isinstance(exc, MissingMandatoryValue):
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", "?")
+        return f"{key} is required: pass {key}=... on the command line (--cfg job shows every key and its value)"
+    if isinstance(exc, ConfigKeyError):
+        return str(exc).splitlines()[0]
+    if isinstance(exc, (ValueError, FileNotFoundError, KeyError)):
+        text = str(exc).strip().strip("'\"")
+        return text.splitlines()[0] if text else type(exc).__name__
+    return None
+
+
+def app_name() -> str:
+    name = Path(sys.argv[0]).name
+    return name if name.startswith("dfl-") else f"dfl-{name.removesuffix('.py')}"
+
+
 def run_job(fn: Callable[[], Any], out_dir: str | Path | None = None) -> Any:
-    """Run one app body; W&B is closed in every case, and in a multirun a failed job is logged and
-    recorded (error.txt in its folder) instead of ending the whole sweep."""
+    """Run one app body; W&B is closed in every case.
+
+    In a multirun a failed job is logged and recorded (error.txt in its folder) instead of ending the whole
+    sweep. In a single run an error the user caused (bad value, missing file or required key) prints one
+    line and exits with status 2, no traceback (DFL_DEBUG=1 or HYDRA_FULL_ERROR=1 shows it).
+    """
     try:
         return fn()
-    except Exception:
+    except Exception as exc:
         if not in_multirun():
-            raise
+            message = None if debug_mode() else user_error(exc)
+            if message is None:
+                raise
+            print(f"{app_name()}: error: {message}  (DFL_DEBUG=1 shows the traceback)", file=sys.stderr)
+            raise SystemExit(2) from None
         logging.getLogger(__name__).exception("job failed; the multirun goes on")
         if out_dir is not None:
             Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
 from deepfake_lightning.apps.predict import load_predictor
 from deepfake_lightning.data.splits import SPLIT_FILE
 
@@ -102,7 +102,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
 def main(cfg: DictConfig) -> None:
-    export(cfg)
+    run_job(lambda: export(cfg))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import write_split
@@ -50,7 +50,7 @@ def run(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="extract")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    run_job(lambda: run(cfg))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
 from deepfake_lightning.apps.ensemble import check_members_split, datamodule_from_run
 from deepfake_lightning.data.splits import SplitMismatchError
 from deepfake_lightning.data.transforms import center_crop
@@ -128,7 +128,7 @@ def run(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="gradcam")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    run_job(lambda: run(cfg))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.evaluation.protocol import AGGREGATES
@@ -179,7 +179,9 @@ def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    results = predict(cfg)
+    results = run_job(lambda: predict(cfg))
+    if results is None:  # a failed job of a multirun, recorded by run_job
+        return
     write(results, str(cfg.format), cfg.get("output"))
     if not any("p_fake" in r for r in results):
         raise SystemExit(f"nothing could be scored under {cfg.input}")

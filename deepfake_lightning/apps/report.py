@@ -8,7 +8,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH
+from deepfake_lightning.apps.common import CONFIG_PATH, run_job
 from deepfake_lightning.data.splits import check_same_split, read_split
 from deepfake_lightning.evaluation.report import write_report
 
@@ -23,8 +23,8 @@ def check_results_split(out_dir: str | Path) -> str:
     return check_same_split(records)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="report")
-def main(cfg: DictConfig) -> None:
+def report(cfg: DictConfig) -> None:
+    """Check the results folder's split, write REPORT.md, log the results to W&B."""
     check_results_split(cfg.out_dir)
     path = write_report(cfg.out_dir)
     print(f"report: {path}")
@@ -34,6 +34,11 @@ def main(cfg: DictConfig) -> None:
         group = cfg.get("wandb_group") or f"paper-{Path(str(cfg.out_dir)).resolve().name}"
         folder = log_results(cfg.out_dir, group)
         print(f"W&B results run (group {group}): {folder}")
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="report")
+def main(cfg: DictConfig) -> None:
+    run_job(lambda: report(cfg))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH
+from deepfake_lightning.apps.common import CONFIG_PATH, run_job
 from deepfake_lightning.data.synthetic import generate_dataset
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def run(cfg: DictConfig) -> dict[str, int]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="synth")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    run_job(lambda: run(cfg))
 
 
 if __name__ == "__main__":

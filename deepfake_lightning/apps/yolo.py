@@ -11,7 +11,7 @@ import hydra
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
@@ -93,7 +93,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="yolo")
 def main(cfg: DictConfig) -> float | None:
-    return run(cfg)["val"]["balanced_accuracy"]
+    m = run_job(lambda: run(cfg), cfg.out_dir)
+    return sweep_value(None if m is None else m["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":
