@@ -129,3 +129,27 @@ def test_eval_under_degradations(ensemble_dir, tiny_root, tmp_path):
     with pytest.raises(ValueError, match="unknown kind"):
         run_eval(compose_cfg("eval", [f"run={ensemble_dir}", f"data.root={tiny_root}", "perturb=[gamma]",
                                       f"paths.cache_dir={tmp_path / 'c'}", f"out_dir={tmp_path / 'bad'}"], tmp_path))  # fmt: skip
+
+
+def test_predict_checks_choices_first_and_warns_on_a_degenerate_threshold(ensemble_dir, tiny_root, tmp_path, capsys):
+    video = next((tiny_root / "Celeb-real").glob("*.mp4"))
+    with pytest.raises(ValueError, match=r"aggregate must be one of \('mean', 'max', 'median'\), got 'meen'"):
+        predict(_cfg(ensemble_dir, video, aggregate="meen"))
+    # An ensemble folder whose val-chosen threshold called every val frame fake.
+    run = tmp_path / "ens"
+    shutil.copytree(ensemble_dir, run)
+    m = json.loads((run / "metrics.json").read_text())
+    m["models"]["ensemble"]["degenerate_threshold"] = {
+        "flags": "all fake", "note": "the val-chosen threshold 0.00 calls all fake on val",
+        "balanced_accuracy_threshold": 0.42,
+    }  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(m))
+    image = tmp_path / "frame.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.zeros((64, 64, 3), np.uint8))
+    results = predict(_cfg(run, image))
+    err = capsys.readouterr().err
+    assert "warning: the val-chosen threshold 0.00 calls all fake on val" in err and "0.42" in err
+    assert "calls all fake" in results[0]["threshold_warning"]
+    assert "threshold_warning" not in predict(_cfg(run, image, threshold=0.5))[0]

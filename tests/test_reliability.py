@@ -217,3 +217,23 @@ def test_killed_training_resumes_to_the_same_metrics(tiny_root, tmp_path):
     b = json.loads((tmp_path / "killed" / "metrics.json").read_text())["test"]
     for k in ("roc_auc", "real_recall", "fake_recall", "threshold"):
         assert a[k] == pytest.approx(b[k], abs=1e-6), k
+
+
+def test_nothing_under_the_root_is_passed_over_in_silence(tmp_path):
+    import os
+
+    from tests.conftest import make_dm
+
+    root = tmp_path / "data"
+    for d in ("Celeb-real", "Celeb-synthesis"):
+        (root / d).mkdir(parents=True)
+    (root / "Celeb-real" / "id0_0000.mp4").write_bytes(b"x")  # a bad file: skipped at extraction as before
+    os.symlink(tmp_path / "nowhere.mp4", root / "Celeb-real" / "id0_0001.mp4")
+    os.symlink(root / "Celeb-real" / "id0_0002.mp4", root / "Celeb-real" / "id0_0002.mp4")
+    (root / "Celeb-synthesis" / "id0_id1_0000.mp4").mkdir()
+    items, skipped = make_dm(root, tmp_path / "c").list_items()
+    reasons = {s["path"]: s["reason"] for s in skipped}
+    assert reasons["Celeb-real/id0_0001.mp4"].startswith("a dangling symlink")
+    assert reasons["Celeb-real/id0_0002.mp4"] == "a symlink loop"
+    assert reasons["Celeb-synthesis/id0_id1_0000.mp4"].startswith("a folder")
+    assert [it.path for it in items] == ["Celeb-real/id0_0000.mp4"]

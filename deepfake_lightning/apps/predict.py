@@ -86,10 +86,40 @@ def list_inputs(path: Path) -> list[Path]:
     raise FileNotFoundError(f"input={path}: no such file or folder")
 
 
+FORMATS = ("jsonl", "csv")
+
+
+def degenerate_note(predictor: Predictor) -> str | None:
+    """Why the run's stored frame threshold cannot be trusted (it called every val frame fake, or none), with the
+    fallback the run recorded; None for a usable threshold."""
+    metrics = predictor.run_dir / "metrics.json"
+    block = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    block = (block.get("models") or {}).get(predictor.name, block)
+    deg = block.get("degenerate_threshold") if isinstance(block, dict) else None
+    if deg:
+        return (
+            f"{deg['note']}: labels from it say little (the run recorded {deg['balanced_accuracy_threshold']:.2f} "
+            "as the balanced-accuracy alternative; pass threshold=... to use another)"
+        )
+    if predictor.threshold <= 0.0 or predictor.threshold > 1.0:
+        return (
+            f"the run's threshold {predictor.threshold:.2f} calls every frame "
+            f"{'fake' if predictor.threshold <= 0 else 'real'}: labels from it say nothing (pass threshold=...)"
+        )
+    return None
+
+
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score every input; unreadable files get a line with an `error` field."""
     app_start(cfg)
+    if str(cfg.aggregate) not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {tuple(AGGREGATES)}, got {cfg.aggregate!r}")
+    if str(cfg.format) not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {cfg.format!r}")
     predictor = load_predictor(cfg.run)
+    warning = None if cfg.get("threshold") is not None else degenerate_note(predictor)
+    if warning:
+        print(f"dfl-predict: warning: {warning}", file=sys.stderr)
     module, data_cfg = predictor.module, predictor.data_config
     override = cfg.get("threshold")
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
@@ -142,6 +172,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             e["label"] = "fake" if e["p_fake"] >= threshold else "real"
             e["threshold"] = threshold
             e["threshold_source"] = source
+            if warning and source.startswith("frame"):
+                e["threshold_warning"] = warning
             if source not in used:
                 used.add(source)
                 print(f"dfl-predict: {e['kind']}s use threshold {threshold:.2f} ({source})", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,39 @@ def parse_test_list(path: str | Path) -> tuple[dict[str, int], list[dict[str, st
             continue
         labels[parts[1].strip().replace("\\", "/")] = REAL if parts[0] == "1" else FAKE
     return labels, bad
+
+
+def unusable_entry(p: Path) -> str | None:
+    """Why a directory entry named like a video or image cannot be used (never passed over in silence), or None."""
+    if p.is_symlink() and not p.exists():
+        try:
+            p.resolve(strict=True)
+        except RuntimeError:
+            return "a symlink loop"
+        except OSError as exc:
+            if exc.errno == 40:  # ELOOP
+                return "a symlink loop"
+        return f"a dangling symlink (to {os.readlink(p)})"
+    if p.is_dir():
+        return "a folder named like a media file, not a file"
+    if not p.is_file():
+        return "not a regular file"
+    return None
+
+
+def odd_entries(root: Path, folders: list[Path], recursive: bool = False) -> list[dict[str, str]]:
+    """Entries named like videos or images under `folders` that are not usable files, as skipped records."""
+    out = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        entries = folder.rglob("*") if recursive else folder.iterdir()
+        for p in sorted(entries):
+            if p.suffix.lower() in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
+                why = unusable_entry(p)
+                if why:
+                    out.append({"path": p.relative_to(root).as_posix(), "reason": why})
+    return out
 
 
 def list_celebdf(root: str | Path) -> list[VideoItem]:

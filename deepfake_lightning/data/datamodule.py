@@ -15,11 +15,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from deepfake_lightning.data.build import build_cache, merge_shards
 from deepfake_lightning.data.cache import FrameCache
 from deepfake_lightning.data.celebdf import (
+    FAKE_DIRS,
+    REAL_DIRS,
     TEST_LIST,
     VideoItem,
     frame_folder_video,
     list_celebdf,
     list_frame_folder,
+    odd_entries,
     parse_test_list,
 )
 from deepfake_lightning.data.celebdf import swapped_in_identity as celebdf_swapped_in
@@ -178,7 +181,9 @@ class FrameCacheDataModule(L.LightningDataModule):
         """(items, pre-skipped entries such as malformed test-list lines)."""
         self.check_root()
         items = list_celebdf(self.root)
-        skipped: list[dict[str, str]] = []
+        skipped: list[dict[str, str]] = odd_entries(self.root, [self.root / d for d in (*REAL_DIRS, *FAKE_DIRS)])
+        for entry in skipped:
+            log.warning("skipping %s: %s", self.root / entry["path"], entry["reason"])
         if self.test_list.is_file():
             labels, bad = parse_test_list(self.test_list)
             skipped += bad
@@ -585,7 +590,10 @@ class FrameFolderDataModule(FrameCacheDataModule):
         items = list_frame_folder(self.root)
         if not items:
             raise FileNotFoundError(f"data.root={self.root} holds no images or videos under real/ or fake/")
-        return items, []
+        odd = odd_entries(self.root, [self.root / "real", self.root / "fake"], recursive=True)
+        for entry in odd:
+            log.warning("skipping %s: %s", self.root / entry["path"], entry["reason"])
+        return items, odd
 
     def official_assignment(self) -> dict[str, str]:
         raise ValueError("split.strategy=official needs a Celeb-DF or FF++ layout, not a real/ fake/ tree")
