@@ -119,10 +119,11 @@ def test_extraction_workers_do_not_import_the_apps_main_module(tmp_path):
     ],
 )
 def test_a_users_error_is_one_line_and_exit_2(app, args, expected, tmp_path):
-    cmd = [sys.executable, "-m", f"deepfake_lightning.apps.{app}", *args, f"hydra.run.dir={tmp_path}"]
+    cmd = [sys.executable, "-m", f"deepfake_lightning.apps.{app}", *args, f"hydra.run.dir={tmp_path / 'run'}"]
     env = {k: v for k, v in os.environ.items() if k not in ("DFL_DEBUG", "HYDRA_FULL_ERROR")}
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert res.returncode == 2
     assert expected in res.stderr and "Traceback" not in res.stderr + res.stdout
+    assert not (tmp_path / "run").exists()  # a run that stopped at start leaves no folder behind
     debug = subprocess.run(cmd, capture_output=True, text=True, env={**env, "DFL_DEBUG": "1"}, cwd=tmp_path)
     assert debug.returncode != 0 and "Traceback" in debug.stderr + debug.stdout

@@ -196,3 +196,18 @@ def test_compiled_backbone_keeps_the_checkpoint_keys(tiny_root, cache_dir, tmp_p
     res = train(cfg)  # a whole compiled run, and its checkpoint loads into an uncompiled module
     ckpt = torch.load(tmp_path / res["checkpoint"], map_location="cpu", weights_only=True)
     plain.load_state_dict(ckpt["state_dict"])
+
+
+@pytest.mark.parametrize("debug", ["fdr", "limit", "overfit"])
+def test_debug_configs_run_a_tiny_training(debug, tiny_root, cache_dir, tmp_path):
+    over = [f"debug={debug}", f"data.root={tiny_root}", f"paths.cache_dir={cache_dir}", "data.image_size=40",
+            "model.input_size=32", "data.extract_workers=1", "model.net.arch=mobilenet_v3_small"]  # fmt: skip
+    if debug == "overfit":
+        over.append("trainer.max_epochs=2")
+    cfg = compose_cfg("train", over, tmp_path)
+    assert cfg.task_name == "debug" and cfg.trainer.detect_anomaly and not cfg.logger.get("wandb")
+    expected = {"fdr": ("fast_dev_run", True), "limit": ("limit_train_batches", 3), "overfit": ("overfit_batches", 3)}
+    key, value = expected[debug]
+    assert cfg.trainer[key] == value
+    result = train(cfg)
+    assert result["test"]["confusion_matrix"]

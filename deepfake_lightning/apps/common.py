@@ -71,6 +71,26 @@ def user_error(exc: BaseException) -> str | None:
     return None
 
 
+def remove_empty_run_dir() -> None:
+    """After a run that stopped at start: remove its Hydra run folder when it holds nothing but Hydra's own
+    config copies and its log (whose lines were on the console too), so no timestamped folder is left behind
+    by a typo. A run that wrote anything of its own (config.yaml, split.json, checkpoints) keeps its folder."""
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    folder = Path(HydraConfig.get().runtime.output_dir)
+    if not folder.is_dir():
+        return
+    for p in folder.rglob("*"):
+        if p.is_file() and not (p.relative_to(folder).parts[0] == ".hydra" or p.suffix == ".log"):
+            return
+    # Hydra's file handler still holds the log open; on POSIX the folder can go all the same.
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def app_name() -> str:
     name = Path(sys.argv[0]).name
     return name if name.startswith("dfl-") else f"dfl-{name.removesuffix('.py')}"
@@ -91,6 +111,7 @@ def run_job(fn: Callable[[], Any], out_dir: str | Path | None = None) -> Any:
             if message is None:
                 raise
             print(f"{app_name()}: error: {message}  (DFL_DEBUG=1 shows the traceback)", file=sys.stderr)
+            remove_empty_run_dir()
             raise SystemExit(2) from None
         logging.getLogger(__name__).exception("job failed; the multirun goes on")
         if out_dir is not None:
