@@ -153,3 +153,20 @@ def test_predict_checks_choices_first_and_warns_on_a_degenerate_threshold(ensemb
     assert "warning: the val-chosen threshold 0.00 calls all fake on val" in err and "0.42" in err
     assert "calls all fake" in results[0]["threshold_warning"]
     assert "threshold_warning" not in predict(_cfg(run, image, threshold=0.5))[0]
+
+
+def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, tmp_path):
+    import subprocess
+    import sys
+
+    import cv2
+
+    from deepfake_lightning.apps import quote_override
+
+    image = tmp_path / "Jürgen Müller 写真.png"
+    cv2.imwrite(str(image), np.zeros((64, 64, 3), np.uint8))
+    cmd = [sys.executable, "-m", "deepfake_lightning.apps.predict", f"run={ensemble_dir}", f"input={image}"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["path"] == str(image)
+    assert quote_override("threshold=0.5") == "threshold=0.5" and quote_override("x=[a,b]") == "x=[a,b]"
