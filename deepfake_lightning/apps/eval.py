@@ -26,8 +26,9 @@ from deepfake_lightning.evaluation.protocol import (
     aggregate_videos,
     bootstrap_settings,
     fixed_threshold_table,
+    resampled_threshold,
 )
-from deepfake_lightning.evaluation.report import figure_cell
+from deepfake_lightning.evaluation.report import figure_cell, value_with_ci
 from deepfake_lightning.evaluation.seeds import threshold_rule
 from deepfake_lightning.evaluation.statistics import calibrated_logits
 from deepfake_lightning.models.ensemble import p_fake_from_logits
@@ -144,8 +145,8 @@ def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
     """The models a run holds, each with its stored threshold and its val scores where stored: a training run
     is one model; an ensemble folder is the ensemble and its two members (with the calibration they were
     evaluated with)."""
-    val, _ = stored_val(pred)
-    out: dict[str, dict[str, Any]] = {pred.name: {"threshold": pred.threshold, "val": val}}
+    val, rule = stored_val(pred)
+    out: dict[str, dict[str, Any]] = {pred.name: {"threshold": pred.threshold, "val": val, "rule": rule}}
     if pred.name != "ensemble" or val is None:  # members need the stored val scores and their thresholds
         return out
     metrics = json.loads((pred.run_dir / "metrics.json").read_text())
@@ -158,6 +159,7 @@ def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
             "threshold": float(block["threshold"]),
             "val": Scores(pr["val_labels"], pr[f"val_p_fake_{name}"], pr["val_videos"].astype(str)),
             "calibration": (cal["temperature"], cal["bias"]) if cal.get("applied") else None,
+            "rule": rule,
         }
     return out
 
@@ -196,13 +198,15 @@ def robustness(cfg: DictConfig, pred: Predictor, clean: Scores, device: str) -> 
         block: dict[str, Any] = {"threshold": m["threshold"], "test": detection_metrics(scores.labels, scores.p_fake, m["threshold"]),
                                  "test_at_0.5": detection_metrics(scores.labels, scores.p_fake, 0.5)}  # fmt: skip
         if boot["n"] > 0:
-            add_intervals(block, m["val"], scores, m.get("rule", {}), boot, aggregate)
+            add_intervals(block, m["val"], scores, m["rule"], boot, aggregate, frame_thresholds=m["rechosen"])
         row = {k: block["test"][k] for k in ROBUST_METRICS}
         row.update({f"{k}_ci": (block.get("test_ci") or {}).get(k) for k in ROBUST_METRICS})
         return row
 
     for m in models.values():
-        m["rule"] = threshold_rule_of(pred)
+        # The val resamples are the same for every degradation: each model's thresholds are re-chosen once.
+        rechoose = boot["n"] > 0 and m["val"] is not None and boot["rechoose_threshold"]
+        m["rechosen"] = resampled_threshold(m["val"], m["threshold"], m["rule"], boot) if rechoose else None
     clean_dm = eval_data_config(cfg, pred)
     out: dict[str, Any] = {
         "seed": int(cfg.seed),
@@ -236,12 +240,6 @@ def robustness(cfg: DictConfig, pred: Predictor, clean: Scores, device: str) -> 
     return out
 
 
-def threshold_rule_of(pred: Predictor) -> dict[str, Any]:
-    """The threshold rule the run chose with (an ensemble folder's metrics.json), for re-choosing on val resamples."""
-    _, rule = stored_val(pred)
-    return rule
-
-
 def robustness_lines(rob: dict[str, Any]) -> list[str]:
     """REPORT.md: each kind's table (level, parameter, each model's figures with intervals) and the plots."""
     lines = [
@@ -260,18 +258,11 @@ def robustness_lines(rob: dict[str, Any]) -> list[str]:
             cells = []
             for n in names:
                 f = r["models"][n]
-                cells += [_ci_cell(f, "roc_auc"), _ci_cell(f, "balanced_accuracy")]
+                cells += [value_with_ci(f[k], f.get(f"{k}_ci"), pct=False) for k in ("roc_auc", "balanced_accuracy")]
             lines.append(f"| {r['level']} | {r['parameter']} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"![{m}](plots/robustness_{m}.png)" for m in ROBUST_METRICS]
     return lines
-
-
-def _ci_cell(f: dict[str, Any], k: str) -> str:
-    v, ci = f.get(k), f.get(f"{k}_ci")
-    if v is None:
-        return "n/a"
-    return f"{v:.3f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
 
 
 def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:

@@ -41,6 +41,7 @@ from deepfake_lightning.data.cache import (
 from deepfake_lightning.data.celebdf import VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.data.faces import resolve_landmarks
+from deepfake_lightning.runtime import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,6 @@ def cache_key(root: str | Path, items: Sequence[VideoItem], cfg: ExtractConfig, 
             sig = "missing"
         h.update(f"{it.path}|{it.label}|{it.identity}|{sig}\n".encode())
     return h.hexdigest()[:16]
-
-
-def default_workers() -> int:
-    """The cores this process may use."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def extract_chunk(
@@ -303,7 +296,7 @@ def build_cache(
         if (final / MANIFEST_FILE).is_file():
             log.info("shard %d/%d up to date, reusing %s", shard, num_shards, final)
             return FrameCache.load(final)
-    workers = default_workers() if workers is None else max(1, int(workers))
+    workers = available_cores() if workers is None else max(1, int(workers))
     if chunk_files < 1:
         raise ValueError(f"extract.chunk_files must be >= 1, got {chunk_files}")
     work = Path(cache_dir) / f".building-{key}-{part}"  # stable name: a rerun finds the finished chunks

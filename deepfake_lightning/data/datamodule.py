@@ -254,10 +254,8 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.split, self.split_record = self.compute_split(cache)
         labels = cache.index["label"]
         for s in SPLITS:
-            mask = self.split == s
-            if s == "train" and self.pseudo_fakes_only:
-                mask = mask & (labels == 0)  # the SBI setting: real frames only; pseudo-fakes are the fakes
-            self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][mask], labels[mask])
+            pos = self.rows(s)
+            self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][pos], labels[pos])
         self.datasets["all"] = CachedFrames(cache.frames, cache.index["row"], labels)  # dfl-eval on another dataset
         self.log_split()
         self.make_pseudo_fakes()
@@ -419,7 +417,8 @@ class FrameCacheDataModule(L.LightningDataModule):
             return np.arange(len(self.split))
         mask = self.split == stage
         if stage == "train" and self.pseudo_fakes_only:
-            mask = mask & (self.cache.index["label"] == 0)  # type: ignore[union-attr]  (the served training frames)
+            # The SBI setting: the served training frames are the real ones; pseudo-fakes are the fakes.
+            mask = mask & (self.cache.index["label"] == 0)  # type: ignore[union-attr]
         return np.flatnonzero(mask)
 
     def loader(self, stage: str) -> DataLoader:

@@ -16,6 +16,7 @@ from deepfake_lightning.evaluation.statistics import (
     intervals,
     percentile_interval,
     rechosen_thresholds,
+    resampled_at,
     resampled_metrics,
 )
 from deepfake_lightning.evaluation.thresholds import rule_kwargs, select_threshold, sweep_thresholds
@@ -100,6 +101,7 @@ def add_intervals(
     bootstrap: Mapping[str, Any],
     video_aggregate: str = "mean",
     prevalences: Sequence[float] = (),
+    frame_thresholds: Any = None,
 ) -> None:
     """Add `test_ci`, `test_at_0.5_ci`, `video_level.test_ci` and deployment intervals to an evaluated block.
 
@@ -109,15 +111,18 @@ def add_intervals(
     Each `<block>_ci_defined` says how many resamples defined each figure; below `min_defined_share` of
     them the interval is null. `val=None` (no val scores stored, e.g. dfl-eval of a single training run):
     the intervals are conditional on the stored thresholds, and `bootstrap.conditional_on` says so.
+    `frame_thresholds`: resampled_threshold's result for this val and threshold, when the caller already
+    has it (the same val resamples serve every degradation dfl-eval tries).
     """
     if val is None:
         bootstrap = {**bootstrap, "rechoose_threshold": False}
     n, seed, level = int(bootstrap["n"]), int(bootstrap["seed"]), float(bootstrap["level"])
-    t = resampled_threshold(val, block["threshold"], rule, bootstrap)
+    t = frame_thresholds
+    if t is None:
+        t = resampled_threshold(val, block["threshold"], rule, bootstrap)
     if not np.isscalar(t):
         block["threshold_ci"] = percentile_interval(t, level, float(bootstrap["min_defined_share"]))[0]
-    at_t = resampled_metrics(test.labels, test.p_fake, test.videos, t, n, seed)
-    at_05 = resampled_metrics(test.labels, test.p_fake, test.videos, 0.5, n, seed)
+    at_t, at_05 = resampled_at(test.labels, test.p_fake, test.videos, [t, 0.5], n, seed)
     _put(block, "test", at_t, bootstrap)
     _put(block, "test_at_0.5", at_05, bootstrap)
     rechosen = bool(bootstrap.get("rechoose_threshold", True))

@@ -72,7 +72,9 @@ def split_line(dataset: dict) -> str:
     return text
 
 
-def _ci(value: Any, ci: list[float] | None, pct: bool = True, defined: int | None = None, n: int | None = None) -> str:
+def value_with_ci(
+    value: Any, ci: list[float] | None, pct: bool = True, defined: int | None = None, n: int | None = None
+) -> str:
     """`0.587 [0.521, 0.652]` (or percentages); the value alone when there is no interval, and why when the
     resamples left it undefined (`defined` of `n` resamples defined it)."""
     if ci is None:
@@ -87,7 +89,7 @@ def figure_cell(block: dict, name: str, key: str, pct: bool = True) -> str:
     m = block.get(name) or {}
     ci = (block.get(f"{name}_ci") or {}).get(key)
     defined = (block.get(f"{name}_ci_defined") or {}).get(key)
-    return _ci(m.get(key), ci, pct, defined, (block.get("bootstrap") or {}).get("n"))
+    return value_with_ci(m.get(key), ci, pct, defined, (block.get("bootstrap") or {}).get("n"))
 
 
 def _diff(value: float, ci: list[float] | None, pct: bool = True) -> str:

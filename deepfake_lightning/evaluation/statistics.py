@@ -174,9 +174,22 @@ def resampled_metrics(
     labels: np.ndarray, p_fake: np.ndarray, videos: np.ndarray, threshold: float | np.ndarray, n_boot: int, seed: int
 ) -> dict[str, np.ndarray]:
     """Every CI figure on each of `n_boot` stratified video resamples (`threshold`: one, or one per resample)."""
+    return resampled_at(labels, p_fake, videos, [threshold], n_boot, seed)[0]
+
+
+def resampled_at(
+    labels: np.ndarray, p_fake: np.ndarray, videos: np.ndarray, thresholds: Sequence[Any], n_boot: int, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """resampled_metrics at several thresholds of one score vector: the resamples are drawn and the
+    threshold-free figures (ROC AUC, PR AUC, EER) computed once, the rates once per threshold."""
     w, _ = video_multiplicities(videos, labels, n_boot, seed)
-    m = weighted_metrics(labels, p_fake, np.asarray(threshold, dtype=np.float64), w)
-    return {k: m[k] for k in CI_METRICS}
+    y, p = np.asarray(labels).astype(int), np.asarray(p_fake, dtype=np.float64)
+    ranking = _ranking_metrics(y, p, w)
+    out = []
+    for t in thresholds:
+        m = {**weighted_rates(y, p, np.asarray(t, dtype=np.float64), w), **ranking}
+        out.append({k: m[k] for k in CI_METRICS})
+    return out
 
 
 def bootstrap_ci(
