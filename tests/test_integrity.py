@@ -10,7 +10,6 @@ import torch
 from deepfake_lightning.apps.ensemble import run as run_ensemble
 from deepfake_lightning.apps.eval import run as run_eval
 from deepfake_lightning.apps.gradcam import model_view
-from deepfake_lightning.apps.report import check_results_split
 from deepfake_lightning.apps.train import train
 from deepfake_lightning.data.splits import (
     SplitMismatchError,
@@ -23,6 +22,7 @@ from deepfake_lightning.data.splits import (
 )
 from deepfake_lightning.data.synthetic import generate_dataset
 from deepfake_lightning.models.classifier import step_seed
+from deepfake_lightning.results import check_results_split
 from tests.conftest import make_dm
 from tests.helpers import compose_cfg, tiny_train_overrides
 
@@ -252,7 +252,8 @@ def test_deferred_nan_check_runs_before_any_checkpoint_is_written(tmp_path):
 
 
 def test_predict_uses_the_video_threshold_for_videos_and_the_frame_threshold_for_images():
-    from deepfake_lightning.apps.predict import Predictor, threshold_for
+    from deepfake_lightning.apps.predict import threshold_for
+    from deepfake_lightning.models.loading import Predictor
 
     p = Predictor(_Tiny(), 0.3, {"mean": 0.6, "max": 0.9, "median": 0.5}, {}, Path("."), "m")
     assert threshold_for(p, "video", "max", None)[0] == 0.9

@@ -14,12 +14,11 @@ from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.apps.paper import applies_to, chain, extract
+from deepfake_lightning.results import load_metrics
 
 
 def run(cfg: DictConfig) -> dict:
     """One chain into cfg.out_dir with model.net.arch=cfg.arch for the three trainings."""
-    import json
-
     app_start(cfg)
     root, out = Path(str(cfg.data_root)).resolve(), Path(str(cfg.out_dir)).resolve()
     if not root.is_dir():
@@ -32,7 +31,7 @@ def run(cfg: DictConfig) -> dict:
     split_file = extract(root, out, str(cfg.profile), for_app)
     chain(root, out, split_file, str(cfg.profile), for_app, False, bool(cfg.no_yolo), int(cfg.seed),
           [f"model.net.arch={cfg.arch}"])  # fmt: skip
-    return json.loads((out / "metrics.json").read_text())
+    return load_metrics(out)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="chain")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from deepfake_lightning import results
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
-from deepfake_lightning.data.splits import SPLIT_FILE, check_same_split, read_split, write_split
+from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
-from deepfake_lightning.evaluation.schema import validate_metrics
 from deepfake_lightning.evaluation.statistics import (
     CALIBRATION_METHODS,
     CLAIM_METRICS,
@@ -32,22 +31,9 @@ from deepfake_lightning.evaluation.statistics import (
     reliability_bins,
 )
 from deepfake_lightning.models.ensemble import EnsembleModule, fit_weight, fuse_logits, p_fake_from_logits
-from deepfake_lightning.models.loading import load_classifier, run_folder
+from deepfake_lightning.models.loading import datamodule_from_run, load_classifier, run_folder
 
 log = logging.getLogger(__name__)
-
-
-def datamodule_from_run(
-    run_cfg: DictConfig, batch_size: int, split_file: str | Path | None = None
-) -> FrameCacheDataModule:
-    """The DataModule a member was trained on (same cache), with an eval batch size and, given
-    `split_file`, the split recorded there rather than one computed again."""
-    data = OmegaConf.to_container(run_cfg.data, resolve=True)
-    data["eval_batch_size"] = batch_size
-    data["balanced_sampler"] = False
-    if split_file is not None:
-        data["split_file"] = str(split_file)
-    return hydra.utils.instantiate(data)
 
 
 # What predictions.npz keeps of each split's collected outputs (the fused logits are stored per model
@@ -71,16 +57,6 @@ def collect(
     if (merged["labels"] != dm.cache.index["label"][rows]).any():
         raise RuntimeError(f"{stage}: predicted labels differ from the cache index")
     return merged
-
-
-def check_members_split(runs: dict[str, str | Path]) -> tuple[str, Path]:
-    """All member runs share one recorded split: (its fingerprint, the first run's split.json); else SplitMismatchError."""
-    records = {}
-    for role, run in runs.items():
-        folder = run_folder(run)
-        records[role] = (str(folder), read_split(folder))
-    fingerprint = check_same_split(records)
-    return fingerprint, run_folder(next(iter(runs.values()))) / SPLIT_FILE
 
 
 def calibrate(evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, how: str) -> dict[str, Any]:
@@ -198,7 +174,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     members = {k: str(cfg[k]) for k in ("general", "specialist", "baseline", "compare_general") if cfg.get(k)}
     # Fusing or comparing models trained on different splits would test a model on its own training frames.
-    _, split_file = check_members_split(members)
+    _, split_file = results.check_runs_split(members)
     general, gcfg = load_classifier(cfg.general)
     specialist, scfg = load_classifier(cfg.specialist)
     dm = datamodule_from_run(gcfg, int(cfg.batch_size), split_file)
@@ -295,23 +271,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         for name, pair in evaluated.items()
         for i, s in enumerate(("val", "test"))
     }
-    np.savez(
-        out / "predictions.npz",
-        # video names as strings, not objects: the file loads without pickle (allow_pickle=False)
-        **{
-            f"{s}_{k}": d[k].astype(str) if d[k].dtype == object else d[k]
-            for s, d in (("val", val), ("test", test))
-            for k in RAW_OUTPUTS
-        },  # fmt: skip
-        **p_fake,
-    )
-    metrics_path = out / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    old_fp = metrics.get("dataset", {}).get("split_fingerprint") if isinstance(metrics.get("dataset"), dict) else None
-    if metrics and old_fp != dm.split_record["fingerprint"]:
-        # Results of another split (e.g. an earlier YOLO run) must not sit beside this one's.
-        log.warning("%s held results of another split (%s); starting it afresh", metrics_path, old_fp)
-        metrics = {}
+    raw = {f"{s}_{k}": d[k] for s, d in (("val", val), ("test", test)) for k in RAW_OUTPUTS}
+    results.write_predictions(out, {**raw, **p_fake})
+    metrics = results.results_for_split(out, dm.split_record["fingerprint"])
     metrics.update(
         {
             "dataset": dm.dataset_summary(),
@@ -345,16 +307,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"[pseudo-fakes] general with - without on test: ROC AUC {c['roc_auc']['estimate']:+.3f} {c['roc_auc']['ci']}, "
             f"balanced acc {c['balanced_accuracy']['estimate']:+.3f} {c['balanced_accuracy']['ci']}: {c['verdict']}"
         )
-    general_run = (
-        json.loads((run_folder(cfg.general) / "metrics.json").read_text())
-        if (run_folder(cfg.general) / "metrics.json").is_file()
-        else {}
-    )
+    general_run = results.load_metrics(run_folder(cfg.general), missing_ok=True)
     if general_run.get("pseudo_fakes"):
         metrics["pseudo_fakes"] = general_run["pseudo_fakes"]
-    validate_metrics(metrics)
-    metrics_path.write_text(json.dumps(metrics, indent=2))
-    print(f"wrote {metrics_path}")
+    print(f"wrote {results.write_metrics(out, metrics, 'results')}")
     return metrics
 
 

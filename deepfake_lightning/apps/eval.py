@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from deepfake_lightning import results
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
-from deepfake_lightning.apps.predict import Predictor, load_predictor
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.perturb import Perturbation, parameter
@@ -32,6 +31,7 @@ from deepfake_lightning.evaluation.report import figure_cell, value_with_ci
 from deepfake_lightning.evaluation.seeds import threshold_rule
 from deepfake_lightning.evaluation.statistics import calibrated_logits
 from deepfake_lightning.models.ensemble import p_fake_from_logits
+from deepfake_lightning.models.loading import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -122,11 +122,11 @@ def evaluate(pred: Predictor, scores: Scores, aggregate: str) -> dict[str, Any]:
 def stored_val(pred: Predictor) -> tuple[Scores | None, dict[str, Any]]:
     """The run's own val scores and threshold rule, where its folder stores them (a dfl-ensemble folder's
     predictions.npz and metrics.json), so intervals can re-choose the threshold; else (None, {})."""
-    pr_path, m_path = pred.run_dir / "predictions.npz", pred.run_dir / "metrics.json"
-    if pred.name != "ensemble" or not pr_path.is_file() or not m_path.is_file():
+    pr_path = pred.run_dir / results.PREDICTIONS_FILE
+    if pred.name != "ensemble" or not pr_path.is_file() or not (pred.run_dir / results.METRICS_FILE).is_file():
         return None, {}
-    pr = np.load(pr_path, allow_pickle=False)
-    block = json.loads(m_path.read_text()).get("models", {}).get("ensemble")
+    pr = results.load_predictions(pred.run_dir)
+    block = results.load_metrics(pred.run_dir).get("models", {}).get("ensemble")
     if "val_p_fake_ensemble" not in pr or not block or "threshold_choice" not in block:
         return None, {}
     try:
@@ -149,8 +149,8 @@ def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {pred.name: {"threshold": pred.threshold, "val": val, "rule": rule}}
     if pred.name != "ensemble" or val is None:  # members need the stored val scores and their thresholds
         return out
-    metrics = json.loads((pred.run_dir / "metrics.json").read_text())
-    pr = np.load(pred.run_dir / "predictions.npz", allow_pickle=False)
+    metrics = results.load_metrics(pred.run_dir)
+    pr = results.load_predictions(pred.run_dir)
     for name in ("general", "specialist"):
         block, cal = metrics["models"].get(name), (metrics.get("calibration") or {}).get("models", {}).get(name, {})
         if block is None or f"val_p_fake_{name}" not in pr:
@@ -363,8 +363,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         metrics["robustness"] = robustness(cfg, pred, scores, device)
         for m in ROBUST_METRICS:
             plot_robustness(metrics["robustness"], m, out / "plots" / f"robustness_{m}.png")
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    np.savez(out / "predictions.npz", labels=scores.labels, p_fake=scores.p_fake, videos=scores.videos.astype(str))
+    results.write_metrics(out, metrics, "eval")
+    results.write_predictions(out, {"labels": scores.labels, "p_fake": scores.p_fake, "videos": scores.videos})
     report = write_eval_report(out, metrics)
     t = block["test"]
     print(

@@ -13,8 +13,8 @@ import torch
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
-from deepfake_lightning.apps.predict import load_predictor
 from deepfake_lightning.data.splits import SPLIT_FILE
+from deepfake_lightning.models.loading import load_predictor
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import torch
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
-from deepfake_lightning.apps.ensemble import check_members_split, datamodule_from_run
-from deepfake_lightning.data.splits import SplitMismatchError
 from deepfake_lightning.data.transforms import center_crop
 from deepfake_lightning.evaluation.gradcam import (
     LogitsOnly,
@@ -26,7 +23,8 @@ from deepfake_lightning.evaluation.gradcam import (
     yolo_layers,
 )
 from deepfake_lightning.models.ensemble import EnsembleModule
-from deepfake_lightning.models.loading import load_classifier
+from deepfake_lightning.models.loading import datamodule_from_run, load_classifier
+from deepfake_lightning.results import SPLIT_FILE, check_results_split, load_metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,18 +52,11 @@ def run(cfg: DictConfig) -> Path:
     """Write OUT/gradcam/<model>.png strips and OUT/gradcam/grid.png."""
     app_start(cfg)
     out = Path(cfg.out_dir)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = load_metrics(out)
     runs = metrics.get("runs", {})
-    members = {k: runs[k] for k in ("general", "baseline", "specialist") if runs.get(k)}
-    fingerprint, split_file = check_members_split(members)
-    recorded = (metrics.get("dataset") or {}).get("split_fingerprint")
-    if recorded != fingerprint:
-        raise SplitMismatchError(
-            f"split mismatch: {out / 'metrics.json'} records split {recorded} but its runs {sorted(members)} "
-            f"were trained on split {fingerprint}; re-run dfl-ensemble into {out}"
-        )
+    check_results_split(out, roles=("general", "baseline", "specialist"))
     general, gcfg = load_classifier(runs["general"])
-    dm = datamodule_from_run(gcfg, 64, split_file)
+    dm = datamodule_from_run(gcfg, 64, out / SPLIT_FILE)
     dm.setup()
     idx = dm.cache.index
     sel = pick_frames(idx["label"], dm.split, int(cfg.n), int(cfg.seed))

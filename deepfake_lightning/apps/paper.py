@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning.apps.common import CONFIG_DIR, offline_defaults
 from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
 from deepfake_lightning.evaluation.statistics import seeds_needed
+from deepfake_lightning.results import METRICS_FILE, load_metrics, write_metrics
 from deepfake_lightning.runtime import JOBS_ENV
 
 CI_LEVEL = 0.95  # the level at which the advice on the number of seeds is given (report.ci_level's default)
@@ -127,7 +127,7 @@ def chain(
     out.mkdir(parents=True, exist_ok=True)
     for model, exp in MODELS.items():
         run_dir = out / "train" / model
-        if (run_dir / "metrics.json").is_file() and not fresh:
+        if (run_dir / METRICS_FILE).is_file() and not fresh:
             print(f"==> train {model}: done before, reusing {run_dir}")
             continue
         resume = ["ckpt_path=last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() and not fresh else []
@@ -147,7 +147,7 @@ def chain(
     # report can say whether they helped on these data (metrics.json `pseudo_fake_comparison`).
     plain = out / "train" / "general_without_pseudo_fakes"
     compare = uses_pseudo_fakes([*for_app("train"), *train_args])
-    if compare and not ((plain / "metrics.json").is_file() and not fresh):
+    if compare and not ((plain / METRICS_FILE).is_file() and not fresh):
         resume = ["ckpt_path=last"] if (plain / "checkpoints" / "last.ckpt").is_file() and not fresh else []
         args = [
             f"experiment={prefix}_general", f"data.root={root}", f"data.split_file={split_file}",
@@ -155,10 +155,9 @@ def chain(
             "data.pseudo_fakes=none", "data.pseudo_fakes_only=false", "model.name=general_without_pseudo_fakes",
         ]  # fmt: skip
         step("train general without pseudo-fakes", "train", args, plain)
-    metrics = out / "metrics.json"
-    done = metrics.is_file() and "ensemble" in json.loads(metrics.read_text()).get("models", {})
+    done = "ensemble" in load_metrics(out, missing_ok=True).get("models", {})
     if done and not fresh:
-        print(f"==> ensemble: done before, reusing {metrics}")
+        print(f"==> ensemble: done before, reusing {out / METRICS_FILE}")
     else:
         args = [
             f"general={out}/train/general",
@@ -175,7 +174,7 @@ def chain(
     for name in ("yolo11n",) if profile == "demo" else ("yolo11n", "yolo11s"):
         if no_yolo:
             break
-        if name in json.loads(metrics.read_text()).get("models", {}) and not fresh:
+        if name in load_metrics(out).get("models", {}) and not fresh:
             print(f"==> {name}: done before, reusing its results")
             continue
         exp = f"demo_{name}" if profile == "demo" else name
@@ -258,9 +257,9 @@ def main(argv: list[str] | None = None) -> None:
             ]
             for f in futures:
                 f.result()
-    per_seed = {s: json.loads((out / f"seed-{s}" / "metrics.json").read_text()) for s in seeds}
+    per_seed = {s: load_metrics(out / f"seed-{s}") for s in seeds}
     summary = seed_summary(per_seed, {s: out / f"seed-{s}" for s in seeds})
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2))
+    write_metrics(out, summary, "seeds")
     report = write_seed_report(out, summary)
     print(f"\nREPORT.md: {report}  ({len(seeds)} seeds, {time.monotonic() - t0:.0f}s)")
     rc = summary.get("recipe_claim")

@@ -7,61 +7,22 @@ import io
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hydra
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
 from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.evaluation.protocol import AGGREGATES
-from deepfake_lightning.models.ensemble import EnsembleModule
-from deepfake_lightning.models.loading import (
-    build_classifier,
-    find_checkpoint,
-    load_checkpoint_file,
-    load_classifier,
-    run_folder,
-)
+from deepfake_lightning.models.loading import Predictor, load_predictor
+from deepfake_lightning.results import model_block
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Predictor:
-    """A trained model ready to score uint8 frames, with the thresholds chosen on its validation split."""
-
-    module: torch.nn.Module  # has p_fake(uint8 [B, 3, S, S]) -> [B]
-    threshold: float  # frame level
-    video_thresholds: dict[str, float] | None  # per aggregate (mean, max, median); None for old runs
-    data_config: dict
-    run_dir: Path
-    name: str  # "ensemble" or the trained model's name
-
-
-def load_predictor(run: str | Path) -> Predictor:
-    """An ensemble folder / ensemble.ckpt, or a train run folder / checkpoint, as a Predictor."""
-    run = Path(run)
-    ens_ckpt = run / "ensemble.ckpt" if run.is_dir() else run
-    if ens_ckpt.is_file() and ens_ckpt.name == "ensemble.ckpt":
-        obj = load_checkpoint_file(ens_ckpt)
-        general = build_classifier(obj["general_config"], for_checkpoint=True)
-        specialist = build_classifier(obj["specialist_config"], for_checkpoint=True)
-        ens = EnsembleModule(general, specialist)
-        ens.load_state_dict(obj["state_dict"])
-        vt = obj.get("video_thresholds")
-        return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent, "ensemble")
-    model, cfg = load_classifier(find_checkpoint(run))
-    folder = run_folder(find_checkpoint(run))
-    metrics = folder / "metrics.json"
-    vt = json.loads(metrics.read_text()).get("video_thresholds") if metrics.is_file() else None
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    return Predictor(model.eval(), float(model.threshold), vt, data, folder, str(model.hparams.name))
 
 
 def threshold_for(predictor: Predictor, kind: str, aggregate: str, override: float | None) -> tuple[float, str]:
@@ -92,9 +53,7 @@ FORMATS = ("jsonl", "csv")
 def degenerate_note(predictor: Predictor) -> str | None:
     """Why the run's stored frame threshold cannot be trusted (it called every val frame fake, or none), with the
     fallback the run recorded; None for a usable threshold."""
-    metrics = predictor.run_dir / "metrics.json"
-    block = json.loads(metrics.read_text()) if metrics.is_file() else {}
-    block = (block.get("models") or {}).get(predictor.name, block)
+    block = model_block(predictor.run_dir, predictor.name)
     deg = block.get("degenerate_threshold") if isinstance(block, dict) else None
     if deg:
         return (

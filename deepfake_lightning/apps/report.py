@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, run_job
-from deepfake_lightning.data.splits import check_same_split, read_split
 from deepfake_lightning.evaluation.report import write_report
-
-
-def check_results_split(out_dir: str | Path) -> str:
-    """The results folder and every run it names share one split (split.json); returns its fingerprint."""
-    out = Path(out_dir)
-    metrics = json.loads((out / "metrics.json").read_text())
-    records = {"results": (str(out), read_split(out))}
-    for name, run in sorted(metrics.get("runs", {}).items()):
-        records[name] = (str(run), read_split(run))
-    return check_same_split(records)
+from deepfake_lightning.results import check_results_split
 
 
 def report(cfg: DictConfig) -> None:

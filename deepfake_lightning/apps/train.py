@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -18,6 +17,7 @@ from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
 from deepfake_lightning.models.loading import build_classifier, load_checkpoint_file
+from deepfake_lightning.results import write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if pseudo:
         results["pseudo_fakes"] = pseudo
     if trainer.is_global_zero:
-        (out_dir / "metrics.json").write_text(json.dumps(results, indent=2))
+        write_metrics(out_dir, results, "run")
     m = results.get("test")
     if m:
         print(

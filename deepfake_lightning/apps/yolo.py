@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import hydra
-import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from deepfake_lightning import results
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.config import validate
-from deepfake_lightning.data.splits import SPLIT_FILE, SplitMismatchError, read_split, split_differences, write_split
+from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
 log = logging.getLogger(__name__)
-
-
-def differences_from(folder: Path, record: dict[str, Any]) -> list[str]:
-    """What differs between the split recorded in `folder` and `record` (empty when none is recorded)."""
-    return split_differences(read_split(folder), record) if (folder / SPLIT_FILE).is_file() else []
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -44,15 +38,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dm.setup()
     fp = dm.split_record["fingerprint"]
     out = Path(cfg.out_dir)
-    path = out / "metrics.json"
-    metrics = json.loads(path.read_text()) if path.is_file() else {}
-    ens_fp = (metrics.get("dataset") or {}).get("split_fingerprint")
-    if ens_fp and ens_fp != fp:
-        raise SplitMismatchError(
-            f"split mismatch: {path} (the models YOLO is compared with) used split {ens_fp}, this YOLO run "
-            f"({run_dir}) made split {fp} ({'; '.join(differences_from(out, dm.split_record))}); "
-            f"pass data.split_file={out / SPLIT_FILE} to train YOLO on the same split"
-        )
+    # Checked before training: a YOLO trained on another split than the models it is compared with is refused.
+    results.merge_check(out, str(cfg.yolo.name), run_dir, dm.split_record)
     write_split(dm.split_record, run_dir, overwrite=True)
     idx, frames = dm.cache.index, dm.cache.frames
     export_root = Path(cfg.yolo.export_dir) if cfg.yolo.get("export_dir") else run_dir
@@ -73,16 +60,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     block["weights"] = str(best)
     block["settings"] = OmegaConf.to_container(y, resolve=True)
-    np.savez(
-        run_dir / "predictions.npz",
-        **{f"{s}_{k}": getattr(v, k) for s, v in splits.items() for k in ("labels", "p_fake")},
+    results.write_predictions(
+        run_dir, {f"{s}_{k}": getattr(v, k) for s, v in splits.items() for k in ("labels", "p_fake")}
     )
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = json.loads(path.read_text()) if path.is_file() else {}  # again: another step may have written it
-    metrics.setdefault("dataset", dm.dataset_summary())
-    metrics.setdefault("models", {})[str(y.name)] = block
-    metrics.setdefault("runs", {})[str(y.name)] = str(run_dir)
-    path.write_text(json.dumps(metrics, indent=2))
+    # Read again inside: another step may have written the folder since the check above.
+    results.merge_model(out, str(y.name), block, run_dir, dm.dataset_summary(), dm.split_record)
     m = block["test"]
     print(
         f"[{y.name}] test at val-chosen threshold {block['threshold']:.2f}: real recall {m['real_recall']:.3f}, "

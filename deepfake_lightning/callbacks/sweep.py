@@ -13,6 +13,8 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from deepfake_lightning.results import METRICS_FILE, load_metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -30,10 +32,9 @@ def collect_runs(sweep_dir: str | Path, params: Sequence[str], block: str) -> li
     """One row per job folder: the swept values (from its overrides) and the metrics of `block` in metrics.json."""
     rows = []
     for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
-        mfile = job / "metrics.json"
-        if not mfile.is_file():
+        if not (job / METRICS_FILE).is_file():
             continue
-        metrics = json.loads(mfile.read_text())
+        metrics = load_metrics(job)
         ov = job / ".hydra" / "overrides.yaml"
         overrides = dict(o.split("=", 1) for o in OmegaConf.load(ov)) if ov.is_file() else {}
         row: dict[str, Any] = {"job": job.name}
@@ -138,11 +139,10 @@ def backbone_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """Per job of a backbone sweep: arch, baseline@0.5 and ensemble@val-threshold figures with intervals, verdict."""
     rows = []
     for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
-        mfile = job / "metrics.json"
         cfg = job / ".hydra" / "config.yaml"
-        if not mfile.is_file() or not cfg.is_file():
+        if not (job / METRICS_FILE).is_file() or not cfg.is_file():
             continue
-        m = json.loads(mfile.read_text())
+        m = load_metrics(job)
         arch = str(OmegaConf.load(cfg).arch)
         base, ens = m["models"].get("baseline", {}), m["models"]["ensemble"]
         row: dict[str, Any] = {"job": job.name, "arch": arch, "ensemble_threshold": ens["threshold"]}

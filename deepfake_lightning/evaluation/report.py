@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from deepfake_lightning.evaluation.metrics import format_report
 from deepfake_lightning.evaluation.plots import (
@@ -17,6 +14,7 @@ from deepfake_lightning.evaluation.plots import (
     plot_training_curves,
 )
 from deepfake_lightning.evaluation.statistics import CI_METRICS
+from deepfake_lightning.results import PREDICTIONS_FILE, load_metrics, load_predictions
 
 # The paper's table 1 (milestone vs final ensemble) and its ensemble report at 0.5 (figure 8).
 PAPER_TABLE1 = {
@@ -308,17 +306,15 @@ def make_plots(out: Path, metrics: dict, runs: dict[str, str]) -> list[tuple[str
         plots / "threshold_sweep.png",
     )
     curves = {}
-    pred_path = out / "predictions.npz"
-    if pred_path.is_file():
-        pr = np.load(pred_path, allow_pickle=False)
+    if (out / PREDICTIONS_FILE).is_file():
+        pr = load_predictions(out)
         # dfl-ensemble stores each model's test p_fake as it was evaluated (fused and calibrated as configured).
         curves = {
             name: (pr["test_labels"], pr[f"test_p_fake_{name}"]) for name in models if f"test_p_fake_{name}" in pr
         }
     for name, run in runs.items():
-        yp = Path(run) / "predictions.npz"
-        if name.startswith("yolo") and yp.is_file():
-            yz = np.load(yp, allow_pickle=False)
+        if name.startswith("yolo") and (Path(run) / PREDICTIONS_FILE).is_file():
+            yz = load_predictions(run)
             curves[name] = (yz["test_labels"], yz["test_p_fake"])
     if curves:
         plot_roc_pr(curves, plots / "roc_pr.png")
@@ -531,7 +527,7 @@ def write_report(
 ) -> Path:
     """Write OUT/REPORT.md and OUT/plots/*.png from OUT/metrics.json and OUT/predictions.npz."""
     out = Path(out_dir)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = load_metrics(out)
     images = make_plots(out, metrics, runs or metrics.get("runs", {}))
     lines = [
         *header_section(metrics),

@@ -10,6 +10,7 @@ import numpy as np
 
 from deepfake_lightning.evaluation.report import num
 from deepfake_lightning.evaluation.statistics import CLAIM_METRICS, two_level_claim
+from deepfake_lightning.results import PREDICTIONS_FILE, load_predictions
 
 # (label, path into one seed's metrics.json)
 SEED_COLUMNS = (
@@ -39,7 +40,7 @@ def _get(d: Any, path: tuple[str, ...]) -> float | None:
 def seed_inputs(folder: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """What two_level_claim needs of one seed's results folder: its stored test and val scores (ensemble as
     evaluated, baseline) from predictions.npz, and the two thresholds of its claim."""
-    pr = np.load(Path(folder) / "predictions.npz", allow_pickle=False)
+    pr = load_predictions(folder)
     return {
         "test_labels": pr["test_labels"],
         "test_videos": pr["test_videos"].astype(str),
@@ -64,7 +65,7 @@ def threshold_rule(block: dict[str, Any]) -> dict[str, Any]:
 def recipe_claim(folders: dict[int, Path], per_seed: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     """The claim over model seeds and test videos (two-level bootstrap), with the bootstrap settings the seeds
     used; None when a seed has no baseline or no stored scores."""
-    if any("baseline" not in m.get("models", {}) or not (folders[s] / "predictions.npz").is_file()
+    if any("baseline" not in m.get("models", {}) or not (folders[s] / PREDICTIONS_FILE).is_file()
            for s, m in per_seed.items()):  # fmt: skip
         return None
     first = next(iter(per_seed.values()))["models"]["ensemble"]

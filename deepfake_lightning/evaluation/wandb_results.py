@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from deepfake_lightning.evaluation.report import ROW_NAMES
+from deepfake_lightning.results import load_metrics
 
 TABLE_KEYS = ("accuracy", "balanced_accuracy", "real_recall", "fake_recall", "roc_auc", "pr_auc", "eer")
 
@@ -28,7 +29,7 @@ def log_results(out_dir: str | Path, group: str, project: str = "deepfake-lightn
     except ImportError:
         return None
     out = Path(out_dir)
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = load_metrics(out)
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(project=project, group=group, job_type="results", name=f"results-{out.name}", dir=str(out),

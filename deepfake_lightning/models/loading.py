@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from deepfake_lightning import results
 from deepfake_lightning.models.classifier import DeepfakeClassifier
+from deepfake_lightning.models.ensemble import EnsembleModule
 
 # Keys of a model config that are not arguments of the module: `balanced_sampler` belongs to the recipe
 # (the general model samples balanced batches) and is read by the data config (data.balanced_sampler).
@@ -34,20 +38,16 @@ def find_checkpoint(run: str | Path) -> Path:
         return run
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: neither a run folder nor a checkpoint file")
-    metrics = run / "metrics.json"
-    if metrics.is_file():
-        import json
-
-        best = json.loads(metrics.read_text()).get("checkpoint")
-        if best:
-            best_path = Path(best) if Path(best).is_absolute() else run / best
-            if best_path.is_file():
-                return best_path
-            # The run's figures came from that checkpoint: another one would not match them.
-            raise FileNotFoundError(
-                f"{run}: metrics.json names the checkpoint its figures come from, {best_path}, and it is missing; "
-                "restore it, or pass the path of another checkpoint explicitly"
-            )
+    best = results.load_metrics(run, missing_ok=True).get("checkpoint")
+    if best:
+        best_path = Path(best) if Path(best).is_absolute() else run / best
+        if best_path.is_file():
+            return best_path
+        # The run's figures came from that checkpoint: another one would not match them.
+        raise FileNotFoundError(
+            f"{run}: metrics.json names the checkpoint its figures come from, {best_path}, and it is missing; "
+            "restore it, or pass the path of another checkpoint explicitly"
+        )
     for cand in (run / "checkpoints" / "last.ckpt", run / "ensemble.ckpt"):
         if cand.is_file():
             return cand
@@ -92,3 +92,45 @@ def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
         raise ValueError(f"{ckpt}: does not match the model in its config.yaml: {exc}") from exc
     model.eval()
     return model, cfg
+
+
+def datamodule_from_run(run_cfg: DictConfig, batch_size: int, split_file: str | Path | None = None) -> Any:
+    """The DataModule a run was trained on (same cache), with an eval batch size and, given `split_file`, the
+    split recorded there rather than one computed again."""
+    data = OmegaConf.to_container(run_cfg.data, resolve=True)
+    data["eval_batch_size"] = batch_size
+    data["balanced_sampler"] = False
+    if split_file is not None:
+        data["split_file"] = str(split_file)
+    return hydra.utils.instantiate(data)
+
+
+@dataclass
+class Predictor:
+    """A trained model ready to score uint8 frames, with the thresholds chosen on its validation split."""
+
+    module: torch.nn.Module  # has p_fake(uint8 [B, 3, S, S]) -> [B]
+    threshold: float  # frame level
+    video_thresholds: dict[str, float] | None  # per aggregate (mean, max, median); None for old runs
+    data_config: dict
+    run_dir: Path
+    name: str  # "ensemble" or the trained model's name
+
+
+def load_predictor(run: str | Path) -> Predictor:
+    """An ensemble folder / ensemble.ckpt, or a train run folder / checkpoint, as a Predictor."""
+    run = Path(run)
+    ens_ckpt = run / "ensemble.ckpt" if run.is_dir() else run
+    if ens_ckpt.is_file() and ens_ckpt.name == "ensemble.ckpt":
+        obj = load_checkpoint_file(ens_ckpt)
+        general = build_classifier(obj["general_config"], for_checkpoint=True)
+        specialist = build_classifier(obj["specialist_config"], for_checkpoint=True)
+        ens = EnsembleModule(general, specialist)
+        ens.load_state_dict(obj["state_dict"])
+        vt = obj.get("video_thresholds")
+        return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent, "ensemble")
+    model, cfg = load_classifier(find_checkpoint(run))
+    folder = run_folder(find_checkpoint(run))
+    vt = results.load_metrics(folder, missing_ok=True).get("video_thresholds")
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    return Predictor(model.eval(), float(model.threshold), vt, data, folder, str(model.hparams.name))
