@@ -151,8 +151,8 @@ def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
     for i in range(int(e.videos)):
         measures.write_h264(root / "Celeb-real" / f"id{i}_0000.mp4", int(e.frames), (1280, 720), base)
     from deepfake_lightning.data.build import build_cache
-    from deepfake_lightning.data.celebdf import list_celebdf
-    from deepfake_lightning.data.extract import ExtractConfig
+    from deepfake_lightning.data.extract import packaged_extract_config
+    from deepfake_lightning.data.layouts.celebdf import list_celebdf
 
     items = list_celebdf(root)
     startup = measures.process_pool_startup(2)  # paid once per build: workers re-import the app's main module
@@ -165,7 +165,9 @@ def bench_parallel_extraction(cfg: DictConfig, work: Path) -> dict[str, Any]:
     for k in (1, 32):
         rates, steady = {}, {}
         for workers in (1, 2):
-            cfg_x = ExtractConfig(frames_per_video=k, image_size=int(cfg.bench.image_size), face_detector="dlib")
+            cfg_x = packaged_extract_config(
+                frames_per_video=k, image_size=int(cfg.bench.image_size), face_detector="dlib"
+            )
             t0 = time.perf_counter()
             build_cache(root, items, cfg_x, work / f"cache-k{k}-w{workers}", workers=workers, chunk_files=1)
             dt = time.perf_counter() - t0

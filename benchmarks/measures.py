@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from deepfake_lightning.data.cache import FRAMES_FILE, GEOMETRY_FILE, INDEX_FILE, MANIFEST_FILE, write_index, write_json
-from deepfake_lightning.data.extract import ExtractConfig, crop_frames
+from deepfake_lightning.data.extract import crop_frames, packaged_extract_config
 from deepfake_lightning.data.faces import GEOMETRY_DIM
 from deepfake_lightning.data.video import evenly_spaced, read_frames
 
@@ -155,7 +155,7 @@ def naive_extract(path: Path, k: int) -> int:
 
 def extraction_rates(videos: list[Path], k: int, size: int) -> dict[str, float]:
     """videos/s and frames/s of the project's extractor and of the naive loop, same videos, same run."""
-    cfg = ExtractConfig(frames_per_video=k, image_size=size, face_crop=False)
+    cfg = packaged_extract_config(frames_per_video=k, image_size=size, face_crop=False)
     t0 = time.perf_counter()
     n_proj = 0
     for v in videos:
@@ -178,12 +178,12 @@ def peak_rss_of_training(cache: Path, size: int, input_size: int, batch: int, st
     """Peak RSS (MiB) of a short training run over `cache`, in a fresh process."""
     code = f"""
 import resource, json, lightning as L, hydra
-from deepfake_lightning.data.datamodule import CelebDFDataModule
+from deepfake_lightning.data.datamodule import datamodule_from_overrides
 from deepfake_lightning.models.backbones import build_resnet50
 from deepfake_lightning.models.classifier import DeepfakeClassifier
 import functools, torch
-dm = CelebDFDataModule(root={str(cache)!r}, cache_dir={str(cache)!r}, cache_path={str(cache)!r}, image_size={size},
-                       batch_size={batch}, balanced_sampler=True)
+dm = datamodule_from_overrides(["data.root={cache}", "paths.cache_dir={cache}", "data.cache_path={cache}",
+                                "data.extract.image_size={size}", "data.batch_size={batch}", "data.balanced_sampler=true"])
 net = build_resnet50(freeze_layers=["conv1", "bn1", "layer1", "layer2"])
 m = DeepfakeClassifier(net, functools.partial(torch.optim.AdamW, lr=1e-3), input_size={input_size})
 L.Trainer(max_steps={steps}, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,

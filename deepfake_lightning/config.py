@@ -180,10 +180,10 @@ def validate(cfg: DictConfig) -> None:
     size = OmegaConf.select(cfg, "model.input_size", default=None)
     if size is not None and int(size) < 32:
         raise ValueError(f"model.input_size={size}: the backbones downsample 32x, they need at least 32 px")
-    img = OmegaConf.select(cfg, "data.image_size", default=None)
+    img = OmegaConf.select(cfg, "data.extract.image_size", default=None)
     if size is not None and img is not None and int(img) < int(size):
         raise ValueError(
-            f"data.image_size={img} is smaller than model.input_size={size}; frames are cropped, not grown"
+            f"data.extract.image_size={img} is smaller than model.input_size={size}; frames are cropped, not grown"
         )
 
 

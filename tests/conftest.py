@@ -23,14 +23,34 @@ def tiny_root(tmp_path_factory):
     return root
 
 
-def make_dm(root, cache_dir, **kw):
-    from deepfake_lightning.data.datamodule import CelebDFDataModule
+def make_dm(root, cache_dir, data="celebdf", **kw):
+    """The `data` group's DataModule (every value from the configs) with the tests' small sizes and `kw`:
+    an extraction key goes to data.extract, `split` is a dict of split keys, anything else a data key."""
+    from dataclasses import fields
 
-    args = dict(
-        root=str(root), cache_dir=str(cache_dir), image_size=40, batch_size=8, eval_batch_size=16, extract_workers=1
-    )
-    args.update(kw)
-    return CelebDFDataModule(**args)
+    from deepfake_lightning.data.datamodule import datamodule_from_overrides
+    from deepfake_lightning.data.extract import ExtractConfig
+
+    extract = {f.name for f in fields(ExtractConfig)}
+    kw = {"image_size": 40, "batch_size": 8, "eval_batch_size": 16, "extract_workers": 1, **kw}
+    overrides = [f"data.root={root}", f"paths.cache_dir={cache_dir}"]
+    for k, v in kw.items():
+        if k == "split":
+            overrides += [f"split.{sk}={override_value(sv)}" for sk, sv in v.items()]
+        else:
+            overrides.append(f"data.{'extract.' if k in extract else ''}{k}={override_value(v)}")
+    return datamodule_from_overrides(overrides, data)
+
+
+def override_value(v):
+    """A Python value in Hydra's override grammar."""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(override_value(x) for x in v) + "]"
+    return str(v)
 
 
 @pytest.fixture(scope="session")

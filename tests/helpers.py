@@ -36,7 +36,7 @@ def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
     return [
         f"data.root={root}",
         f"paths.cache_dir={cache}",
-        "data.image_size=40",
+        "data.extract.image_size=40",
         "data.extract_workers=1",
         "model.input_size=32",
         "data.batch_size=8",

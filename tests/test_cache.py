@@ -11,20 +11,20 @@ import numpy as np
 
 from deepfake_lightning.data.build import build_cache
 from deepfake_lightning.data.cache import MANIFEST_FILE
-from deepfake_lightning.data.celebdf import list_celebdf
-from deepfake_lightning.data.extract import ExtractConfig
+from deepfake_lightning.data.extract import packaged_extract_config
+from deepfake_lightning.data.layouts.celebdf import list_celebdf
 from tests.conftest import make_dm
 
 
 def test_reuse_and_rebuild(tiny_root, tmp_path, caplog):
     items = list_celebdf(tiny_root)[:6]
-    cfg = ExtractConfig(image_size=24)
+    cfg = packaged_extract_config(image_size=24)
     a = build_cache(tiny_root, items, cfg, tmp_path)
     assert a.frames.shape == (6, 24, 24, 3) and a.frames.dtype == np.uint8
     with caplog.at_level(logging.INFO):
         b = build_cache(tiny_root, items, cfg, tmp_path)
     assert b.path == a.path and "reusing" in caplog.text
-    c = build_cache(tiny_root, items, ExtractConfig(image_size=24, frames_per_video=2), tmp_path)
+    c = build_cache(tiny_root, items, packaged_extract_config(image_size=24, frames_per_video=2), tmp_path)
     assert c.path != a.path and len(c) == 12
     d = build_cache(tiny_root, items[:5], cfg, tmp_path)
     assert d.path != a.path and len(d) == 5
@@ -55,15 +55,15 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_build(tiny_root, tmp_
         f"""
         import time
         import deepfake_lightning.data.build as b
-        from deepfake_lightning.data.celebdf import list_celebdf
-        from deepfake_lightning.data.extract import ExtractConfig
+        from deepfake_lightning.data.layouts.celebdf import list_celebdf
+        from deepfake_lightning.data.extract import packaged_extract_config
         orig = b.extract_item
         def slow(*a, **k):
             time.sleep(0.2)
             return orig(*a, **k)
         b.extract_item = slow
         root = {str(tiny_root)!r}
-        b.build_cache(root, list_celebdf(root), ExtractConfig(image_size=24), {str(tmp_path)!r}, chunk_files=4)
+        b.build_cache(root, list_celebdf(root), packaged_extract_config(image_size=24), {str(tmp_path)!r}, chunk_files=4)
         """
     )
     proc = subprocess.Popen([sys.executable, "-c", script])
@@ -77,9 +77,9 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_build(tiny_root, tmp_
     assert 3 <= done < 14
     items = list_celebdf(tiny_root)
     with caplog.at_level("INFO"):
-        rebuilt = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path, chunk_files=4)
+        rebuilt = build_cache(tiny_root, items, packaged_extract_config(image_size=24), tmp_path, chunk_files=4)
     assert f"resuming: {4 * done} of {len(items)} files already extracted" in caplog.text
-    fresh = build_cache(tiny_root, items, ExtractConfig(image_size=24), tmp_path / "fresh", chunk_files=4)
+    fresh = build_cache(tiny_root, items, packaged_extract_config(image_size=24), tmp_path / "fresh", chunk_files=4)
     for name in ("frames.u8", "index.csv", MANIFEST_FILE):
         assert (rebuilt.path / name).read_bytes() == (fresh.path / name).read_bytes(), name
     assert json.loads((rebuilt.path / MANIFEST_FILE).read_text())["n_frames"] == len(items)
@@ -88,7 +88,7 @@ def test_killed_build_resumes_and_matches_an_uninterrupted_build(tiny_root, tmp_
 
 def test_two_workers_give_the_same_bytes_as_one(tiny_root, tmp_path):
     items = list_celebdf(tiny_root)
-    cfg = ExtractConfig(image_size=24, frames_per_video=2)
+    cfg = packaged_extract_config(image_size=24, frames_per_video=2)
     one = build_cache(tiny_root, items, cfg, tmp_path / "one", workers=1, chunk_files=8)
     two = build_cache(tiny_root, items, cfg, tmp_path / "two", workers=2, chunk_files=8)
     for name in ("frames.u8", "index.csv"):

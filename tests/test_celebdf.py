@@ -1,6 +1,6 @@
 """Celeb-DF list parsing and identities."""
 
-from deepfake_lightning.data.celebdf import identity_of, parse_test_list
+from deepfake_lightning.data.layouts.celebdf import identity_of, parse_test_list
 
 
 def test_parse_converts_labels_and_reports_malformed(tmp_path):

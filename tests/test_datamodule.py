@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepfake_lightning.data.datamodule import FrameFolderDataModule, balanced_weights
+from deepfake_lightning.data.datamodule import balanced_weights
 from tests.conftest import TINY, make_dm
 
 
@@ -61,7 +61,7 @@ def test_frame_folder_datamodule(tmp_path):
         (tmp_path / "d" / sub).mkdir(parents=True)
         for i in range(5):
             cv2.imwrite(str(tmp_path / "d" / sub / f"{i}.png"), np.full((30, 50, 3), val + i, np.uint8))
-    dm = FrameFolderDataModule(str(tmp_path / "d"), str(tmp_path / "c"), image_size=16, batch_size=4)
+    dm = make_dm(tmp_path / "d", tmp_path / "c", "frames", image_size=16, batch_size=4)
     dm.setup()
     idx = dm.cache.index
     assert len(idx["label"]) == 10 and sorted(idx["label"].tolist()) == [0] * 5 + [1] * 5

@@ -218,8 +218,6 @@ def test_deployment_rates_come_with_intervals_from_the_recalls_resamples():
 def test_frames_in_one_folder_are_one_video(tmp_path):
     import cv2
 
-    from deepfake_lightning.data.datamodule import FrameFolderDataModule
-
     rng = np.random.default_rng(0)
     for label in ("real", "fake"):
         for v in range(6):
@@ -227,11 +225,11 @@ def test_frames_in_one_folder_are_one_video(tmp_path):
             folder.mkdir(parents=True)
             for f in range(3):
                 cv2.imwrite(str(folder / f"frame_{f:04d}.png"), rng.integers(0, 255, (48, 48, 3), dtype=np.uint8))
+    from tests.conftest import make_dm
+
     for group_by in ("identity", "video"):
-        dm = FrameFolderDataModule(
-            root=str(tmp_path / "data"), cache_dir=str(tmp_path / "cache"), image_size=40, face_crop=False,
-            extract_workers=1, split={"strategy": "grouped", "fractions": [0.5, 0.25, 0.25], "group_by": group_by},
-        )  # fmt: skip
+        dm = make_dm(tmp_path / "data", tmp_path / "cache", "frames", face_crop=False,
+                     split={"strategy": "grouped", "fractions": [0.5, 0.25, 0.25], "group_by": group_by})  # fmt: skip
         dm.setup()
         idx = dm.cache.index
         assert len(set(idx["video"])) == 12  # folders, not files
@@ -257,7 +255,7 @@ def test_swapped_in_identity_leaks_are_reported_and_strict_drops_them(tiny_root,
     assert len(dropped) == n and set(dropped) == set(np.unique(idx["video"][np.isin(idx["video"], dropped)]))
     assert strict.split_record["leaks"]["swapped_in"]["fakes_whose_second_identity_is_in_another_split"] == 0
     # A fake kept by the strict split sits where both its identities are.
-    sec = strict.second_identities(idx["video"])
+    sec = strict.layout.second_identities(idx["video"])
     where: dict[str, set] = {}
     for g, s in zip(idx["identity"], strict.split):
         where.setdefault(g, set()).add(s)
@@ -274,7 +272,7 @@ def test_swapped_in_identity_leaks_are_reported_and_strict_drops_them(tiny_root,
 def test_dfdc_groups_a_fake_with_its_original_across_part_folders(tmp_path):
     import json
 
-    from deepfake_lightning.data.dfdc import list_dfdc
+    from deepfake_lightning.data.layouts.dfdc import list_dfdc
 
     for part, meta in (
         ("dfdc_train_part_0", {"orig.mp4": {"label": "REAL"}}),

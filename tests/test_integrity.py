@@ -128,7 +128,7 @@ def runs(tiny_root, tmp_path_factory):
         ("specialist_seed1", "resnet50_specialist", ["split.seed=1"]),
     ):
         folder = tmp_path_factory.mktemp(name)
-        overrides = tiny_train_overrides(tiny_root, cache, f"model={model}", "data.frames_per_video=2", *extra)
+        overrides = tiny_train_overrides(tiny_root, cache, f"model={model}", "data.extract.frames_per_video=2", *extra)
         train(compose_cfg("train", [*overrides, "trainer.max_epochs=2"], folder))
         out[name] = folder
     return out

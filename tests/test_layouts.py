@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from deepfake_lightning.data.datamodule import DFDCDataModule, FFPPDataModule
-from deepfake_lightning.data.dfdc import list_dfdc
-from deepfake_lightning.data.ffpp import list_ffpp, read_ffpp_splits
+from deepfake_lightning.data.layouts.dfdc import list_dfdc
+from deepfake_lightning.data.layouts.ffpp import list_ffpp, read_ffpp_splits
 from deepfake_lightning.data.synthetic import generate_dataset
+from tests.conftest import make_dm
 
 SMALL = dict(num_real=10, num_fake=20, num_identities=4, frames_per_video=4, resolution=64)
 
@@ -44,7 +44,7 @@ def test_ffpp_listing_labels_and_identities(ffpp_root):
 
 
 def test_ffpp_official_split_follows_the_lists(ffpp_root, tmp_path):
-    dm = FFPPDataModule(str(ffpp_root), str(tmp_path), image_size=24, extract_workers=1, split={"strategy": "official"})
+    dm = make_dm(ffpp_root, tmp_path, "ffpp", image_size=24, split={"strategy": "official"})
     dm.setup()
     split_of, _ = read_ffpp_splits(ffpp_root)
     idx = dm.cache.index
@@ -95,13 +95,13 @@ def test_dfdc_listing_grouping_and_bad_metadata(dfdc_root, tmp_path):
     assert [it.path for it in items] == ["part2/a.mp4"]
     assert "malformed" in next(r for p, r in reasons.items() if p.endswith("part1/metadata.json"))
     assert "unknown label" in reasons["part2/b.mp4"] and "missing" in reasons["part2/c.mp4"]
-    dm = DFDCDataModule(str(bad), str(tmp_path / "c"), image_size=24, extract_workers=1, split={"strategy": "official"})
+    dm = make_dm(bad, tmp_path / "c", "dfdc", image_size=24, split={"strategy": "official"})
     with pytest.raises(ValueError, match="DFDC"):
         dm.setup()
 
 
 def test_dfdc_grouped_split_keeps_fakes_with_their_original(dfdc_root, tmp_path):
-    dm = DFDCDataModule(str(dfdc_root), str(tmp_path), image_size=24, extract_workers=1)
+    dm = make_dm(dfdc_root, tmp_path, "dfdc", image_size=24)
     dm.setup()
     idx = dm.cache.index
     for g in np.unique(idx["identity"]):

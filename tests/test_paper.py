@@ -18,8 +18,10 @@ from tests.helpers import compose_cfg, tiny_train_overrides
 
 
 def test_overrides_reach_the_apps_that_have_the_key():
-    assert applies_to("data.frames_per_video=4", "train") and applies_to("data.frames_per_video=4", "extract")
-    assert not applies_to("data.frames_per_video=4", "ensemble")
+    assert applies_to("data.extract.frames_per_video=4", "train") and applies_to(
+        "data.extract.frames_per_video=4", "extract"
+    )
+    assert not applies_to("data.extract.frames_per_video=4", "ensemble")
     assert applies_to("split=grouped", "train") and not applies_to("split=grouped", "ensemble")
     # one threshold group: the training's callback, the ensemble and YOLO choose with the same rule
     assert all(applies_to("threshold.min_fake_recall=0.9", app) for app in ("train", "ensemble", "yolo"))
@@ -46,7 +48,9 @@ def trained(tiny_root, tmp_path_factory):
         out = tmp_path_factory.mktemp(name)
         cfg = compose_cfg(
             "train",
-            tiny_train_overrides(tiny_root, cache, f"model={model}", "data.frames_per_video=2", "split=grouped"),
+            tiny_train_overrides(
+                tiny_root, cache, f"model={model}", "data.extract.frames_per_video=2", "split=grouped"
+            ),
             out,
         )
         train(cfg)

@@ -56,13 +56,15 @@ def test_h264_reencodes_the_whole_video_and_keeps_the_frame_indices(tmp_path):
 def test_a_file_the_degradation_cannot_handle_is_skipped_with_its_reason(tmp_path):
     import cv2
 
-    from deepfake_lightning.data.celebdf import VideoItem
-    from deepfake_lightning.data.extract import ExtractConfig, extract_item
+    from deepfake_lightning.data.extract import extract_item, packaged_extract_config
+    from deepfake_lightning.data.items import VideoItem
 
     (tmp_path / "a.png").write_bytes(cv2.imencode(".png", _frames(1)[0][1])[1].tobytes())
 
     def broken(frames, path):
         raise RuntimeError("codec not available")
 
-    kept, reason = extract_item(tmp_path, VideoItem("a.png", 0, "a"), ExtractConfig(face_crop=False), "box", broken)
+    kept, reason = extract_item(
+        tmp_path, VideoItem("a.png", 0, "a"), packaged_extract_config(face_crop=False), "box", broken
+    )
     assert kept == [] and "codec not available" in reason

@@ -86,7 +86,7 @@ def test_only_training_frames_are_blended_and_the_fallback_is_recorded(tiny_root
     monkeypatch.setattr(PseudoFakes, "__call__", spy)
     out = tmp_path / "run"
     caplog.set_level(logging.INFO)
-    cfg = compose_cfg("train", tiny_train_overrides(tiny_root, tmp_path / "cache", "data.frames_per_video=2",
+    cfg = compose_cfg("train", tiny_train_overrides(tiny_root, tmp_path / "cache", "data.extract.frames_per_video=2",
                                                     "data.pseudo_fakes=sbi", "data.pseudo_fakes_only=true"), out)  # fmt: skip
     metrics = train(cfg)
     assert calls, "training never made pseudo-fakes"
@@ -141,7 +141,7 @@ def test_with_and_without_pseudo_fakes_compared_on_one_split(tiny_root, tmp_path
         ("plain", ["model=resnet50_general"]),
     ):
         runs[name] = tmp_path / name
-        over = tiny_train_overrides(tiny_root, tmp_path / "cache", "data.frames_per_video=2", *extra)
+        over = tiny_train_overrides(tiny_root, tmp_path / "cache", "data.extract.frames_per_video=2", *extra)
         train(compose_cfg("train", over, runs[name]))
     out = tmp_path / "ens"
     cfg = compose_cfg("ensemble", [f"general={runs['general']}", f"specialist={runs['specialist']}",

@@ -11,14 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepfake_lightning.config import validate
-from deepfake_lightning.data.celebdf import VideoItem
-from deepfake_lightning.data.extract import ExtractConfig, extract_item
+from deepfake_lightning.data.extract import extract_item, packaged_extract_config
+from deepfake_lightning.data.items import VideoItem
 from deepfake_lightning.data.splits import make_split
 from deepfake_lightning.models.loading import load_classifier
 from tests.conftest import make_dm
 from tests.helpers import TINY_ARCH, compose_cfg, tiny_train_overrides
 
-CFG = ExtractConfig(image_size=24)
+CFG = packaged_extract_config(image_size=24)
 
 
 def _video(path, n, w=48, h=32, fourcc="mp4v"):
@@ -189,7 +189,7 @@ def test_killed_training_resumes_to_the_same_metrics(tiny_root, tmp_path):
     def cmd(run, *extra):
         return [
             sys.executable, "-m", "deepfake_lightning.apps.train", "model=resnet50_general", f"model.net.arch={TINY_ARCH}",
-            f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=8",
+            f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}", "data.extract.image_size=40", "model.input_size=32", "data.batch_size=8",
             "trainer.max_epochs=8", "trainer.deterministic=true", "logger=csv", "trainer.enable_progress_bar=false",
             "model/optimizer=adamw", f"hydra.run.dir={run}", *extra,
         ]  # fmt: skip

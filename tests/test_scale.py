@@ -41,7 +41,7 @@ def class_weight_sweep(tiny_root, tmp_path, *params: str) -> subprocess.Complete
     cmd = [
         sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
         "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
-        f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40", "logger=csv", "callbacks=none",
+        f"paths.log_dir={tmp_path / 'logs'}", "data.extract.image_size=40", "logger=csv", "callbacks=none",
         "+trainer.fast_dev_run=true", f"model.net.arch={TINY_ARCH}", "seed=0",
         f"hydra.callbacks.summary.out_dir={tmp_path / 'summary'}", *params,
     ]  # fmt: skip
@@ -67,7 +67,7 @@ def test_ddp_on_cpu_with_two_processes(tiny_root, tmp_path):
         sys.executable, "-m", "deepfake_lightning.apps.train", "trainer=ddp", "trainer.accelerator=cpu",
         "trainer.devices=2", "trainer.precision=32-true", "trainer.sync_batchnorm=false", "+trainer.fast_dev_run=true",
         "model=resnet50_general", f"model.net.arch={TINY_ARCH}", f"data.root={tiny_root}",
-        f"paths.cache_dir={tmp_path / 'cache'}", "data.image_size=40", "model.input_size=32", "data.batch_size=4", "logger=csv", "callbacks=none",
+        f"paths.cache_dir={tmp_path / 'cache'}", "data.extract.image_size=40", "model.input_size=32", "data.batch_size=4", "logger=csv", "callbacks=none",
         f"hydra.run.dir={tmp_path / 'run'}",
     ]  # fmt: skip
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
@@ -127,7 +127,7 @@ def test_optuna_sweep_finishes_when_a_trial_fails(tiny_root, tmp_path):
     cmd = [
         sys.executable, "-m", "deepfake_lightning.apps.train", "-m", f"hydra.searchpath=[file://{extra}]",
         "hparams_search=failing_optuna", "experiment=demo_specialist", f"data.root={tiny_root}",
-        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}", "data.image_size=40",
+        f"paths.cache_dir={tmp_path / 'cache'}", f"paths.log_dir={tmp_path / 'logs'}", "data.extract.image_size=40",
         "model.input_size=32", "logger=csv", "callbacks=none", "+trainer.fast_dev_run=true",
     ]  # fmt: skip
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)

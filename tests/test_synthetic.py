@@ -2,7 +2,7 @@
 
 import hashlib
 
-from deepfake_lightning.data.celebdf import list_celebdf, parse_test_list
+from deepfake_lightning.data.layouts.celebdf import list_celebdf, parse_test_list
 from deepfake_lightning.data.synthetic import generate_dataset
 from tests.conftest import TINY
 

@@ -200,7 +200,7 @@ def test_compiled_backbone_keeps_the_checkpoint_keys(tiny_root, cache_dir, tmp_p
 
 @pytest.mark.parametrize("debug", ["fdr", "limit", "overfit"])
 def test_debug_configs_run_a_tiny_training(debug, tiny_root, cache_dir, tmp_path):
-    over = [f"debug={debug}", f"data.root={tiny_root}", f"paths.cache_dir={cache_dir}", "data.image_size=40",
+    over = [f"debug={debug}", f"data.root={tiny_root}", f"paths.cache_dir={cache_dir}", "data.extract.image_size=40",
             "model.input_size=32", "data.extract_workers=1", "model.net.arch=mobilenet_v3_small"]  # fmt: skip
     if debug == "overfit":
         over.append("trainer.max_epochs=2")

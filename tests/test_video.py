@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from deepfake_lightning.data.celebdf import VideoItem
-from deepfake_lightning.data.extract import ExtractConfig, extract_item
+from deepfake_lightning.data.extract import extract_item, packaged_extract_config
+from deepfake_lightning.data.items import VideoItem
 from deepfake_lightning.data.video import UnreadableMediaError, evenly_spaced, read_frames, read_image
 
 
@@ -62,7 +62,7 @@ def test_bad_videos_are_skipped_with_reason(tmp_path, name, content, reason):
         p.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 10])
     else:
         p.write_bytes(content)
-    kept, why = extract_item(tmp_path, VideoItem(name, 0, "x"), ExtractConfig(image_size=16))
+    kept, why = extract_item(tmp_path, VideoItem(name, 0, "x"), packaged_extract_config(image_size=16))
     if kept:  # a truncated file may still give its first frames: then they are real frames
         assert all(img.shape == (16, 16, 3) for _, img, *_ in kept)
     else:
@@ -73,9 +73,13 @@ def test_bad_videos_are_skipped_with_reason(tmp_path, name, content, reason):
 
 def test_face_fallback_and_skip(tmp_path):
     _write(tmp_path / "noface.mp4", 5)
-    kept, _ = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="center"))
+    kept, _ = extract_item(
+        tmp_path, VideoItem("noface.mp4", 0, "x"), packaged_extract_config(image_size=16, no_face="center")
+    )
     assert len(kept) == 1 and kept[0][2] == "center"
-    kept, why = extract_item(tmp_path, VideoItem("noface.mp4", 0, "x"), ExtractConfig(image_size=16, no_face="skip"))
+    kept, why = extract_item(
+        tmp_path, VideoItem("noface.mp4", 0, "x"), packaged_extract_config(image_size=16, no_face="skip")
+    )
     assert kept == [] and "no face" in why
 
 
@@ -131,7 +135,7 @@ def test_dlib_finds_a_face_and_frames_without_one_are_tracked(tiny_root, monkeyp
     first = next(b for b in boxes if b)
     calls = iter([first] + [None] * (len(frames) - 1))
     monkeypatch.setattr(extract, "detect_face", lambda *a, **k: next(calls))
-    kept, _ = extract.crop_frames(frames, ExtractConfig(image_size=16, face_detector="dlib"))
+    kept, _ = extract.crop_frames(frames, packaged_extract_config(image_size=16, face_detector="dlib"))
     assert [k for _, _, k, _ in kept] == ["detected"] + ["tracked"] * (len(frames) - 1)
 
 

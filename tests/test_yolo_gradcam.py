@@ -94,6 +94,6 @@ def test_yolo_experiments_compose(experiment):
     cfg = compose_cfg("yolo", [f"experiment={experiment}", "data.root=x"])
     assert cfg.yolo.model == f"{cfg.yolo.name}-cls.yaml" and cfg.yolo.name in experiment
     if experiment.startswith("demo"):
-        assert cfg.yolo.imgsz == 64 and cfg.data.frames_per_video == 2
+        assert cfg.yolo.imgsz == 64 and cfg.data.extract.frames_per_video == 2
     else:
         assert cfg.yolo.imgsz == 640 and cfg.yolo.epochs == 30

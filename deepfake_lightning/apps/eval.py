@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from deepfake_lightning import results
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
 from deepfake_lightning.config import validate
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
+from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
 from deepfake_lightning.data.splits import SPLIT_FILE, read_split
 from deepfake_lightning.evaluation.metrics import detection_metrics, format_report
@@ -35,21 +37,33 @@ from deepfake_lightning.models.loading import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
 
-# Extraction settings that decide what the model sees: always the run's, whatever the data config says.
-EXTRACTION_KEYS = ("image_size", "face_crop", "face_margin", "no_face", "face_detector", "face_min_score")
 SUBSETS = ("all", "train", "val", "test")
 
 
 def eval_data_config(cfg: DictConfig, pred: Predictor) -> dict[str, Any]:
-    """cfg.data with the run's extraction settings, for evaluation (no sampler, no pseudo-fakes, no split file)."""
+    """cfg.data with the run's extraction settings (what decides what the model sees: always the run's), for
+    evaluation (no sampler, no pseudo-fakes, no split file)."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    for k in EXTRACTION_KEYS:
-        if k in pred.data_config:
-            data[k] = pred.data_config[k]
-    data["frames_per_video"] = int(cfg.frames_per_video or pred.data_config.get("frames_per_video", 1))
+    data["extract"] = asdict(run_extract_config(pred.data_config, cfg.frames_per_video))
     data["eval_batch_size"] = int(cfg.batch_size)
     data.update(balanced_sampler=False, split_file=None, pseudo_fakes="none", pseudo_fakes_only=False)
     return data
+
+
+def refuse_extract_overrides() -> None:
+    """dfl-eval scores with the run's own extraction settings: a data.extract.* override would be ignored, so
+    it is refused (frames_per_video= is the one that may change)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    for o in HydraConfig.get().overrides.task:
+        key = o.split("=", 1)[0].lstrip("+~")
+        if key == "data.extract" or key.startswith("data.extract."):
+            raise ValueError(
+                f"{key}: dfl-eval scores with the run's own extraction settings (what its model saw); "
+                "only the number of frames may change: frames_per_video=K"
+            )
 
 
 def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataModule, str]:
@@ -313,6 +327,7 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.data with the run, write OUT/metrics.json, OUT/REPORT.md and plots."""
+    refuse_extract_overrides()
     validate(cfg)
     app_start(cfg)
     for k in cfg.get("perturb") or []:  # every kind and level checked before anything runs

@@ -13,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
+from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.splits import SPLIT_FILE
 from deepfake_lightning.models.loading import load_predictor
 
@@ -52,7 +53,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     graph = PFakeGraph(pred.module.cpu()).eval()
     run = Path(str(cfg.run))
     out = Path(str(cfg.output)) if cfg.get("output") else (run if run.is_dir() else run.parent) / "ensemble.onnx"
-    size = int(data_cfg.get("image_size", 72))
+    size = run_extract_config(data_cfg).image_size
     example = torch.zeros(2, 3, size, size, dtype=torch.uint8)
     torch.onnx.export(
         graph,

@@ -16,8 +16,8 @@ import torch
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
-from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoItem
-from deepfake_lightning.data.extract import ExtractConfig, extract_item
+from deepfake_lightning.data.extract import extract_item, run_extract_config
+from deepfake_lightning.data.items import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VideoItem
 from deepfake_lightning.evaluation.protocol import AGGREGATES
 from deepfake_lightning.models.loading import Predictor, load_predictor
 from deepfake_lightning.results import model_block
@@ -42,8 +42,7 @@ def list_inputs(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        exts = VIDEO_EXTENSIONS + IMAGE_EXTENSIONS
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in exts)
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
     raise FileNotFoundError(f"input={path}: no such file or folder")
 
 
@@ -83,16 +82,7 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     override = cfg.get("threshold")
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
     module = module.to(device)
-    ext = ExtractConfig(
-        frames_per_video=int(cfg.frames_per_video or data_cfg.get("frames_per_video", 1)),
-        image_size=int(data_cfg.get("image_size", 72)),
-        face_crop=bool(data_cfg.get("face_crop", True)),
-        face_margin=float(data_cfg.get("face_margin", 0.3)),
-        no_face=str(data_cfg.get("no_face", "center")),
-        # Runs from before the detector choice existed were cropped with Haar.
-        face_detector=str(data_cfg.get("face_detector", "haar")),
-        face_min_score=float(data_cfg.get("face_min_score", 0.0)),
-    )
+    ext = run_extract_config(data_cfg, cfg.frames_per_video)
     agg = AGGREGATES[str(cfg.aggregate)]
     files = list_inputs(Path(str(cfg.input)))
     results: list[dict[str, Any]] = []

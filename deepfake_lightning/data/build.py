@@ -38,9 +38,9 @@ from deepfake_lightning.data.cache import (
     write_index,
     write_json,
 )
-from deepfake_lightning.data.celebdf import VideoItem
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.data.faces import resolve_landmarks
+from deepfake_lightning.data.items import VideoItem
 from deepfake_lightning.runtime import available_cores
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ def extract_chunk(
     perturb: Any = None,
 ) -> dict:  # fmt: skip
     """Extract `items` into `chunk_dir` (frames.u8, geometry.f32, rows.json), atomically; returns the chunk's
-    summary. `landmarks`: the resolved data.landmarks (dlib68 or box); `perturb`: see extract_item."""
+    summary. `landmarks`: the resolved data.extract.landmarks (dlib68 or box); `perturb`: see extract_item."""
     final = Path(chunk_dir)
     tmp = final.with_name(f"{final.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -277,7 +277,6 @@ def build_cache(
     manifest with the files skipped here. With `shard` and `num_shards`, only items[shard::num_shards]
     are extracted, into a shard folder that `merge_shards` combines.
     """
-    cfg.validate()
     root = Path(root)
     key = cache_key(root, items, cfg, extra_key)
     final = Path(cache_dir) / key

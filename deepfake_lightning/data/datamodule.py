@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,23 +14,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from deepfake_lightning.data.build import build_cache, merge_shards
 from deepfake_lightning.data.cache import FrameCache
-from deepfake_lightning.data.celebdf import (
-    FAKE_DIRS,
-    REAL_DIRS,
-    TEST_LIST,
-    VideoItem,
-    frame_folder_video,
-    list_celebdf,
-    list_frame_folder,
-    odd_entries,
-    parse_test_list,
-)
-from deepfake_lightning.data.celebdf import swapped_in_identity as celebdf_swapped_in
-from deepfake_lightning.data.dfdc import list_dfdc
 from deepfake_lightning.data.extract import ExtractConfig
-from deepfake_lightning.data.ffpp import ffpp_assignment, list_ffpp, read_ffpp_splits
-from deepfake_lightning.data.ffpp import swapped_in_identity as ffpp_swapped_in
-from deepfake_lightning.data.pseudo_fakes import PseudoFakes, describe, face_polygons, seen_counts
+from deepfake_lightning.data.items import Layout, VideoItem
+from deepfake_lightning.data.layouts.celebdf import CelebDF
+from deepfake_lightning.data.layouts.dfdc import DFDC
+from deepfake_lightning.data.layouts.ffpp import FFPP
+from deepfake_lightning.data.layouts.frames import FrameFolders
+from deepfake_lightning.data.pseudo_fakes import PSEUDO_FAKE_METHODS, PseudoFakes, describe, face_polygons, seen_counts
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
     SPLITS,
@@ -87,54 +77,39 @@ def balanced_weights(labels: np.ndarray) -> torch.Tensor:
 
 
 class FrameCacheDataModule(L.LightningDataModule):
-    """Extracts once (prepare_data), splits with a seed (setup) and serves uint8 batches with 0 = real, 1 = fake."""
-
-    layout = "celebdf"
+    """Loads the frame cache of one dataset layout (built once, in prepare_data), splits it with a seed (setup)
+    and serves uint8 batches with 0 = real, 1 = fake. Every setting comes from the `data` config (its one home);
+    `extract` is the data.extract node, made into the ExtractConfig here."""
 
     def __init__(
         self,
+        layout: Layout,
         root: str,
         cache_dir: str,
-        frames_per_video: int = 1,
-        image_size: int = 64,
-        face_crop: bool = True,
-        face_margin: float = 0.3,
-        no_face: str = "center",
-        face_detector: str = "dlib",
-        face_min_score: float = 0.0,
-        landmarks: str = "auto",
-        pseudo_fakes: str = "none",
-        pseudo_fake_ratio: float = 0.5,
-        pseudo_fakes_only: bool = False,
-        split: Mapping[str, Any] | None = None,
-        split_file: str | None = None,
-        test_list: str | None = None,
-        cache_path: str | None = None,
-        extract_workers: int | None = None,
-        chunk_files: int = 32,
-        batch_size: int = 32,
-        eval_batch_size: int | None = None,
-        num_workers: int = 0,
-        pin_memory: bool = False,
-        persistent_workers: bool = False,
-        balanced_sampler: bool = False,
-        seed: int = 0,
+        extract: Mapping[str, Any] | ExtractConfig,
+        pseudo_fakes: str,
+        pseudo_fake_ratio: float,
+        pseudo_fakes_only: bool,
+        split: Mapping[str, Any],
+        split_file: str | None,
+        cache_path: str | None,
+        extract_workers: int | None,
+        chunk_files: int,
+        batch_size: int,
+        eval_batch_size: int | None,
+        num_workers: int,
+        pin_memory: bool,
+        persistent_workers: bool,
+        balanced_sampler: bool,
+        seed: int,
     ):
         super().__init__()
+        self.layout = layout
         self.root = Path(str(root))
         self.cache_dir = Path(str(cache_dir))
-        self.extract_cfg = ExtractConfig(
-            int(frames_per_video),
-            int(image_size),
-            bool(face_crop),
-            float(face_margin),
-            str(no_face),
-            str(face_detector),
-            float(face_min_score),
-            str(landmarks),
-        )
-        if pseudo_fakes not in ("none", "sbi"):
-            raise ValueError(f"data.pseudo_fakes must be none or sbi, got {pseudo_fakes!r}")
+        self.extract_cfg = extract if isinstance(extract, ExtractConfig) else ExtractConfig.from_node(extract)
+        if pseudo_fakes not in PSEUDO_FAKE_METHODS:
+            raise ValueError(f"data.pseudo_fakes must be one of {PSEUDO_FAKE_METHODS}, got {pseudo_fakes!r}")
         if pseudo_fakes_only and pseudo_fakes == "none":
             raise ValueError("data.pseudo_fakes_only=true needs data.pseudo_fakes=sbi (nothing else would be fake)")
         self.pseudo_fake_method, self.pseudo_fake_ratio = str(pseudo_fakes), float(pseudo_fake_ratio)
@@ -143,19 +118,12 @@ class FrameCacheDataModule(L.LightningDataModule):
         # dfl-eval perturb=: a degradation applied before the face crop (its own cache), and the videos to keep.
         self.perturb: Any = None
         self.only_videos: set[str] | None = None
-        split = dict(split or {})
-        # split.seed is its own key (0 by default), not the model seed: runs with other model seeds
-        # share one split and can be fused.
-        self.split_cfg = {
-            "strategy": split.get("strategy", "grouped"),
-            "fractions": [float(f) for f in split.get("fractions", (0.7, 0.2, 0.1))],
-            "group_by": split.get("group_by", "identity"),
-            "seed": int(split.get("seed", 0)),
-            "strict_identities": bool(split.get("strict_identities", False)),
-        }
+        # The `split` group, checked at app start (config.SplitConfig); split.seed is its own key, not the model
+        # seed, so runs with other model seeds share one split and can be fused.
+        self.split_cfg = dict(split)
+        self.split_cfg["fractions"] = [float(f) for f in self.split_cfg["fractions"]]
         # A recorded split.json (another run's): used instead of computing the split from split_cfg.
         self.split_file = Path(str(split_file)) if split_file else None
-        self.test_list = Path(str(test_list)) if test_list else self.root / TEST_LIST
         self.batch_size = int(batch_size)
         self.eval_batch_size = int(eval_batch_size or batch_size)
         self.num_workers = int(num_workers)
@@ -172,35 +140,21 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.split_record: dict[str, Any] | None = None  # what split.json holds
         self.datasets: dict[str, CachedFrames] = {}
 
-    # --- listing -------------------------------------------------------------------------------
-    def check_root(self) -> None:
+    # --- listing (the layout's) -------------------------------------------------------------------
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
+        """(items, skipped entries such as malformed list lines, dangling symlinks), each skip logged."""
         if not self.root.is_dir():
             raise FileNotFoundError(f"data.root={self.root} is not a folder (set data.root to the dataset folder)")
-
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
-        """(items, pre-skipped entries such as malformed test-list lines)."""
-        self.check_root()
-        items = list_celebdf(self.root)
-        skipped: list[dict[str, str]] = odd_entries(self.root, [self.root / d for d in (*REAL_DIRS, *FAKE_DIRS)])
+        items, skipped = self.layout.list_items(self.root, str(self.split_cfg["strategy"]))
         for entry in skipped:
-            log.warning("skipping %s: %s", self.root / entry["path"], entry["reason"])
-        if self.test_list.is_file():
-            labels, bad = parse_test_list(self.test_list)
-            skipped += bad
-            present = {it.path for it in items}
-            for p in sorted(set(labels) - present):
-                skipped.append({"path": p, "reason": f"named in {self.test_list.name} but missing under data.root"})
-            # The dataset's own list decides the label of the videos it names.
-            items = [VideoItem(it.path, labels.get(it.path, it.label), it.identity) for it in items]
-        elif self.split_cfg["strategy"] == "official":
-            raise FileNotFoundError(
-                f"data.test_list={self.test_list} does not exist; split.strategy=official needs the Celeb-DF test list"
-            )
-        if not items:
-            raise FileNotFoundError(
-                f"data.root={self.root} holds no videos in Celeb-real/, YouTube-real/ or Celeb-synthesis/"
-            )
+            log.warning("skipping %s: %s", entry["path"], entry["reason"])
         return items, skipped
+
+    def video_of(self, path: str) -> str:
+        return self.layout.video_of(path)
+
+    def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.layout.video_view(index)
 
     # --- Lightning hooks -----------------------------------------------------------------------
     def build(self) -> FrameCache:
@@ -260,19 +214,6 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.log_split()
         self.make_pseudo_fakes()
 
-    def video_of(self, path: str) -> str:
-        """The video a listed file belongs to (the file itself, except in a tree of frame folders)."""
-        return path
-
-    def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """The cache index as the rest of the chain sees it: one `video` per video (a layout whose files are
-        frames of one video, e.g. a folder of images, names that video here)."""
-        return index
-
-    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
-        """Per row, the swapped-in identity of a fake (Celeb-DF's idB of `idA_idB_NNNN`), "" where none."""
-        return np.array([celebdf_swapped_in(str(v)) for v in videos], dtype=object)
-
     def compute_split(self, cache: FrameCache) -> tuple[np.ndarray, dict[str, Any]]:
         """This run's split of the cache: read from `split_file`, or computed from (cache, split config)."""
         idx = cache.index
@@ -282,7 +223,7 @@ class FrameCacheDataModule(L.LightningDataModule):
             # The leak report is derived from the assignment: computed again, so a split recorded before a
             # check existed (e.g. swapped-in identities) is reported with it.
             record["leaks"] = leak_report(
-                assignment, idx["video"], idx["identity"], self.second_identities(idx["video"])
+                assignment, idx["video"], idx["identity"], self.layout.second_identities(idx["video"])
             )
             return assignment, record
         if len(idx["label"]) == 0:
@@ -298,10 +239,10 @@ class FrameCacheDataModule(L.LightningDataModule):
                 self.split_cfg["group_by"],
                 self.official_assignment_of(idx["video"]),
             )
-        second = self.second_identities(idx["video"]) if len(idx["label"]) else None
+        second = self.layout.second_identities(idx["video"]) if len(idx["label"]) else None
         if self.split_cfg["strict_identities"]:
             if second is None:
-                raise ValueError(f"split.strict_identities: the {self.layout} layout names no swapped-in identity")
+                raise ValueError(f"split.strict_identities: the {self.layout.name} layout names no swapped-in identity")
             assignment, dropped = drop_swapped_in_leaks(assignment, idx["video"], idx["identity"], second)
             log.warning(
                 "split.strict_identities: %d fake video(s) dropped, their swapped-in identity being in another "
@@ -316,16 +257,8 @@ class FrameCacheDataModule(L.LightningDataModule):
         """Per frame, the split the dataset's own lists give its video ("" when none); only for split=official."""
         if self.split_cfg["strategy"] != "official":
             return None
-        official = self.official_assignment()
+        official = self.layout.official_assignment(self.root)
         return np.array([official.get(str(v), "") for v in videos], dtype=object)
-
-    def official_assignment(self) -> dict[str, str]:
-        """{video: split} from the dataset's own lists: Celeb-DF names its test videos."""
-        if not self.test_list.is_file():
-            raise FileNotFoundError(
-                f"data.test_list={self.test_list} does not exist; split.strategy=official needs the Celeb-DF test list"
-            )
-        return {v: "test" for v in parse_test_list(self.test_list)[0]}
 
     def log_split(self) -> None:
         """Counts per split and the leak report: identities (or videos) present in more than one split."""
@@ -353,7 +286,7 @@ class FrameCacheDataModule(L.LightningDataModule):
         if n_vid:
             log.warning(
                 "split leak report: frames of %d video(s) are spread across train/val/test (per-frame split "
-                "with data.frames_per_video > 1), e.g. %s; use split=grouped for a held-out figure",
+                "with data.extract.frames_per_video > 1), e.g. %s; use split=grouped for a held-out figure",
                 n_vid,
                 leaks["examples"]["videos"][:3],
             )
@@ -515,102 +448,54 @@ class FrameCacheDataModule(L.LightningDataModule):
         return self._loader("test", False)
 
 
+# One class per layout, so a data config names its layout by `_target_` and keeps its own keys.
 class CelebDFDataModule(FrameCacheDataModule):
-    """A folder in the Celeb-DF v2 layout; labels from List_of_testing_videos.txt where it names a video."""
+    """A folder in the Celeb-DF v2 layout (data/layouts/celebdf.py)."""
+
+    def __init__(self, test_list: str | None, **kwargs: Any):
+        super().__init__(CelebDF(test_list), **kwargs)
+
+
+def no_test_list(test_list: str | None, layout: str) -> None:
+    """data.test_list is a Celeb-DF key the other layouts' configs inherit: refuse a value they would ignore."""
+    if test_list:
+        raise ValueError(f"data.test_list={test_list}: a Celeb-DF setting; the {layout} layout does not read it")
 
 
 class FFPPDataModule(FrameCacheDataModule):
-    """FaceForensics++: originals and the chosen methods at one compression; split=official reads splits/*.json."""
+    """FaceForensics++ (data/layouts/ffpp.py)."""
 
-    layout = "ffpp"
-
-    def __init__(self, *args: Any, compression: str = "c23", methods: Any = None, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        self.compression = str(compression)
-        self.methods = list(methods) if methods else None
-
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
-        self.check_root()
-        items, notes = list_ffpp(self.root, self.compression, self.methods)
-        if not items:
-            raise FileNotFoundError(
-                f"data.root={self.root} holds no FaceForensics++ videos at data.compression={self.compression} "
-                "(original_sequences/youtube/<c>/videos, manipulated_sequences/<Method>/<c>/videos)"
-            )
-        for n in notes:
-            log.warning("%s: %s", n["path"], n["reason"])
-        return items, notes
-
-    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
-        return np.array([ffpp_swapped_in(str(v)) for v in videos], dtype=object)
-
-    def official_assignment(self) -> dict[str, str]:
-        split_of, problems = read_ffpp_splits(self.root)
-        for p in problems:
-            log.warning("%s: %s", p["path"], p["reason"])
-        if not split_of:
-            raise FileNotFoundError(f"split.strategy=official: no usable splits/*.json under {self.root}")
-        items, _ = list_ffpp(self.root, self.compression, self.methods)
-        return ffpp_assignment(items, split_of)
+    def __init__(self, compression: str, methods: Any, test_list: str | None, **kwargs: Any):
+        no_test_list(test_list, "ffpp")
+        super().__init__(FFPP(compression, methods), **kwargs)
 
 
 class DFDCDataModule(FrameCacheDataModule):
-    """DFDC: folders with metadata.json; labels from it, a fake grouped with its original."""
+    """DFDC (data/layouts/dfdc.py)."""
 
-    layout = "dfdc"
-
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
-        self.check_root()
-        items, skipped = list_dfdc(self.root)
-        for s in skipped:
-            log.warning("skipping %s: %s", s["path"], s["reason"])
-        if not items:
-            raise FileNotFoundError(
-                f"data.root={self.root} holds no metadata.json naming readable videos (DFDC layout)"
-            )
-        return items, skipped
-
-    def official_assignment(self) -> dict[str, str]:
-        raise ValueError("DFDC's public training parts carry no official train/val/test split; use split=grouped")
-
-    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
-        return None  # DFDC's metadata names a fake's original, not the face swapped in
+    def __init__(self, test_list: str | None, **kwargs: Any):
+        no_test_list(test_list, "dfdc")
+        super().__init__(DFDC(), **kwargs)
 
 
 class FrameFolderDataModule(FrameCacheDataModule):
-    """A plain `real/` and `fake/` tree of images or videos; the label is the folder name (the paper's loader)."""
+    """A plain real/ fake/ tree (data/layouts/frames.py)."""
 
-    layout = "folder"
+    def __init__(self, test_list: str | None, **kwargs: Any):
+        no_test_list(test_list, "real/ fake/ folder")
+        super().__init__(FrameFolders(), **kwargs)
 
-    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
-        self.check_root()
-        if self.split_cfg["strategy"] == "official":
-            raise ValueError("split.strategy=official needs a Celeb-DF layout (data=celebdf), not a real/ fake/ tree")
-        items = list_frame_folder(self.root)
-        if not items:
-            raise FileNotFoundError(f"data.root={self.root} holds no images or videos under real/ or fake/")
-        odd = odd_entries(self.root, [self.root / "real", self.root / "fake"], recursive=True)
-        for entry in odd:
-            log.warning("skipping %s: %s", self.root / entry["path"], entry["reason"])
-        return items, odd
 
-    def official_assignment(self) -> dict[str, str]:
-        raise ValueError("split.strategy=official needs a Celeb-DF or FF++ layout, not a real/ fake/ tree")
+def datamodule_from_overrides(overrides: Sequence[str], data: str = "celebdf") -> FrameCacheDataModule:
+    """A DataModule of the package's `data` config group (`data=<data>`) with Hydra overrides such as
+    `data.root=...`, for notebooks, benchmarks and tests: every value not overridden comes from the configs."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.utils import instantiate
 
-    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
-        return None  # a real/ fake/ tree does not say whose face a fake shows
-
-    def video_of(self, path: str) -> str:
-        return frame_folder_video(path)
-
-    def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Images in one sub-folder are frames of one video: `video` is the folder, `frame` the image's rank in
-        it (the stored index keeps one entry per file)."""
-        files = index["video"].astype(str)
-        videos = np.array([frame_folder_video(f) for f in files], dtype=object)
-        frames = index["frame"].copy()
-        grouped = videos != files
-        for v in np.unique(videos[grouped]):
-            rows = np.flatnonzero(videos == v)
-            frames[rows[np.argsort(files[rows], kind="stable")]] = np.arange(len(rows))
-        return {**index, "video": videos, "frame": frames}
+    conf = Path(__file__).resolve().parents[1] / "conf"
+    if GlobalHydra.instance().is_initialized():
+        GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        cfg = compose(config_name="extract", overrides=[f"data={data}", *overrides])
+    return instantiate(cfg.data, _convert_="all")

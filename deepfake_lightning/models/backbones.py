@@ -214,7 +214,7 @@ def check_input_size(net: nn.Module, size: int) -> None:
         hint = " (ViT's positional embedding fixes the input at 224 px)" if "vit" in arch else ""
         raise ValueError(
             f"model.net.arch={arch} cannot take model.input_size={size}{hint}: {type(exc).__name__}: {exc}. "
-            "Raise model.input_size (and data.image_size, which must be at least as large)."
+            "Raise model.input_size (and data.extract.image_size, which must be at least as large)."
         ) from exc
     finally:
         net.train(was_training)

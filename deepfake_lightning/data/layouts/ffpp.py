@@ -14,8 +14,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from deepfake_lightning.data.cache import read_json
-from deepfake_lightning.data.celebdf import FAKE, REAL, VIDEO_EXTENSIONS, VideoItem
+from deepfake_lightning.data.items import FAKE, REAL, VIDEO_EXTENSIONS, Layout, VideoItem
 
 log = logging.getLogger(__name__)
 
@@ -89,3 +91,34 @@ def read_ffpp_splits(root: str | Path) -> tuple[dict[str, str], list[dict[str, s
 def ffpp_assignment(items: Sequence[VideoItem], split_of: dict[str, str]) -> dict[str, str]:
     """{video path: split} for the items whose stem the official lists name."""
     return {it.path: split_of[Path(it.path).stem] for it in items if Path(it.path).stem in split_of}
+
+
+class FFPP(Layout):
+    """FaceForensics++: originals and the chosen methods at one compression; split=official reads splits/*.json."""
+
+    name = "ffpp"
+
+    def __init__(self, compression: str, methods: Sequence[str] | None):
+        self.compression = str(compression)
+        self.methods = list(methods) if methods else None
+
+    def list_items(self, root: Path, strategy: str) -> tuple[list[VideoItem], list[dict[str, str]]]:
+        items, notes = list_ffpp(root, self.compression, self.methods)
+        if not items:
+            raise FileNotFoundError(
+                f"data.root={root} holds no FaceForensics++ videos at data.compression={self.compression} "
+                "(original_sequences/youtube/<c>/videos, manipulated_sequences/<Method>/<c>/videos)"
+            )
+        return items, notes
+
+    def official_assignment(self, root: Path) -> dict[str, str]:
+        split_of, problems = read_ffpp_splits(root)
+        for p in problems:
+            log.warning("%s: %s", p["path"], p["reason"])
+        if not split_of:
+            raise FileNotFoundError(f"split.strategy=official: no usable splits/*.json under {root}")
+        items, _ = list_ffpp(root, self.compression, self.methods)
+        return ffpp_assignment(items, split_of)
+
+    def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
+        return np.array([swapped_in_identity(str(v)) for v in videos], dtype=object)

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 
 from deepfake_lightning.data.cache import read_json
-from deepfake_lightning.data.celebdf import FAKE, REAL, VIDEO_EXTENSIONS, VideoItem
+from deepfake_lightning.data.items import FAKE, REAL, VIDEO_EXTENSIONS, Layout, VideoItem
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +50,20 @@ def list_dfdc(root: str | Path) -> tuple[list[VideoItem], list[dict[str, str]]]:
             group = Path(str(original)).stem if original else Path(name).stem
             items.append(VideoItem(rel, label, group))
     return items, skipped
+
+
+class DFDC(Layout):
+    """DFDC: folders with metadata.json; labels from it, a fake grouped with its original. Its public training
+    parts carry no official train/val/test split, and its metadata names a fake's original, not the face
+    swapped in (the Layout default: None)."""
+
+    name = "dfdc"
+
+    def list_items(self, root: Path, strategy: str) -> tuple[list[VideoItem], list[dict[str, str]]]:
+        items, skipped = list_dfdc(root)
+        if not items:
+            raise FileNotFoundError(f"data.root={root} holds no metadata.json naming readable videos (DFDC layout)")
+        return items, skipped
+
+    def official_assignment(self, root: Path) -> dict[str, str]:
+        raise ValueError("DFDC's public training parts carry no official train/val/test split; use split=grouped")
