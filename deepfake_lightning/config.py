@@ -48,45 +48,53 @@ def register_resolvers() -> None:
 
 # --- typed config blocks ------------------------------------------------------------------------
 # The plain blocks that no `_target_` instantiates (a misspelt key there would otherwise be ignored)
-# have a dataclass each. `validate` merges every block an app has into its dataclass with OmegaConf
-# (unknown key or wrong type: an error naming the key), then checks the ranges and choices written
-# in the fields' metadata. Blocks with a `_target_` (data, model, trainer, callbacks) are checked by
-# their constructors when instantiated; the few cross-key checks follow below.
+# have a dataclass each: its keys, types, ranges and choices. Their values live in the YAML groups
+# (conf/threshold/default.yaml, ...), the one home of each default: the dataclasses have none, and the
+# functions below the apps take the values without defaults of their own and without checking them again.
+# `validate` merges every block an app has into its dataclass with OmegaConf (unknown key, missing key
+# or wrong type: an error naming the key), then checks the ranges and choices written in the fields'
+# metadata. Blocks with a `_target_` (data, model, trainer, callbacks) are checked by their constructors
+# when instantiated (data.extract by ExtractConfig); the few cross-key checks follow below.
 UNIT = {"range": (0.0, 1.0)}
+# The choices, each named once here; the modules that act on them import these.
 CRITERIA = ("max_real_recall", "target_fpr", "youden", "balanced_accuracy", "f1_fake")
+STRATEGIES = ("stratified", "grouped", "official")
+GROUP_BY = ("identity", "video")
+FIT_OBJECTIVES = ("balanced_accuracy", "roc_auc")
+AGGREGATE_NAMES = ("mean", "max", "median")
 
 
 @dataclass
 class ThresholdConfig:
     """`threshold`: the rule that chooses the decision threshold on val (train callback, ensemble, YOLO)."""
 
-    criterion: str = field(default="max_real_recall", metadata={"choices": CRITERIA})
-    min_fake_recall: float = field(default=0.98, metadata=UNIT)
-    target_fpr: float = field(default=0.05, metadata=UNIT)
-    fallback: str = field(default="balanced_accuracy", metadata={"choices": CRITERIA[2:]})
-    step: float = field(default=0.01, metadata={"range": (1e-4, 0.5)})
+    criterion: str = field(metadata={"choices": CRITERIA})
+    min_fake_recall: float = field(metadata=UNIT)
+    target_fpr: float = field(metadata=UNIT)
+    fallback: str = field(metadata={"choices": CRITERIA[2:]})
+    step: float = field(metadata={"range": (1e-4, 0.5)})
 
 
 @dataclass
 class SplitConfig:
     """`split`: how videos are assigned to train/val/test (split.json records the result)."""
 
-    strategy: str = field(default="grouped", metadata={"choices": ("grouped", "official", "stratified")})
-    fractions: list[float] = field(default_factory=lambda: [0.7, 0.2, 0.1])
-    group_by: Optional[str] = field(default=None, metadata={"choices": ("identity", "video")})  # noqa: UP045
-    seed: int = 0
+    strategy: str = field(metadata={"choices": STRATEGIES})
+    fractions: list[float]
+    group_by: Optional[str] = field(metadata={"choices": GROUP_BY})  # noqa: UP045 - null for stratified
+    seed: int
     # Keep a fake only in a split where both its identities are (target and swapped-in face); drops the rest.
-    strict_identities: bool = False
+    strict_identities: bool
 
 
 @dataclass
 class EnsembleConfig:
     """`ensemble`: the logit fusion of dfl-ensemble."""
 
-    weight: float = field(default=0.6, metadata=UNIT)
-    fit_weight: bool = False
-    objective: str = field(default="balanced_accuracy", metadata={"choices": ("balanced_accuracy", "roc_auc")})
-    grid_step: float = field(default=0.05, metadata={"range": (1e-3, 0.5)})
+    weight: float = field(metadata=UNIT)
+    fit_weight: bool
+    objective: str = field(metadata={"choices": FIT_OBJECTIVES})
+    grid_step: float = field(metadata={"range": (1e-3, 0.5)})
 
 
 @dataclass
@@ -94,28 +102,28 @@ class StatsConfig:
     """`report` (the report group of dfl-ensemble, dfl-yolo and dfl-eval): intervals, the paper's protocol,
     deployment prevalences."""
 
-    paper_protocol: bool = False
-    bootstrap: int = field(default=1000, metadata={"range": (0, 10**7)})
-    bootstrap_seed: int = 0
-    ci_level: float = field(default=0.95, metadata={"range": (0.5, 0.999)})
-    rechoose_threshold: bool = True
-    min_defined_share: float = field(default=0.9, metadata={"range": (0.5, 1.0)})
-    prevalence: list[float] = field(default_factory=lambda: [0.01, 0.1, 0.5])
+    paper_protocol: bool
+    bootstrap: int = field(metadata={"range": (0, 10**7)})
+    bootstrap_seed: int
+    ci_level: float = field(metadata={"range": (0.5, 0.999)})
+    rechoose_threshold: bool
+    min_defined_share: float = field(metadata={"range": (0.5, 1.0)})
+    prevalence: list[float]
 
 
 @dataclass
 class VideoConfig:
     """`video`: how frame scores make a video score."""
 
-    aggregate: str = field(default="mean", metadata={"choices": ("mean", "max", "median")})
+    aggregate: str = field(metadata={"choices": AGGREGATE_NAMES})
 
 
 @dataclass
 class RuntimeConfig:
     """`runtime`: this process's threads (deepfake_lightning/runtime.py): "auto" or a whole number each."""
 
-    threads: str = "auto"
-    interop_threads: str = "auto"
+    threads: str
+    interop_threads: str
 
 
 SCHEMAS: dict[str, type] = {

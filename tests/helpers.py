@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from deepfake_lightning.apps.common import CONFIG_DIR
 
@@ -48,3 +49,32 @@ def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
         *arch,
         *extra,
     ]
+
+
+# The threshold rule the package ships (conf/threshold/default.yaml, its one home), for the pure functions'
+# tests: they take every setting explicitly.
+SHIPPED_RULE = dict(OmegaConf.load(Path(CONFIG_DIR) / "threshold" / "default.yaml"))
+
+
+def rule(**changes: Any) -> dict[str, Any]:
+    """The shipped threshold rule with `changes`."""
+    return {**SHIPPED_RULE, **changes}
+
+
+def choose(sweep: list, criterion: str | None = None, min_fake_recall: float | None = None, **changes: Any):
+    """select_threshold with the shipped rule, `criterion`, `min_fake_recall` and `changes` replacing its keys."""
+    from deepfake_lightning.evaluation.thresholds import rule_kwargs, select_threshold
+
+    r = rule(**changes)
+    if criterion is not None:
+        r["criterion"] = criterion
+    if min_fake_recall is not None:
+        r["min_fake_recall"] = min_fake_recall
+    return select_threshold(sweep, **rule_kwargs(r))
+
+
+def evaluate(val, test, threshold: dict, bootstrap=None, paper_protocol: bool = False, prevalences=()):
+    """evaluate_scores at the mean video aggregate, for tests."""
+    from deepfake_lightning.evaluation.protocol import evaluate_scores
+
+    return evaluate_scores(val, test, threshold, "mean", paper_protocol, bootstrap, prevalences)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from deepfake_lightning.config import CRITERIA
 from deepfake_lightning.evaluation.metrics import detection_metrics
-from deepfake_lightning.evaluation.protocol import Scores, evaluate_scores
+from deepfake_lightning.evaluation.protocol import Scores
 from deepfake_lightning.evaluation.statistics import (
     CLAIM_METRICS,
     calibrated_logits,
@@ -22,7 +23,8 @@ from deepfake_lightning.evaluation.statistics import (
     video_multiplicities,
     weighted_rates,
 )
-from deepfake_lightning.evaluation.thresholds import CRITERIA, select_threshold, sweep_thresholds
+from deepfake_lightning.evaluation.thresholds import sweep_thresholds
+from tests.helpers import choose, evaluate, rule
 
 BOOT = {"n": 300, "seed": 0, "level": 0.95, "rechoose_threshold": True, "min_defined_share": 0.9}
 
@@ -40,8 +42,8 @@ def scores(n_real: int, n_fake: int, frames: int, sep: float, seed: int, prefix:
 # --- 1. the claim's estimate is the difference of the two reported figures ------------------------------
 def test_claim_estimate_is_the_difference_of_the_reported_blocks():
     val, test = scores(30, 120, 2, 0.25, 1), scores(30, 120, 2, 0.25, 2)
-    rule = {"criterion": "max_real_recall", "min_fake_recall": 0.9, "step": 0.01}
-    t_point = evaluate_scores(val, test, rule)["threshold"]
+    r = rule(criterion="max_real_recall", min_fake_recall=0.9, step=0.01)
+    t_point = evaluate(val, test, r)["threshold"]
     # Re-chosen thresholds whose median is not the point choice (seed 1 of table1/seeds had 0.17 vs 0.16):
     # the old estimate was taken at that median.
     t_res = np.full(200, t_point + 0.05)
@@ -76,10 +78,10 @@ def _seed(test: Scores, val: Scores, shift: float, seed: int) -> dict:
 
 def test_two_level_claim_equals_the_paired_test_when_every_seed_is_the_same_model():
     val, test = scores(30, 90, 2, 0.3, 3), scores(30, 90, 2, 0.3, 4)
-    rule = {"criterion": "balanced_accuracy", "step": 0.01}
+    r = rule(criterion="balanced_accuracy", step=0.01)
     one = _seed(test, val, 0.1, 0)
-    recipe = two_level_claim([one, one, one], 200, 0, 0.95, 0.9, rule)
-    t_res = rechosen_thresholds(val.labels, one["val_p_new"], val.videos, rule, 200, 1)
+    recipe = two_level_claim([one, one, one], 200, 0, 0.95, 0.9, r)
+    t_res = rechosen_thresholds(val.labels, one["val_p_new"], val.videos, r, 200, 1)
     single = paired_claim(test.labels, test.videos, one["p_new"], 0.5, one["p_base"], 0.5, 200, 0, 0.95, 0.9, t_res)
     for k in CLAIM_METRICS:
         assert recipe[k]["ci"] == pytest.approx(single[k]["ci"])
@@ -88,10 +90,10 @@ def test_two_level_claim_equals_the_paired_test_when_every_seed_is_the_same_mode
 
 def test_two_level_claim_carries_the_spread_between_seeds():
     val, test = scores(40, 120, 2, 0.3, 5), scores(40, 120, 2, 0.3, 6)
-    rule = {"criterion": "balanced_accuracy", "step": 0.01}
+    r = rule(criterion="balanced_accuracy", step=0.01)
     seeds = [_seed(test, val, s, i) for i, s in enumerate((0.25, -0.05, 0.0))]  # one seed helps, two do not
-    recipe = two_level_claim(seeds, 300, 0, 0.95, 0.9, rule)
-    t = rechosen_thresholds(val.labels, seeds[0]["val_p_new"], val.videos, rule, 300, 1)
+    recipe = two_level_claim(seeds, 300, 0, 0.95, 0.9, r)
+    t = rechosen_thresholds(val.labels, seeds[0]["val_p_new"], val.videos, r, 300, 1)
     s0 = seeds[0]
     alone = paired_claim(test.labels, test.videos, s0["p_new"], 0.5, s0["p_base"], 0.5, 300, 0, 0.95, 0.9, t)
     width = lambda ci: ci[1] - ci[0]  # noqa: E731
@@ -107,9 +109,9 @@ def test_two_level_claim_carries_the_spread_between_seeds():
 # --- 2. video-level intervals re-choose the video threshold ----------------------------------------------
 def test_video_level_interval_rechooses_its_threshold():
     val, test = scores(25, 100, 3, 0.2, 7), scores(25, 100, 3, 0.2, 8)
-    rule = {"criterion": "balanced_accuracy", "step": 0.01}
-    rechosen = evaluate_scores(val, test, rule, bootstrap=BOOT)["video_level"]
-    fixed = evaluate_scores(val, test, rule, bootstrap={**BOOT, "rechoose_threshold": False})["video_level"]
+    r = rule(criterion="balanced_accuracy", step=0.01)
+    rechosen = evaluate(val, test, r, bootstrap=BOOT)["video_level"]
+    fixed = evaluate(val, test, r, bootstrap={**BOOT, "rechoose_threshold": False})["video_level"]
     assert rechosen["threshold_rechosen_on_val_resamples"] and rechosen["threshold_ci"] is not None
     assert "threshold_ci" not in fixed and not fixed["threshold_rechosen_on_val_resamples"]
     w = lambda b: b["test_ci"]["real_recall"][1] - b["test_ci"]["real_recall"][0]  # noqa: E731
@@ -120,9 +122,9 @@ def test_video_level_interval_rechooses_its_threshold():
 @pytest.mark.parametrize("criterion", CRITERIA)
 def test_every_criterion_rechooses_near_its_point_choice(criterion):
     val = scores(60, 140, 2, 0.3, 9)
-    rule = {"criterion": criterion, "min_fake_recall": 0.9, "target_fpr": 0.1, "step": 0.01}
-    point = select_threshold(sweep_thresholds(val.labels, val.p_fake, 0.01), criterion, 0.9, target_fpr=0.1)
-    ts = rechosen_thresholds(val.labels, val.p_fake, val.videos, rule, 100, 0)
+    r = rule(criterion=criterion, min_fake_recall=0.9, target_fpr=0.1, step=0.01)
+    point = choose(sweep_thresholds(val.labels, val.p_fake, 0.01), criterion, 0.9, target_fpr=0.1)
+    ts = rechosen_thresholds(val.labels, val.p_fake, val.videos, r, 100, 0)
     assert np.isfinite(ts).all()
     assert abs(float(np.median(ts)) - point.threshold) <= 0.05, (criterion, np.median(ts), point.threshold)
 
@@ -133,9 +135,9 @@ def test_resamples_keep_each_class_count_with_three_real_videos():
     labels = np.r_[np.zeros(3, int), np.ones(20, int)]
     w, _ = video_multiplicities(videos, labels, 500, 0)
     assert (w[:, :3].sum(1) == 3).all() and (w[:, 3:].sum(1) == 20).all()
-    rule = {"criterion": "max_real_recall", "min_fake_recall": 0.9, "step": 0.01}
+    r = rule(criterion="max_real_recall", min_fake_recall=0.9, step=0.01)
     p = np.r_[0.1, 0.2, 0.3, np.linspace(0.4, 0.9, 20)]
-    assert np.isfinite(rechosen_thresholds(labels, p, videos, rule, 200, 0)).all()
+    assert np.isfinite(rechosen_thresholds(labels, p, videos, r, 200, 0)).all()
 
 
 def test_an_undefined_resample_is_nan_not_everything_real_and_the_interval_says_so():
@@ -151,7 +153,7 @@ def test_an_undefined_resample_is_nan_not_everything_real_and_the_interval_says_
 
 def test_interval_blocks_record_how_many_resamples_defined_them():
     val, test = scores(10, 40, 2, 0.3, 10), scores(10, 40, 2, 0.3, 11)
-    out = evaluate_scores(val, test, {"criterion": "balanced_accuracy", "step": 0.01}, bootstrap=BOOT)
+    out = evaluate(val, test, rule(criterion="balanced_accuracy", step=0.01), bootstrap=BOOT)
     assert out["test_ci_defined"]["real_recall"] == BOOT["n"]
     assert out["bootstrap"]["min_defined_share"] == 0.9 and "stratified" in out["bootstrap"]["resampled"]
 
@@ -170,7 +172,7 @@ def test_temperature_alone_on_a_biased_model_is_not_applied_and_platt_is():
     z = calibrated_logits(logits, platt["temperature"], platt["bias"])
     p = np.exp(z[:, 1]) / np.exp(z).sum(1)
     assert p == pytest.approx(1 / (1 + np.exp(-(d / platt["temperature"] + platt["bias"]))))
-    choice = select_threshold(sweep_thresholds(y, p, 0.01), "max_real_recall", 0.9)
+    choice = choose(sweep_thresholds(y, p, 0.01), "max_real_recall", 0.9)
     assert 0.0 < choice.threshold < 1.0 and choice.real_recall > 0.3  # a usable threshold, not "all fake"
 
 
@@ -207,7 +209,7 @@ def test_deployment_rates_come_with_intervals_from_the_recalls_resamples():
     lo, hi = d["false_alarms_per_10k_real"], d["false_alarms_per_10k_real_ci"]
     assert lo == pytest.approx(1000) and hi == pytest.approx(list(np.quantile(10_000 * (1 - rr), [0.25, 0.75])))
     val, test = scores(20, 80, 2, 0.3, 12), scores(20, 80, 2, 0.3, 13)
-    out = evaluate_scores(val, test, {"criterion": "balanced_accuracy", "step": 0.01}, bootstrap=BOOT,
+    out = evaluate(val, test, rule(criterion="balanced_accuracy", step=0.01), bootstrap=BOOT,
                           prevalences=[0.1])  # fmt: skip
     rate = out["deployment"]["val-chosen"]["rates"][0]
     ci = rate["fake_flag_precision_ci"]

@@ -12,8 +12,9 @@ from deepfake_lightning.evaluation.metrics import (
     detection_metrics,
     equal_error_rate,
 )
-from deepfake_lightning.evaluation.protocol import Scores, aggregate_videos, evaluate_scores
+from deepfake_lightning.evaluation.protocol import Scores, aggregate_videos
 from deepfake_lightning.models.ensemble import fit_weight, fuse_logits, p_fake_from_logits
+from tests.helpers import evaluate, rule
 
 
 def test_detection_metrics_by_hand():
@@ -69,9 +70,9 @@ def test_fit_weight_prefers_the_informative_member():
     y = np.r_[np.zeros(50, int), np.ones(50, int)]
     good = np.stack([np.zeros(100), (y * 2 - 1) * 2.0 + rng.normal(0, 0.5, 100)], 1)
     noise = np.stack([np.zeros(100), rng.normal(0, 3, 100)], 1)
-    w, table = fit_weight(y, good, noise, "roc_auc", 0.25)
+    w, table = fit_weight(y, good, noise, "roc_auc", 0.25, rule())
     assert w == 1.0 and len(table) == 5
-    w, _ = fit_weight(y, noise, good, "balanced_accuracy", 0.25, {"criterion": "youden"})
+    w, _ = fit_weight(y, noise, good, "balanced_accuracy", 0.25, rule(criterion="youden"))
     assert w == 0.0
 
 
@@ -80,6 +81,6 @@ def test_video_aggregation_and_protocol():
     v = aggregate_videos(s, "mean")
     assert list(v.videos) == ["a", "b"] and np.allclose(v.p_fake, [0.3, 0.8]) and list(v.labels) == [0, 1]
     assert np.allclose(aggregate_videos(s, "max").p_fake, [0.4, 1.0])
-    out = evaluate_scores(s, s, {"criterion": "youden", "step": 0.1}, paper_protocol=True)
+    out = evaluate(s, s, rule(criterion="youden", step=0.1), paper_protocol=True)
     assert out["threshold_choice"]["chosen_on"] == "val" and out["paper_protocol"]["chosen_on"] == "test"
     assert "video_level" in out and [r["threshold"] for r in out["fixed_thresholds"]] == [0.25, 0.5, 0.75, 0.0]

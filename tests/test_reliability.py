@@ -165,8 +165,8 @@ def test_corrupted_and_foreign_checkpoints_name_the_file(tmp_path):
 
 def test_same_seed_same_split_and_batches(tiny_dm, tiny_root, tmp_path):
     idx = tiny_dm.cache.index
-    a = make_split("grouped", idx["label"], idx["video"], idx["identity"], (0.7, 0.2, 0.1), 5)
-    b = make_split("grouped", idx["label"], idx["video"], idx["identity"], (0.7, 0.2, 0.1), 5)
+    a = make_split("grouped", idx["label"], idx["video"], idx["identity"], (0.7, 0.2, 0.1), 5, "identity", None)
+    b = make_split("grouped", idx["label"], idx["video"], idx["identity"], (0.7, 0.2, 0.1), 5, "identity", None)
     assert (a == b).all()
     dm2 = make_dm(tiny_root, tmp_path, frames_per_video=2, balanced_sampler=True)
     dm3 = make_dm(tiny_root, tmp_path, frames_per_video=2, balanced_sampler=True)

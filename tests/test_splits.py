@@ -25,7 +25,7 @@ def test_stratified_proportions_and_seed():
 @pytest.mark.parametrize("group_by", ["video", "identity"])
 def test_grouped_no_leak_and_near_fractions(group_by):
     labels, videos, ids = _data()
-    s = make_split("grouped", labels, videos, ids, (0.7, 0.2, 0.1), 0, group_by)
+    s = make_split("grouped", labels, videos, ids, (0.7, 0.2, 0.1), 0, group_by, None)
     groups = videos if group_by == "video" else ids
     for g in np.unique(groups):
         assert len(set(s[groups == g])) == 1, f"{g} is in two splits"
@@ -49,9 +49,9 @@ def test_bad_fractions_name_the_key():
     with pytest.raises(ValueError, match="split.fractions"):
         stratified_split(labels, (0.7, 0.2, 0.2), 0)
     with pytest.raises(ValueError, match="split.strategy"):
-        make_split("nope", labels, videos, ids)
+        make_split("nope", labels, videos, ids, (0.7, 0.2, 0.1), 0, "video", None)
     with pytest.raises(ValueError, match="official"):
-        make_split("official", labels, videos, ids)
+        make_split("official", labels, videos, ids, (0.7, 0.2, 0.1), 0, "video", None)
 
 
 def test_grouped_split_helper_keeps_groups_whole():

@@ -14,6 +14,7 @@ from deepfake_lightning.evaluation.statistics import (
     video_multiplicities,
     weighted_metrics,
 )
+from tests.helpers import rule
 
 
 def test_unit_weights_equal_detection_metrics():
@@ -76,8 +77,8 @@ def test_rechosen_thresholds_vary_and_degenerate_is_named():
     rng = np.random.default_rng(1)
     y = np.r_[np.zeros(50, int), np.ones(150, int)]
     p = np.clip(rng.normal(0.4 + 0.3 * y, 0.15), 0, 1)
-    rule = {"criterion": "balanced_accuracy", "step": 0.01}
-    ts = rechosen_thresholds(y, p, np.arange(200).astype(str), rule, 40, 0)
+    r = rule(criterion="balanced_accuracy", step=0.01)
+    ts = rechosen_thresholds(y, p, np.arange(200).astype(str), r, 40, 0)
     assert ts.shape == (40,) and np.isfinite(ts).all() and ts.std() > 0
     assert degenerate_threshold(y, p, 0.0) == "all fake"
     assert degenerate_threshold(y, p, 1.01) == "all real"
@@ -98,17 +99,17 @@ def test_deployment_rates_worked_example():
 
 
 def test_target_fpr_criterion():
-    from deepfake_lightning.evaluation.thresholds import select_threshold
+    from tests.helpers import choose
 
     sweep = [
         {"threshold": 0.2, "real_recall": 0.80, "fake_recall": 0.99, "fake_f1": 0.0},
         {"threshold": 0.5, "real_recall": 0.95, "fake_recall": 0.90, "fake_f1": 0.0},
         {"threshold": 0.7, "real_recall": 0.99, "fake_recall": 0.70, "fake_f1": 0.0},
     ]
-    assert select_threshold(sweep, "target_fpr", target_fpr=0.05).threshold == 0.5
-    assert select_threshold(sweep, "target_fpr", target_fpr=0.01).threshold == 0.7
-    assert select_threshold(sweep, "target_fpr", target_fpr=0.25).threshold == 0.2
-    c = select_threshold(sweep, "target_fpr", target_fpr=0.0)
+    assert choose(sweep, "target_fpr", target_fpr=0.05).threshold == 0.5
+    assert choose(sweep, "target_fpr", target_fpr=0.01).threshold == 0.7
+    assert choose(sweep, "target_fpr", target_fpr=0.25).threshold == 0.2
+    c = choose(sweep, "target_fpr", target_fpr=0.0)
     assert c.criterion == "balanced_accuracy" and "fell back" in c.note
 
 

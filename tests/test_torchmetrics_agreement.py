@@ -6,7 +6,8 @@ import torch
 from torchmetrics.classification import BinaryEER, BinaryROC, BinarySpecificityAtSensitivity
 
 from deepfake_lightning.evaluation.metrics import equal_error_rate
-from deepfake_lightning.evaluation.thresholds import select_threshold, sweep_thresholds
+from deepfake_lightning.evaluation.thresholds import sweep_thresholds
+from tests.helpers import choose
 
 GRID = torch.linspace(0, 1, 101)
 
@@ -50,6 +51,6 @@ def test_sweep_is_binary_roc_on_the_same_grid(seed):
 def test_max_real_recall_is_specificity_at_sensitivity_on_the_same_grid(seed, min_fake_recall):
     y, p = _case(500, seed)
     spec, _ = BinarySpecificityAtSensitivity(min_sensitivity=min_fake_recall, thresholds=GRID)(p, y)
-    choice = select_threshold(sweep_thresholds(y.numpy(), p.numpy(), 0.01), "max_real_recall", min_fake_recall)
+    choice = choose(sweep_thresholds(y.numpy(), p.numpy(), 0.01), "max_real_recall", min_fake_recall)
     assert choice.real_recall == pytest.approx(float(spec), abs=1e-6)
     assert choice.fake_recall >= min_fake_recall

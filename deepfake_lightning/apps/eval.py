@@ -31,7 +31,7 @@ from deepfake_lightning.evaluation.protocol import (
 )
 from deepfake_lightning.evaluation.report import figure_cell, value_with_ci
 from deepfake_lightning.evaluation.seeds import threshold_rule
-from deepfake_lightning.evaluation.statistics import calibrated_logits
+from deepfake_lightning.evaluation.statistics import COMPARISON_METRICS, calibrated_logits
 from deepfake_lightning.models.ensemble import p_fake_from_logits
 from deepfake_lightning.models.loading import Predictor, load_predictor
 
@@ -272,7 +272,7 @@ def robustness_lines(rob: dict[str, Any]) -> list[str]:
             cells = []
             for n in names:
                 f = r["models"][n]
-                cells += [value_with_ci(f[k], f.get(f"{k}_ci"), pct=False) for k in ("roc_auc", "balanced_accuracy")]
+                cells += [value_with_ci(f[k], f.get(f"{k}_ci"), pct=False) for k in COMPARISON_METRICS]
             lines.append(f"| {r['level']} | {r['parameter']} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [f"![{m}](plots/robustness_{m}.png)" for m in ROBUST_METRICS]

@@ -86,9 +86,7 @@ def run(cfg: DictConfig) -> Path:
         layers, reshape = cam_target(model.net)
         show(name, model.net, layers, x, 1, p, reshape)
     if "specialist" in members:
-        ens = EnsembleModule(
-            members["general"], members["specialist"], float(metrics.get("ensemble", {}).get("weight", 0.6))
-        )
+        ens = EnsembleModule(members["general"], members["specialist"], float(metrics["ensemble"]["weight"]))
         x = ens.preprocess(raw)
         with torch.no_grad():
             p = torch.softmax(ens(x), 1)[:, 1].numpy()

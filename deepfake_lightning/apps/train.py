@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,7 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, close_wandb, run_job, sweep_value
-from deepfake_lightning.config import ThresholdConfig, validate
+from deepfake_lightning.config import validate
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
@@ -158,11 +157,7 @@ def relative_to_run(path: str | None, run_dir: Path) -> str | None:
 
 def threshold_config(cfg: DictConfig) -> dict[str, Any]:
     """The threshold rule of this run: the calibration callback's settings, else the `threshold` group's."""
-    node = OmegaConf.select(cfg, "callbacks.threshold", default=None)
-    if node is None:
-        node = OmegaConf.select(cfg, "threshold", default=None)
-    if node is None:  # a config composed without the group: the schema's defaults, the one copy of them
-        return asdict(ThresholdConfig())
+    node = OmegaConf.select(cfg, "callbacks.threshold", default=None) or cfg.threshold
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
 
 

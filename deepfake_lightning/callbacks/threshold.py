@@ -19,16 +19,8 @@ class ThresholdCalibration(L.Callback):
     `trainer.test` uses it; the sweep itself is also stored under `checkpoint["threshold_sweep"]`.
     """
 
-    def __init__(
-        self,
-        criterion: str = "max_real_recall",
-        min_fake_recall: float = 0.98,
-        fallback: str = "balanced_accuracy",
-        step: float = 0.01,
-        target_fpr: float = 0.05,
-    ):
-        if not 0.0 <= min_fake_recall <= 1.0:
-            raise ValueError(f"callbacks.threshold.min_fake_recall must be in [0, 1], got {min_fake_recall}")
+    def __init__(self, criterion: str, min_fake_recall: float, fallback: str, step: float, target_fpr: float):
+        # The `threshold` group's values (callbacks/default.yaml interpolates them), checked at app start.
         self.criterion, self.min_fake_recall, self.fallback, self.step = criterion, min_fake_recall, fallback, step
         self.target_fpr = target_fpr
         self.sweep: list[dict[str, float]] = []

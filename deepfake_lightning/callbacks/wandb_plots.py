@@ -5,7 +5,7 @@ from __future__ import annotations
 import lightning as L
 from lightning.pytorch.loggers import WandbLogger
 
-from deepfake_lightning.evaluation.thresholds import sweep_thresholds
+from deepfake_lightning.callbacks.threshold import ThresholdCalibration
 
 
 class WandbPlots(L.Callback):
@@ -42,7 +42,8 @@ class WandbPlots(L.Callback):
         prec, rec, _ = binary_precision_recall_curve(p_fake, labels)
         roc = wandb.Table(columns=["fpr", "tpr"], data=[[float(a), float(b)] for a, b in zip(fpr, tpr)])
         pr = wandb.Table(columns=["recall", "precision"], data=[[float(a), float(b)] for a, b in zip(rec, prec)])
-        sweep = sweep_thresholds(labels.numpy(), p_fake.numpy())
+        # The sweep the threshold was chosen from (the calibration callback's, on the `threshold` group's grid).
+        sweep = next((c.sweep for c in trainer.callbacks if isinstance(c, ThresholdCalibration)), [])
         table = wandb.Table(
             columns=["threshold", "real_recall", "fake_recall"],
             data=[[r["threshold"], r["real_recall"], r["fake_recall"]] for r in sweep],

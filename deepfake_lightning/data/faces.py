@@ -48,8 +48,6 @@ def detect_face(
     dlib: upsampled once (faces down to ~40 px of the <= 640 px copy), boxes with a detection score
     below `min_score` dropped. haar: OpenCV's cascade, faces of at least `min_size_frac` of the side.
     """
-    if detector not in DETECTORS:
-        raise ValueError(f"data.extract.face_detector must be one of {DETECTORS}, got {detector!r}")
     scale = max(frame.shape[:2]) / DETECT_MAX_SIDE
     small = frame
     if scale > 1:
@@ -173,8 +171,6 @@ def shape_predictor(path: str):  # noqa: ANN201 - dlib's own type
 
 def resolve_landmarks(how: str) -> str:
     """`data.extract.landmarks`: auto -> dlib68 when the model file is installed, else box; dlib68 without it is an error."""
-    if how not in LANDMARKS:
-        raise ValueError(f"data.extract.landmarks must be one of {LANDMARKS}, got {how!r}")
     found = landmark_model_path()
     if how == "dlib68" and found is None:
         raise FileNotFoundError(

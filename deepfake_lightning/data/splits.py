@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_lightning.config import STRATEGIES
+
 SPLITS = ("train", "val", "test")
 DROPPED = "dropped"  # split.strict_identities: rows kept out of every split (listed in split.json)
-STRATEGIES = ("stratified", "grouped", "official")
 
 
 def split_counts(labels: np.ndarray, split: np.ndarray) -> dict[str, dict[str, int]]:
@@ -105,18 +106,16 @@ def make_split(
     labels: np.ndarray,
     videos: np.ndarray,
     identities: np.ndarray,
-    fractions: Sequence[float] = (0.7, 0.2, 0.1),
-    seed: int = 0,
-    group_by: str = "video",
-    in_test_list: np.ndarray | None = None,
+    fractions: Sequence[float],
+    seed: int,
+    group_by: str | None,
+    in_test_list: np.ndarray | None,
 ) -> np.ndarray:
     """Dispatch on `split.strategy`; returns "train" / "val" / "test" per frame.
 
     `in_test_list` (official): per frame, the split the dataset's own lists give it ("" when none),
     or a boolean "on the official test list".
     """
-    if group_by not in ("video", "identity"):
-        raise ValueError(f"split.group_by must be 'video' or 'identity', got {group_by!r}")
     groups = videos if group_by == "video" else identities
     if strategy == "stratified":
         return stratified_split(labels, fractions, seed)
@@ -132,7 +131,7 @@ def make_split(
                 "FaceForensics++'s splits/*.json) naming videos in the cache"
             )
         return official_split(labels, groups, in_test_list, fractions, seed)
-    raise ValueError(f"split.strategy must be one of {STRATEGIES}, got {strategy!r}")
+    raise ValueError(f"split.strategy must be one of {STRATEGIES}, got {strategy!r}")  # a caller outside the apps
 
 
 # --- the recorded split: split.json in every run folder ----------------------------------------

@@ -61,7 +61,7 @@ def plot_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path)
 
 
 def plot_sweep(
-    sweep: Sequence[Mapping[str, float]], chosen: float, min_fake_recall: float, title: str, path: Path
+    sweep: Sequence[Mapping[str, float]], chosen: float, min_fake_recall: float | None, title: str, path: Path
 ) -> Path:
     """Real and fake recall against the threshold, with the chosen threshold and the fake-recall floor."""
     t = [r["threshold"] for r in sweep]
@@ -69,7 +69,8 @@ def plot_sweep(
     ax.plot(t, [r["real_recall"] for r in sweep], label="real recall")
     ax.plot(t, [r["fake_recall"] for r in sweep], label="fake recall")
     ax.axvline(chosen, color="k", ls="--", lw=0.8, label=f"chosen {chosen:.2f}")
-    ax.axhline(min_fake_recall, color="grey", ls=":", lw=0.8, label=f"fake recall floor {min_fake_recall}")
+    if min_fake_recall is not None:
+        ax.axhline(min_fake_recall, color="grey", ls=":", lw=0.8, label=f"fake recall floor {min_fake_recall}")
     ax.set(xlabel="threshold on p_fake", ylabel="recall", title=title, ylim=(-0.02, 1.02))
     ax.legend(fontsize=8)
     return save_figure(fig, path)

@@ -43,10 +43,8 @@ class Scores:
             raise ValueError("Scores: labels, p_fake and videos differ in length")
 
 
-def aggregate_videos(scores: Scores, how: str = "mean") -> Scores:
+def aggregate_videos(scores: Scores, how: str) -> Scores:
     """One score per video: the mean (or max, median) of its frames' p_fake; the video's label."""
-    if how not in AGGREGATES:
-        raise ValueError(f"video.aggregate must be one of {sorted(AGGREGATES)}, got {how!r}")
     names, inverse = np.unique(scores.videos.astype(str), return_inverse=True)
     p = np.array([AGGREGATES[how](scores.p_fake[inverse == i]) for i in range(len(names))])
     labels = np.array([scores.labels[inverse == i][0] for i in range(len(names))])
@@ -99,7 +97,7 @@ def add_intervals(
     test: Scores,
     rule: Mapping[str, Any],
     bootstrap: Mapping[str, Any],
-    video_aggregate: str = "mean",
+    video_aggregate: str,
     prevalences: Sequence[float] = (),
     frame_thresholds: Any = None,
 ) -> None:
@@ -192,9 +190,9 @@ def evaluate_scores(
     val: Scores,
     test: Scores,
     threshold: Mapping[str, Any],
-    video_aggregate: str = "mean",
-    paper_protocol: bool = False,
-    bootstrap: Mapping[str, Any] | None = None,
+    video_aggregate: str,
+    paper_protocol: bool,
+    bootstrap: Mapping[str, Any] | None,
     prevalences: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Choose the threshold on `val` with the `threshold` config, then report `test` at it and at 0.5.
@@ -239,7 +237,7 @@ def evaluate_scores(
     if degenerate:
         # The rule's constraint could only be met by flagging everything (or nothing): say so, and show
         # what the balanced-accuracy criterion would have given.
-        alt = select_threshold(sweep, "balanced_accuracy")
+        alt = select_threshold(sweep, **{**kw, "criterion": "balanced_accuracy"})
         out["degenerate_threshold"] = {
             "flags": degenerate,
             "note": f"the val-chosen threshold {t:.2f} calls {degenerate} on val; "

@@ -301,7 +301,7 @@ def make_plots(out: Path, metrics: dict, runs: dict[str, str]) -> list[tuple[str
     plot_sweep(
         ens["threshold_sweep_val"],
         ens["threshold"],
-        float(ens["threshold_choice"].get("min_fake_recall", 0.98)),
+        ens["threshold_choice"].get("min_fake_recall"),  # None: a rule without a fake-recall floor
         "Ensemble threshold sweep (val)",
         plots / "threshold_sweep.png",
     )

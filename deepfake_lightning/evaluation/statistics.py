@@ -159,7 +159,7 @@ def rechosen_thresholds(
     reads the same fields on both. NaN where no threshold can be chosen (a split lacking a class).
     """
     w, _ = video_multiplicities(videos, labels, n_boot, seed)
-    ts = threshold_grid(float(rule.get("step", 0.01)))
+    ts = threshold_grid(float(rule["step"]))
     kw = rule_kwargs(rule)
     out = np.empty(n_boot)
     for b in range(n_boot):
@@ -286,9 +286,13 @@ def interval_verdict(diffs: Mapping[str, Any], keys: Sequence[str], better: str,
     return "not shown"
 
 
+# What a with/without comparison (pseudo-fakes, degradations) is judged and tabulated on.
+COMPARISON_METRICS = ("roc_auc", "balanced_accuracy")
+
+
 def comparison_verdict(diffs: Mapping[str, Any]) -> str:
     """`helped` / `hurt` / `not shown` from the ROC AUC and balanced-accuracy difference intervals."""
-    return interval_verdict(diffs, ("roc_auc", "balanced_accuracy"), "helped", "hurt")
+    return interval_verdict(diffs, COMPARISON_METRICS, "helped", "hurt")
 
 
 def seeds_needed(level: float) -> int:

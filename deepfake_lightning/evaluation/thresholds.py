@@ -11,13 +11,12 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-CRITERIA = ("max_real_recall", "target_fpr", "youden", "balanced_accuracy", "f1_fake")
 RULE_KEYS = ("criterion", "min_fake_recall", "target_fpr", "fallback")
 
 
 def rule_kwargs(threshold: Mapping[str, Any]) -> dict[str, Any]:
     """The keys of a `threshold` config block that select_threshold takes."""
-    return {k: threshold[k] for k in RULE_KEYS if k in threshold}
+    return {k: threshold[k] for k in RULE_KEYS}
 
 
 @dataclass(frozen=True)
@@ -31,10 +30,9 @@ class ThresholdChoice:
     note: str = ""
 
 
-def threshold_grid(step: float = 0.01) -> np.ndarray:
-    """The thresholds 0.00, step, ..., 1.00 that every sweep and every resample use."""
-    if not 0 < step <= 1:
-        raise ValueError(f"threshold step must be in (0, 1], got {step}")
+def threshold_grid(step: float) -> np.ndarray:
+    """The thresholds 0.00, step, ..., 1.00 that every sweep and every resample use (threshold.step, whose
+    range config.ThresholdConfig checks)."""
     return np.round(np.linspace(0.0, 1.0, int(round(1.0 / step)) + 1), 6)
 
 
@@ -71,7 +69,7 @@ def sweep_rows(labels: np.ndarray, p_fake: np.ndarray, ts: np.ndarray, w: np.nda
 
 
 def sweep_thresholds(
-    labels: Sequence | np.ndarray, p_fake: Sequence | np.ndarray, step: float = 0.01
+    labels: Sequence | np.ndarray, p_fake: Sequence | np.ndarray, step: float
 ) -> list[dict[str, float]]:
     """Real and fake recall, fake precision and F1 at thresholds 0.00, step, ..., 1.00 (fake when p >= t).
 
@@ -94,10 +92,10 @@ def _best(rows: list[dict[str, float]], key) -> dict[str, float]:
 
 def select_threshold(
     sweep: list[dict[str, float]],
-    criterion: str = "max_real_recall",
-    min_fake_recall: float = 0.98,
-    fallback: str = "balanced_accuracy",
-    target_fpr: float = 0.05,
+    criterion: str,
+    min_fake_recall: float,
+    fallback: str,
+    target_fpr: float,
 ) -> ThresholdChoice:
     """Choose a threshold from a sweep.
 
@@ -109,10 +107,7 @@ def select_threshold(
     - balanced_accuracy: max mean of the two recalls (same argmax as youden, kept for its name).
     - f1_fake: max F1 of the fake class.
     """
-    if criterion not in CRITERIA:
-        raise ValueError(f"threshold.criterion must be one of {CRITERIA}, got {criterion!r}")
-    if not 0.0 <= min_fake_recall <= 1.0:
-        raise ValueError(f"threshold.min_fake_recall must be in [0, 1], got {min_fake_recall}")
+    # criterion, fallback and the two rates were checked at app start (config.ThresholdConfig).
     if not sweep:
         raise ValueError("select_threshold: empty sweep")
     if any(np.isnan(r["real_recall"]) or np.isnan(r["fake_recall"]) for r in sweep[:1]):
@@ -120,21 +115,17 @@ def select_threshold(
     if criterion == "max_real_recall":
         ok = [r for r in sweep if r["fake_recall"] >= min_fake_recall - 1e-12]
         if not ok:
-            if fallback == "max_real_recall":
-                raise ValueError("threshold.fallback cannot be max_real_recall")
             note = f"no threshold reaches fake recall >= {min_fake_recall}; fell back to {fallback}"
             log.warning(note)
-            c = select_threshold(sweep, fallback, min_fake_recall)
+            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr)
             return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
         best = _best(ok, lambda r: r["real_recall"])
     elif criterion == "target_fpr":
-        if not 0.0 <= target_fpr <= 1.0:
-            raise ValueError(f"threshold.target_fpr must be in [0, 1], got {target_fpr}")
         ok = [r for r in sweep if 1.0 - r["real_recall"] <= target_fpr + 1e-12]
         if not ok:
             note = f"no threshold flags at most {target_fpr} of real items; fell back to {fallback}"
             log.warning(note)
-            c = select_threshold(sweep, fallback, min_fake_recall)
+            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr)
             return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
         best = max(ok, key=lambda r: (r["fake_recall"], r["real_recall"]))
     elif criterion in ("youden", "balanced_accuracy"):

@@ -13,7 +13,7 @@ from deepfake_lightning.evaluation.thresholds import select_threshold, sweep_thr
 from deepfake_lightning.models.classifier import DeepfakeClassifier, prediction, split_batch
 
 
-def fuse_logits(main: torch.Tensor | np.ndarray, specialist: torch.Tensor | np.ndarray, weight: float = 0.6):
+def fuse_logits(main: torch.Tensor | np.ndarray, specialist: torch.Tensor | np.ndarray, weight: float):
     """combined = weight x main + (1 - weight) x specialist (paper: 0.6 / 0.4)."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"ensemble.weight must be in [0, 1], got {weight}")
@@ -30,19 +30,17 @@ def fit_weight(
     labels: np.ndarray,
     main: np.ndarray,
     specialist: np.ndarray,
-    objective: str = "balanced_accuracy",
-    step: float = 0.05,
-    threshold_kwargs: dict[str, Any] | None = None,
+    objective: str,
+    step: float,
+    threshold_kwargs: dict[str, Any],
 ) -> tuple[float, list[dict[str, float]]]:
     """Grid-search the fusion weight on validation logits.
 
     objective `balanced_accuracy`: balanced accuracy at the threshold chosen (on the same val
     predictions) by `threshold_kwargs`; `roc_auc`: threshold-free. Ties go to the weight nearest 0.6.
     """
-    if objective not in ("balanced_accuracy", "roc_auc"):
-        raise ValueError(f"ensemble.objective must be balanced_accuracy or roc_auc, got {objective!r}")
-    tk = dict(threshold_kwargs or {})
-    step_t = tk.pop("step", 0.01)
+    tk = dict(threshold_kwargs)
+    step_t = tk.pop("step")
     grid = np.round(np.linspace(0, 1, int(round(1 / step)) + 1), 6)
     table = []
     for w in grid:
@@ -65,7 +63,7 @@ class EnsembleModule(L.LightningModule):
     applied a calibration).
     """
 
-    def __init__(self, general: DeepfakeClassifier, specialist: DeepfakeClassifier, weight: float = 0.6):
+    def __init__(self, general: DeepfakeClassifier, specialist: DeepfakeClassifier, weight: float):
         super().__init__()
         if general.input_size != specialist.input_size:
             raise ValueError(

@@ -125,7 +125,7 @@ def load_predictor(run: str | Path) -> Predictor:
         obj = load_checkpoint_file(ens_ckpt)
         general = build_classifier(obj["general_config"], for_checkpoint=True)
         specialist = build_classifier(obj["specialist_config"], for_checkpoint=True)
-        ens = EnsembleModule(general, specialist)
+        ens = EnsembleModule(general, specialist, float(obj["weight"]))
         ens.load_state_dict(obj["state_dict"])
         vt = obj.get("video_thresholds")
         return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent, "ensemble")
