@@ -59,3 +59,26 @@ def tiny_dm(tiny_root, tmp_path_factory):
     dm = make_dm(tiny_root, tmp_path_factory.mktemp("cache"), frames_per_video=2)
     dm.setup()
     return dm
+
+
+@pytest.fixture(scope="session")
+def tiny_runs(tiny_root, tmp_path_factory):
+    """Baseline, general and specialist trained once per session on the tiny dataset (one cache, 2 frames per
+    video, 2 epochs), and their dfl-ensemble folder: every test that needs trained models shares these, and
+    none writes into them except beside their files."""
+    from deepfake_lightning.apps.ensemble import run as run_ensemble
+    from deepfake_lightning.apps.train import train
+    from tests.helpers import compose_cfg, tiny_train_overrides
+
+    cache = tmp_path_factory.mktemp("runs-cache")
+    runs = {}
+    for name in ("baseline", "general", "specialist"):
+        out = tmp_path_factory.mktemp(name)
+        overrides = tiny_train_overrides(tiny_root, cache, f"model=resnet50_{name}", "data.extract.frames_per_video=2")
+        train(compose_cfg("train", [*overrides, "trainer.max_epochs=2"], out))
+        runs[name] = out
+    out = tmp_path_factory.mktemp("ensemble")
+    members = [f"{k}={runs[k]}" for k in ("general", "specialist")]
+    run_ensemble(compose_cfg("ensemble", [*members, f"out_dir={out}"], out))
+    runs["ensemble"] = out
+    return runs

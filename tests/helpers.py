@@ -26,29 +26,14 @@ def compose_cfg(name: str, overrides: list[str], out_dir: Path | None = None) ->
     return cfg
 
 
-# A 2 M-parameter torchvision classifier: the paper's ResNet-50 writes 190 MB per checkpoint, and the
-# fast suite trains a few dozen models (the ResNet-50 configs themselves are tested with fast_dev_run).
-TINY_ARCH = "mobilenet_v3_small"
+# The small backbone of debug=tiny, for tests that start a training another way.
+TINY_ARCH = str(OmegaConf.load(Path(CONFIG_DIR) / "debug" / "tiny.yaml").model.net.arch)
 
 
 def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
-    """CPU, 32 px, a couple of batches, a small backbone unless `extra` names one, no W&B."""
-    arch = [] if any(e.startswith("model.net.arch=") for e in extra) else [f"model.net.arch={TINY_ARCH}"]
-    return [
-        f"data.root={root}",
-        f"paths.cache_dir={cache}",
-        "data.extract.image_size=40",
-        "data.extract_workers=1",
-        "model.input_size=32",
-        "data.batch_size=8",
-        "data.eval_batch_size=32",
-        "trainer.max_epochs=1",
-        "+trainer.limit_train_batches=2",
-        "trainer.enable_progress_bar=false",
-        "logger=csv",
-        *arch,
-        *extra,
-    ]
+    """dfl-train's `debug=tiny` (conf/debug/tiny.yaml: CPU, 32 px, a small backbone, two batches, CSV logs) on
+    `root` with its cache in `cache`; `extra` overrides come last and win."""
+    return [f"data.root={root}", f"paths.cache_dir={cache}", "debug=tiny", *extra]
 
 
 # The threshold rule the package ships (conf/threshold/default.yaml, its one home), for the pure functions'

@@ -118,20 +118,15 @@ def test_gradcam_overlay_is_drawn_on_the_crop_the_model_saw():
 
 
 @pytest.fixture(scope="module")
-def runs(tiny_root, tmp_path_factory):
-    """General and specialist on split.seed=0, and a specialist on split.seed=1."""
-    cache = tmp_path_factory.mktemp("integrity-cache")
-    out = {}
-    for name, model, extra in (
-        ("general", "resnet50_general", []),
-        ("specialist", "resnet50_specialist", []),
-        ("specialist_seed1", "resnet50_specialist", ["split.seed=1"]),
-    ):
-        folder = tmp_path_factory.mktemp(name)
-        overrides = tiny_train_overrides(tiny_root, cache, f"model={model}", "data.extract.frames_per_video=2", *extra)
-        train(compose_cfg("train", [*overrides, "trainer.max_epochs=2"], folder))
-        out[name] = folder
-    return out
+def runs(tiny_runs, tiny_root, tmp_path_factory):
+    """General and specialist on split.seed=0 (the session's tiny runs), and a specialist on split.seed=1."""
+    folder = tmp_path_factory.mktemp("specialist_seed1")
+    overrides = tiny_train_overrides(
+        tiny_root, tmp_path_factory.mktemp("integrity-cache"), "model=resnet50_specialist",
+        "data.extract.frames_per_video=2", "split.seed=1", "trainer.max_epochs=2",
+    )  # fmt: skip
+    train(compose_cfg("train", overrides, folder))
+    return {"general": tiny_runs["general"], "specialist": tiny_runs["specialist"], "specialist_seed1": folder}
 
 
 def test_train_records_split_and_tests_the_checkpoint_it_validated(runs):

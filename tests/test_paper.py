@@ -11,10 +11,9 @@ import pytest
 from deepfake_lightning.apps.ensemble import run as run_ensemble
 from deepfake_lightning.apps.paper import applies_to, unaccepted
 from deepfake_lightning.apps.paper import main as paper_main
-from deepfake_lightning.apps.train import train
 from deepfake_lightning.evaluation.report import write_report
 from deepfake_lightning.evaluation.schema import validate_metrics
-from tests.helpers import compose_cfg, tiny_train_overrides
+from tests.helpers import compose_cfg
 
 
 def test_overrides_reach_the_apps_that_have_the_key():
@@ -36,26 +35,9 @@ def test_make_paper_rejects_an_override_no_step_takes(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_root, tmp_path_factory):
-    """Baseline, general and specialist trained for a couple of batches on the tiny dataset."""
-    cache = tmp_path_factory.mktemp("paper-cache")
-    runs = {}
-    for name, model in (
-        ("baseline", "resnet50_baseline"),
-        ("general", "resnet50_general"),
-        ("specialist", "resnet50_specialist"),
-    ):
-        out = tmp_path_factory.mktemp(name)
-        cfg = compose_cfg(
-            "train",
-            tiny_train_overrides(
-                tiny_root, cache, f"model={model}", "data.extract.frames_per_video=2", "split=grouped"
-            ),
-            out,
-        )
-        train(cfg)
-        runs[name] = out
-    return runs
+def trained(tiny_runs):
+    """Baseline, general and specialist (the session's tiny runs)."""
+    return tiny_runs
 
 
 def test_ensemble_metrics_schema_and_report(trained, tmp_path):

@@ -7,28 +7,14 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from deepfake_lightning.apps.ensemble import run as run_ensemble
 from deepfake_lightning.apps.export import export
 from deepfake_lightning.apps.predict import predict, write
-from deepfake_lightning.apps.train import train
-from tests.helpers import compose_cfg, tiny_train_overrides
+from tests.helpers import compose_cfg
 
 
 @pytest.fixture(scope="module")
-def ensemble_dir(tiny_root, tmp_path_factory):
-    cache = tmp_path_factory.mktemp("pred-cache")
-    runs = {}
-    for name, model in (("general", "resnet50_general"), ("specialist", "resnet50_specialist")):
-        out = tmp_path_factory.mktemp(name)
-        train(compose_cfg("train", tiny_train_overrides(tiny_root, cache, f"model={model}"), out))
-        runs[name] = out
-    out = tmp_path_factory.mktemp("ens")
-    run_ensemble(
-        compose_cfg(
-            "ensemble", [f"general={runs['general']}", f"specialist={runs['specialist']}", f"out_dir={out}"], out
-        )
-    )
-    return out
+def ensemble_dir(tiny_runs):
+    return tiny_runs["ensemble"]
 
 
 def _cfg(run, inp, **kw):

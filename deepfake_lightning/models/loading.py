@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,28 @@ def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
     return model, cfg
 
 
+def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
+    """A run's stored `data` config in today's shape: a run made before the data.extract node has its
+    extraction keys moved into it, and keys added since take the shipped values (what those runs did)."""
+    if "extract" in data:
+        return data
+    from importlib import resources
+
+    from deepfake_lightning.data.extract import ExtractConfig, run_extract_config
+
+    shipped = OmegaConf.create(resources.files("deepfake_lightning.conf").joinpath("data/celebdf.yaml").read_text())
+    flat = {f.name for f in fields(ExtractConfig)}
+    old = {k: v for k, v in data.items() if k not in flat}
+    missing = {
+        k: shipped[k] for k in shipped if k not in old and k != "extract" and not OmegaConf.is_interpolation(shipped, k)
+    }
+    return {**missing, **old, "extract": asdict(run_extract_config(data))}
+
+
 def datamodule_from_run(run_cfg: DictConfig, batch_size: int, split_file: str | Path | None = None) -> Any:
     """The DataModule a run was trained on (same cache), with an eval batch size and, given `split_file`, the
     split recorded there rather than one computed again."""
-    data = OmegaConf.to_container(run_cfg.data, resolve=True)
+    data = run_data_config(OmegaConf.to_container(run_cfg.data, resolve=True))
     data["eval_batch_size"] = batch_size
     data["balanced_sampler"] = False
     if split_file is not None:
@@ -128,9 +146,10 @@ def load_predictor(run: str | Path) -> Predictor:
         ens = EnsembleModule(general, specialist, float(obj["weight"]))
         ens.load_state_dict(obj["state_dict"])
         vt = obj.get("video_thresholds")
-        return Predictor(ens.eval(), float(obj["threshold"]), vt, obj["data_config"], ens_ckpt.parent, "ensemble")
+        data = run_data_config(obj["data_config"])
+        return Predictor(ens.eval(), float(obj["threshold"]), vt, data, ens_ckpt.parent, "ensemble")
     model, cfg = load_classifier(find_checkpoint(run))
     folder = run_folder(find_checkpoint(run))
     vt = results.load_metrics(folder, missing_ok=True).get("video_thresholds")
-    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data = run_data_config(OmegaConf.to_container(cfg.data, resolve=True))
     return Predictor(model.eval(), float(model.threshold), vt, data, folder, str(model.hparams.name))
