@@ -156,3 +156,29 @@ def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, 
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads(res.stdout.strip().splitlines()[-1])["path"] == str(image)
     assert quote_override("threshold=0.5") == "threshold=0.5" and quote_override("x=[a,b]") == "x=[a,b]"
+
+
+def test_a_run_stored_before_the_extract_node_still_loads(tiny_runs, tiny_root, tmp_path):
+    """Runs trained before data.extract existed stored flat data keys and no pseudo-fake keys."""
+    from deepfake_lightning.models.loading import datamodule_from_run, load_classifier, load_predictor
+
+    old = tmp_path / "old-run"
+    shutil.copytree(tiny_runs["general"], old)
+    cfg = OmegaConf.load(old / "config.yaml")
+    data = OmegaConf.to_container(cfg.data)
+    extract = data.pop("extract")
+    for k in ("pseudo_fakes", "pseudo_fake_ratio", "pseudo_fakes_only", "landmarks"):
+        data.pop(k, None)
+        extract.pop(k, None)
+    cfg.data = OmegaConf.create({**data, **extract})
+    OmegaConf.save(cfg, old / "config.yaml")
+    pred = load_predictor(old)
+    assert pred.data_config["extract"]["image_size"] == extract["image_size"]
+    assert pred.data_config["extract"]["landmarks"] == "box"  # what runs made before the setting did
+    assert pred.data_config["pseudo_fakes"] == "none"
+    _, run_cfg = load_classifier(old)
+    dm = datamodule_from_run(run_cfg, 16, old / "split.json")
+    dm.setup()
+    assert dm.split_record["fingerprint"] == json.loads((old / "split.json").read_text())["fingerprint"]
+    out = predict(_cfg(old, next((tiny_root / "Celeb-real").glob("*.mp4"))))
+    assert "p_fake" in out[0]
