@@ -62,6 +62,16 @@ STRATEGIES = ("stratified", "grouped", "official")
 GROUP_BY = ("identity", "video")
 FIT_OBJECTIVES = ("balanced_accuracy", "roc_auc")
 AGGREGATE_NAMES = ("mean", "max", "median")
+CALIBRATION_METHODS = ("none", "temperature", "platt")
+# Plain top-level keys of the apps that take one of a few values (dfl-predict's aggregate and format,
+# dfl-eval's subset, dfl-ensemble's calibration, the device of predict, eval and export).
+APP_CHOICES = {
+    "aggregate": AGGREGATE_NAMES,
+    "format": ("jsonl", "csv"),
+    "subset": ("all", "train", "val", "test"),
+    "calibration": CALIBRATION_METHODS,
+    "device": ("auto", "cpu", "cuda"),
+}
 
 
 @dataclass
@@ -162,8 +172,13 @@ def check_block(key: str, node: Any, schema: type) -> Any:
 def validate(cfg: DictConfig) -> None:
     """Fail at start-up, naming the key, on values that would only break later (or be silently ignored)."""
     for key, schema in SCHEMAS.items():
-        if key in cfg:
+        # A block where the app has one (dfl-predict's `threshold` is a plain number, not the rule).
+        if key in cfg and OmegaConf.is_dict(cfg[key]):
             check_block(key, cfg[key], schema)
+    for key, choices in APP_CHOICES.items():
+        value = cfg.get(key) if not OmegaConf.is_dict(cfg.get(key)) else None
+        if value is not None and value not in choices:
+            raise ValueError(f"{key} must be one of {choices}, got {value!r}")
     fr = OmegaConf.select(cfg, "split.fractions", default=None)
     if fr is not None:
         fr = list(fr)
@@ -176,12 +191,6 @@ def validate(cfg: DictConfig) -> None:
         v = OmegaConf.select(cfg, f"runtime.{k}", default=None)
         if v is not None and str(v) != "auto" and not (str(v).isdigit() and int(v) >= 1):
             raise ValueError(f"runtime.{k} must be auto or a whole number >= 1, got {v!r}")
-    cal = OmegaConf.select(cfg, "calibration", default=None)
-    if cal is not None:
-        from deepfake_lightning.evaluation.statistics import CALIBRATION_METHODS
-
-        if cal not in CALIBRATION_METHODS:
-            raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {cal!r}")
     mult = OmegaConf.select(cfg, "model.real_weight_multiplier", default=None)
     if mult is not None and float(mult) < 0:
         raise ValueError(f"model.real_weight_multiplier must be >= 0, got {mult}")

@@ -69,9 +69,11 @@ def test_predict_cli_exit_codes(ensemble_dir, tmp_path, tiny_root, capsys):
     from deepfake_lightning.apps.predict import main
 
     (tmp_path / "bad.mp4").write_bytes(b"")
-    with pytest.raises(SystemExit, match="nothing could be scored"):  # the app body, without Hydra's start-up
+    with pytest.raises(SystemExit) as stop:  # the app body, without Hydra's start-up
         main.__wrapped__(_cfg(ensemble_dir, tmp_path / "bad.mp4"))
-    assert "error" in capsys.readouterr().out
+    assert stop.value.code == 2
+    out = capsys.readouterr()
+    assert "error" in out.out and "nothing could be scored" in out.err
     video = next((tiny_root / "Celeb-real").glob("*.mp4"))
     res = subprocess.run(
         [sys.executable, "-m", "deepfake_lightning.apps.predict", f"run={ensemble_dir}", f"input={video}"],

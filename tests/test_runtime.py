@@ -57,13 +57,14 @@ def test_jobs_come_from_dfl_jobs_or_the_joblib_launcher(monkeypatch):
 def test_every_app_applies_its_runtime_block(app, restore_threads, monkeypatch):
     monkeypatch.delenv(JOBS_ENV, raising=False)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(app, ["runtime.threads=1"])
+        # The shipped train config alone crops 224 px out of 72 px frames (validation refuses it): a profile.
+        cfg = compose(app, ["runtime.threads=1", *(["profile=full"] if app == "train" else [])])
     assert cfg.runtime.threads in (1, "1")
     torch.set_num_threads(2)
     app_start(cfg)
     assert torch.get_num_threads() == 1
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        auto = compose(app, [])
+        auto = compose(app, ["profile=full"] if app == "train" else [])
     monkeypatch.setenv(JOBS_ENV, "2")
     app_start(auto)
     assert torch.get_num_threads() == max(1, len(os.sched_getaffinity(0)) // 2)

@@ -140,9 +140,9 @@ def test_wandb_offline_run_folder(tiny_root, cache_dir, tmp_path, monkeypatch):
         tmp_path,
     )
     train(cfg)
-    from deepfake_lightning.apps.train import close_loggers
+    from deepfake_lightning.apps.common import close_wandb
 
-    close_loggers()
+    close_wandb()
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert runs, "no offline W&B run folder"
     assert list(runs[0].glob("*.wandb")), "the offline run holds no data"

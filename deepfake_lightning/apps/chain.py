@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.apps.paper import applies_to, chain, extract
 from deepfake_lightning.results import load_metrics
 
@@ -36,8 +36,7 @@ def run(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="chain")
 def main(cfg: DictConfig) -> float | None:
-    m = run_job(lambda: run(cfg), cfg.out_dir)
-    return sweep_value(None if m is None else m["models"]["ensemble"]["val"]["balanced_accuracy"])
+    return run_app(cfg, run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

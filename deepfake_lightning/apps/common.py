@@ -1,4 +1,5 @@
-"""Shared app plumbing: where the configs live, offline defaults, and multirun-safe job wrapping."""
+"""The one start and end of every dfl-* app: where the configs live, offline defaults, thread counts,
+validation, seeding, and failure handling that lets a multirun go on."""
 
 from __future__ import annotations
 
@@ -26,11 +27,29 @@ def offline_defaults() -> None:
 
 
 def app_start(cfg: Any) -> None:
-    """What every app does first: offline defaults, and this process's thread counts from `runtime`."""
+    """What every app body does first, whether Hydra or a test calls it: offline defaults, this process's
+    thread counts (`runtime`), the typed checks of every block (config.validate), and the seed."""
+    from deepfake_lightning.config import validate
     from deepfake_lightning.runtime import apply_runtime
 
     offline_defaults()
-    apply_runtime(cfg.get("runtime") if cfg is not None else None)
+    apply_runtime(cfg.get("runtime"))
+    validate(cfg)
+    if cfg.get("seed") is not None:
+        from lightning.fabric.utilities.seed import seed_everything
+
+        seed_everything(int(cfg.seed), workers=True, verbose=False)
+
+
+def run_app(cfg: Any, body: Callable[[Any], Any], objective: Callable[[Any], Any] | None = None) -> Any:
+    """Every dfl-* app's Hydra main: `body(cfg)` under run_job's failure handling (one line for a user's
+    error; error.txt and the next job in a multirun), returning what a sweeper reads: `objective(result)` as
+    a float, None for a failed job or an app without one."""
+    from omegaconf import OmegaConf
+
+    out = cfg.get("out_dir") or OmegaConf.select(cfg, "paths.output_dir", default=None)
+    result = run_job(lambda: body(cfg), out)
+    return None if objective is None or result is None else sweep_value(objective(result))
 
 
 class _NoTips(logging.Filter):
@@ -66,7 +85,8 @@ def user_error(exc: BaseException) -> str | None:
     if isinstance(exc, ConfigKeyError):
         return str(exc).splitlines()[0]
     if isinstance(exc, (ValueError, FileNotFoundError, KeyError)):
-        text = str(exc).strip().strip("'\"")
+        # str() of a KeyError is the repr of its key: its own text, without the quotes, is the message.
+        text = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc).strip()
         return text.splitlines()[0] if text else type(exc).__name__
     return None
 

@@ -13,13 +13,11 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
-from deepfake_lightning.config import validate
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
 from deepfake_lightning.evaluation.statistics import (
-    CALIBRATION_METHODS,
     CLAIM_METRICS,
     calibrated_logits,
     comparison_verdict,
@@ -67,8 +65,6 @@ def calibrate(evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, 
     downstream, except where the fit reached a bound or did not lower the val NLL (then that model keeps
     its raw scores, and `applied` is False for it with the reason).
     """
-    if how not in CALIBRATION_METHODS:
-        raise ValueError(f"calibration must be one of {CALIBRATION_METHODS}, got {how!r}")
     method = "platt" if how == "none" else how
     out: dict[str, Any] = {
         "requested": how,
@@ -168,8 +164,6 @@ def compare_pseudo_fakes(
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Fuse, calibrate on val, evaluate on test; write metrics.json, predictions and ensemble.ckpt."""
     app_start(cfg)
-    validate(cfg)
-    L.seed_everything(int(cfg.seed), workers=True)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     members = {k: str(cfg[k]) for k in ("general", "specialist", "baseline", "compare_general") if cfg.get(k)}
@@ -316,8 +310,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="ensemble")
 def main(cfg: DictConfig) -> float | None:
-    m = run_job(lambda: run(cfg), cfg.out_dir)
-    return sweep_value(None if m is None else m["models"]["ensemble"]["val"]["balanced_accuracy"])
+    return run_app(cfg, run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
-from deepfake_lightning.config import validate
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
@@ -36,8 +35,6 @@ from deepfake_lightning.models.ensemble import p_fake_from_logits
 from deepfake_lightning.models.loading import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
-
-SUBSETS = ("all", "train", "val", "test")
 
 
 def eval_data_config(cfg: DictConfig, pred: Predictor) -> dict[str, Any]:
@@ -68,8 +65,6 @@ def refuse_extract_overrides() -> None:
 
 def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataModule, str]:
     """The DataModule over cfg.data with the run's extraction settings; (dm, how the frames were chosen)."""
-    if cfg.subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {SUBSETS}, got {cfg.subset!r}")
     dm: FrameCacheDataModule = hydra.utils.instantiate(eval_data_config(cfg, pred))
     cache = dm.build()
     key = cache.manifest.get("key")
@@ -327,8 +322,8 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.data with the run, write OUT/metrics.json, OUT/REPORT.md and plots."""
+    app_start(cfg)
     refuse_extract_overrides()
-    validate(cfg)
     app_start(cfg)
     for k in cfg.get("perturb") or []:  # every kind and level checked before anything runs
         for v in cfg.perturb_levels:
@@ -392,8 +387,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
 def main(cfg: DictConfig) -> float | None:
-    m = run_job(lambda: run(cfg), cfg.out_dir)
-    return sweep_value(None if m is None else next(iter(m["models"].values()))["test"]["balanced_accuracy"])
+    return run_app(cfg, run, lambda m: next(iter(m["models"].values()))["test"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

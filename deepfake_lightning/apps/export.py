@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.splits import SPLIT_FILE
 from deepfake_lightning.models.loading import load_predictor
@@ -103,7 +103,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="export")
 def main(cfg: DictConfig) -> None:
-    run_job(lambda: export(cfg))
+    return run_app(cfg, export)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
-from deepfake_lightning.config import validate
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import write_split
 
@@ -20,7 +19,6 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict:
     """Build (or reuse) the cache for `cfg.data`, write this split to the run folder; returns the manifest."""
     app_start(cfg)
-    validate(cfg)
     dm: FrameCacheDataModule = hydra.utils.instantiate(cfg.data)
     num_shards = int(cfg.get("num_shards", 1))
     if num_shards > 1 and not cfg.get("merge", False):
@@ -50,7 +48,7 @@ def run(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="extract")
 def main(cfg: DictConfig) -> None:
-    run_job(lambda: run(cfg))
+    return run_app(cfg, run)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.transforms import center_crop
 from deepfake_lightning.evaluation.gradcam import (
     LogitsOnly,
@@ -117,7 +117,7 @@ def run(cfg: DictConfig) -> Path:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="gradcam")
 def main(cfg: DictConfig) -> None:
-    run_job(lambda: run(cfg))
+    return run_app(cfg, run)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.extract import extract_item, run_extract_config
 from deepfake_lightning.data.items import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VideoItem
 from deepfake_lightning.evaluation.protocol import AGGREGATES
@@ -46,9 +46,6 @@ def list_inputs(path: Path) -> list[Path]:
     raise FileNotFoundError(f"input={path}: no such file or folder")
 
 
-FORMATS = ("jsonl", "csv")
-
-
 def degenerate_note(predictor: Predictor) -> str | None:
     """Why the run's stored frame threshold cannot be trusted (it called every val frame fake, or none), with the
     fallback the run recorded; None for a usable threshold."""
@@ -70,10 +67,6 @@ def degenerate_note(predictor: Predictor) -> str | None:
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score every input; unreadable files get a line with an `error` field."""
     app_start(cfg)
-    if str(cfg.aggregate) not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {tuple(AGGREGATES)}, got {cfg.aggregate!r}")
-    if str(cfg.format) not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {cfg.format!r}")
     predictor = load_predictor(cfg.run)
     warning = None if cfg.get("threshold") is not None else degenerate_note(predictor)
     if warning:
@@ -160,12 +153,16 @@ def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
 def main(cfg: DictConfig) -> None:
-    results = run_job(lambda: predict(cfg))
-    if results is None:  # a failed job of a multirun, recorded by run_job
-        return
+    return run_app(cfg, run)
+
+
+def run(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Score, write the lines; an input of which nothing could be scored is an error (after its lines)."""
+    results = predict(cfg)
     write(results, str(cfg.format), cfg.get("output"))
     if not any("p_fake" in r for r in results):
-        raise SystemExit(f"nothing could be scored under {cfg.input}")
+        raise ValueError(f"nothing could be scored under {cfg.input} (each line above says why)")
+    return results
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, run_job
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.evaluation.report import write_report
 from deepfake_lightning.results import check_results_split
 
 
 def report(cfg: DictConfig) -> None:
     """Check the results folder's split, write REPORT.md, log the results to W&B."""
+    app_start(cfg)
     check_results_split(cfg.out_dir)
     path = write_report(cfg.out_dir)
     print(f"report: {path}")
@@ -27,7 +28,7 @@ def report(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="report")
 def main(cfg: DictConfig) -> None:
-    run_job(lambda: report(cfg))
+    return run_app(cfg, report)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, run_job
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.synthetic import generate_dataset
 
 log = logging.getLogger(__name__)
@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 def run(cfg: DictConfig) -> dict[str, int]:
     """Generate the dataset unless a complete one with the same settings is already there."""
+    app_start(cfg)
     out = Path(cfg.out_dir)
     params = OmegaConf.to_container(cfg.synth, resolve=True)
     params["seed"] = int(cfg.seed)
@@ -38,7 +39,7 @@ def run(cfg: DictConfig) -> dict[str, int]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="synth")
 def main(cfg: DictConfig) -> None:
-    run_job(lambda: run(cfg))
+    return run_app(cfg, run)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, close_wandb, run_job, sweep_value
-from deepfake_lightning.config import validate
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
@@ -26,11 +25,6 @@ def instantiate_list(node: DictConfig | None) -> list[Any]:
     if not node:
         return []
     return [hydra.utils.instantiate(v) for v in node.values() if isinstance(v, DictConfig) and "_target_" in v]
-
-
-def close_loggers() -> None:
-    """Finish a W&B run if one is open, so a failed run in a multirun does not leak it."""
-    close_wandb()
 
 
 def resolve_ckpt(ckpt_path: str | None, out_dir: Path) -> str | None:
@@ -76,8 +70,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     checkpoint, whose epoch is recorded.
     """
     app_start(cfg)
-    validate(cfg)
-    L.seed_everything(int(cfg.seed), workers=True)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_arg = resolve_ckpt(cfg.get("ckpt_path"), out_dir)
@@ -163,8 +155,7 @@ def threshold_config(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    result = run_job(lambda: train(cfg), cfg.paths.output_dir)
-    return sweep_value(None if result is None else result.get("optimized_metric"))
+    return run_app(cfg, train, lambda r: r.get("optimized_metric"))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_job, sweep_value
-from deepfake_lightning.config import validate
+from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
@@ -21,7 +20,6 @@ log = logging.getLogger(__name__)
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Export the split frames, train YOLO, score val and test, merge `models.<name>` into metrics.json."""
     app_start(cfg)
-    validate(cfg)
     from deepfake_lightning.models import yolo as Y
 
     run_dir = Path(cfg.paths.output_dir)
@@ -75,8 +73,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="yolo")
 def main(cfg: DictConfig) -> float | None:
-    m = run_job(lambda: run(cfg), cfg.out_dir)
-    return sweep_value(None if m is None else m["val"]["balanced_accuracy"])
+    return run_app(cfg, run, lambda m: m["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

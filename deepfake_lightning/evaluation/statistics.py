@@ -451,7 +451,6 @@ def reliability_bins(labels: np.ndarray, p_fake: np.ndarray, n_bins: int = 15) -
 # Calibration bounds: a fit that reaches one is not applied (it says the scores carry no usable
 # confidence, not that they should be flattened to 0.5 or pushed to one class).
 TEMPERATURE_BOUNDS = (0.05, 100.0)
-CALIBRATION_METHODS = ("none", "temperature", "platt")
 
 
 def _nll(d: np.ndarray, y: np.ndarray, t: float, b: float) -> float:
