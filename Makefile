@@ -53,12 +53,12 @@ wheel-check: $(STAMP) ## Build the wheel, install it into a temporary venv, run 
 	bash .ci/wheel-check
 
 lint: $(STAMP) ## ruff check and format check
-	$(BIN)/ruff check deepfake_lightning benchmarks tests
-	$(BIN)/ruff format --check deepfake_lightning benchmarks tests
+	$(BIN)/ruff check deepfake_lightning hydra_plugins benchmarks tests
+	$(BIN)/ruff format --check deepfake_lightning hydra_plugins benchmarks tests
 
 format: $(STAMP) ## ruff format and fix
-	$(BIN)/ruff format deepfake_lightning benchmarks tests
-	$(BIN)/ruff check --fix deepfake_lightning benchmarks tests
+	$(BIN)/ruff format deepfake_lightning hydra_plugins benchmarks tests
+	$(BIN)/ruff check --fix deepfake_lightning hydra_plugins benchmarks tests
 
 sweep: $(STAMP) ## Class-weight multiplier sweep (demo profile) -> experiments/class_weight_sweep/
 	$(BIN)/dfl-synth synth=demo

@@ -63,3 +63,7 @@ def evaluate(val, test, threshold: dict, bootstrap=None, paper_protocol: bool = 
     from deepfake_lightning.evaluation.protocol import evaluate_scores
 
     return evaluate_scores(val, test, threshold, "mean", paper_protocol, bootstrap, prevalences)
+
+
+# The configs a researcher edits (experiments, sweeps, profiles): the checkout's conf/, ahead of the package's.
+RESEARCH_CONF = Path(__file__).resolve().parents[1] / "conf"

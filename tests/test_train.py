@@ -1,6 +1,7 @@
 """Training: every experiment composes, each model trains, the specialist weight, freezing, loading, W&B offline."""
 
 import json
+import os
 from pathlib import Path
 
 import hydra
@@ -13,9 +14,9 @@ from deepfake_lightning.apps.train import train
 from deepfake_lightning.models.backbones import build_resnet50, keep_frozen_bn_eval
 from deepfake_lightning.models.classifier import specialist_class_weights
 from deepfake_lightning.models.loading import build_classifier
-from tests.helpers import compose_cfg, tiny_train_overrides
+from tests.helpers import RESEARCH_CONF, compose_cfg, tiny_train_overrides
 
-EXPERIMENTS = sorted(p.stem for p in (Path(CONFIG_DIR) / "experiment").glob("*.yaml") if "yolo" not in p.stem)
+EXPERIMENTS = sorted(p.stem for p in (RESEARCH_CONF / "experiment").glob("*.yaml") if "yolo" not in p.stem)
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +212,26 @@ def test_debug_configs_run_a_tiny_training(debug, tiny_root, cache_dir, tmp_path
     assert cfg.trainer[key] == value
     result = train(cfg)
     assert result["test"]["confusion_matrix"]
+
+
+def test_the_research_conf_comes_before_the_package_s_and_takes_a_user_s_experiment(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    assert EXPERIMENTS and not (Path(CONFIG_DIR) / "experiment").exists()  # the wheel ships only defaults
+    mine = tmp_path / "conf"
+    (mine / "experiment").mkdir(parents=True)
+    (mine / "experiment" / "my_run.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: resnet50_specialist\nmodel:\n  real_weight_multiplier: 3\n"
+    )
+    (mine / "threshold").mkdir()  # a group file of the same name as the package's replaces it
+    (mine / "threshold" / "default.yaml").write_text(
+        (Path(CONFIG_DIR) / "threshold" / "default.yaml").read_text().replace("0.98", "0.95")
+    )
+    cmd = [sys.executable, "-m", "deepfake_lightning.apps.train", "experiment=my_run", "data.root=x", "--cfg", "job"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "DFL_CONF": str(mine)}, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "real_weight_multiplier: 3" in out.stdout and "min_fake_recall: 0.95" in out.stdout
+    plain = subprocess.run(cmd[:3] + ["experiment=demo_general", "data.root=x", "--cfg", "job"],
+                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert plain.returncode == 0 and "min_fake_recall: 0.98" in plain.stdout  # the checkout's conf/

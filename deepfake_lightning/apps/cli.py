@@ -122,10 +122,13 @@ def help_text(name: str, overrides: list[str]) -> str:
     lines = [f"usage: {app.usage}", "", app.does, "", f"example:  {app.example}", ""]
     groups = groups_of(OmegaConf.load(CONF / f"{name}.yaml"))
     if groups:
-        lines.append("config groups (group=option; the options are files in the package's conf/<group>/):")
+        from hydra_plugins.deepfake_lightning_searchpath import research_conf
+
+        folders = [f for f in (research_conf(), CONF) if f is not None]
+        lines.append(f"config groups (group=option: a file <group>/<option>.yaml in {' or '.join(map(str, folders))}):")
         for g in groups:
-            options = sorted(p.stem for p in (CONF / g).glob("*.yaml")) if (CONF / g).is_dir() else []
-            lines.append(f"  {g:<15} {' | '.join(options)}")
+            options = sorted({p.stem for f in folders for p in (f / g).glob("*.yaml")})
+            lines.append(f"  {g:<15} {' | '.join(options) or '(none here)'}")
         lines.append("")
     cfg = compose(name, overrides)
     keys = [(k, v) for k, v in leaves(cfg) if not any(k == h or k.startswith(f"{h}.") for h in app.hidden)]
