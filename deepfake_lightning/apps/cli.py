@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
 from dataclasses import dataclass
@@ -183,45 +184,9 @@ def launch(name: str) -> None:
     importlib.import_module(f"deepfake_lightning.apps.{name}").main()
 
 
-def synth() -> None:
-    launch("synth")
-
-
-def extract() -> None:
-    launch("extract")
-
-
-def train() -> None:
-    launch("train")
-
-
-def ensemble() -> None:
-    launch("ensemble")
-
-
-def eval() -> None:  # noqa: A001 - the console script's name
-    launch("eval")
-
-
-def chain() -> None:
-    launch("chain")
-
-
-def report() -> None:
-    launch("report")
-
-
-def yolo() -> None:
-    launch("yolo")
-
-
-def gradcam() -> None:
-    launch("gradcam")
-
-
-def export() -> None:
-    launch("export")
-
-
-def predict() -> None:
-    launch("predict")
+# The console scripts (pyproject.toml [project.scripts]): one launcher each.
+synth, extract, train, ensemble, chain, report, yolo, gradcam, export, predict = (
+    functools.partial(launch, name)
+    for name in ("synth", "extract", "train", "ensemble", "chain", "report", "yolo", "gradcam", "export", "predict")
+)
+eval = functools.partial(launch, "eval")  # noqa: A001 - the console script's name

@@ -148,12 +148,7 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    here = Path((argv or sys.argv[1:] or [str(HERE)])[0])
-    (here / "README.md").write_text(render(load(here)))
-    print(f"wrote {here / 'README.md'}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # python experiments/<name>/make_readme.py [folder]
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else HERE)
+    (folder / "README.md").write_text(render(load(folder)))
+    print(f"wrote {folder / 'README.md'}")
