@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -49,11 +50,9 @@ def validate(metrics: dict[str, Any], kind: str) -> None:
     """
     import jsonschema
 
-    from deepfake_lightning.evaluation.schema import metrics_schema
-
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    schema = metrics_schema()
+    schema = json.loads(resources.files("deepfake_lightning.schemas").joinpath("metrics.schema.json").read_text())
     if kind == "results" and "ensemble" in metrics.get("models", {}):
         jsonschema.validate(metrics, schema)
         return

@@ -118,20 +118,3 @@ def apply_runtime(runtime: Any = None) -> ThreadPlan:
         log.info(p.describe())
         _applied = key
     return p
-
-
-def single_thread_worker(worker_id: int = 0) -> None:
-    """DataLoader / extraction worker initialiser: one thread each, so workers beside training divide the
-    cores instead of each taking all of them."""
-    try:
-        import torch
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except ImportError:
-        pass

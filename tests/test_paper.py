@@ -9,10 +9,10 @@ import jsonschema
 import pytest
 
 from deepfake_lightning.apps.ensemble import run as run_ensemble
-from deepfake_lightning.apps.paper import applies_to, unaccepted
 from deepfake_lightning.apps.paper import main as paper_main
 from deepfake_lightning.evaluation.report import write_report
-from deepfake_lightning.evaluation.schema import validate_metrics
+from deepfake_lightning.pipeline import applies_to, unaccepted
+from deepfake_lightning.results import validate
 from tests.helpers import compose_cfg
 
 
@@ -58,7 +58,7 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     )
     metrics = run_ensemble(cfg)
     on_disk = json.loads((out / "metrics.json").read_text())
-    validate_metrics(on_disk)
+    validate(on_disk, "results")
     assert set(on_disk["models"]) == {"baseline", "general", "specialist", "ensemble"}
     assert on_disk["models"]["ensemble"]["threshold_choice"]["chosen_on"] == "val"
     assert on_disk["models"]["ensemble"]["paper_protocol"]["chosen_on"] == "test"
@@ -114,7 +114,7 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     assert (out / "plots" / "roc_pr.png").is_file() and (out / "plots" / "threshold_sweep.png").is_file()
     bad = dict(on_disk, dataset={"train": {"real": -1, "fake": 0}})
     with pytest.raises(jsonschema.ValidationError):
-        validate_metrics(bad)
+        validate(bad, "results")
 
 
 @pytest.mark.slow
@@ -141,7 +141,7 @@ def test_make_paper_on_a_tiny_dataset(tiny_root, tmp_path):
 
     res = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=1200)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    validate_metrics(json.loads((out / "metrics.json").read_text()))
+    validate(json.loads((out / "metrics.json").read_text()), "results")
     assert (out / "REPORT.md").is_file() and "yolo11n" in (out / "REPORT.md").read_text()
     again = subprocess.run(cmd, env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "done before" in again.stdout

@@ -122,7 +122,7 @@ def test_loading_weights_says_what_it_loaded(tmp_path, caplog):
 
 
 def test_make_paper_knows_when_pseudo_fakes_are_on():
-    from deepfake_lightning.apps.paper import uses_pseudo_fakes
+    from deepfake_lightning.pipeline import uses_pseudo_fakes
 
     assert uses_pseudo_fakes(["data.pseudo_fakes=sbi"]) and not uses_pseudo_fakes(["split=grouped"])
     assert not uses_pseudo_fakes(["data.pseudo_fakes=sbi", "data.pseudo_fakes=none"])

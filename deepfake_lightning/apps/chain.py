@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
-from deepfake_lightning.apps.paper import applies_to, chain, extract
+from deepfake_lightning.pipeline import applies_to, chain, extract
 from deepfake_lightning.results import load_metrics
 
 

@@ -97,16 +97,6 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
     return dm, how
 
 
-@torch.inference_mode()
-def score(pred: Predictor, dm: FrameCacheDataModule, subset: str, device: str) -> Scores:
-    """p_fake of every frame of `subset`, in the cache's row order, with labels and videos."""
-    module = pred.module.to(device).eval()
-    chunks = [module.p_fake(images.to(device)).float().cpu().numpy() for images, *_ in dm.loader(subset)]
-    rows = dm.rows(subset)
-    idx = dm.cache.index
-    return Scores(idx["label"][rows], np.concatenate(chunks), idx["video"][rows])
-
-
 def evaluate(pred: Predictor, scores: Scores, aggregate: str) -> dict[str, Any]:
     """Figures at the run's val-chosen thresholds (frame and video level) and at 0.5."""
     block: dict[str, Any] = {
@@ -175,12 +165,13 @@ def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
 
 @torch.inference_mode()
 def score_models(
-    pred: Predictor, models: dict[str, dict[str, Any]], dm: FrameCacheDataModule, device: str
+    pred: Predictor, models: dict[str, dict[str, Any]], dm: FrameCacheDataModule, device: str, subset: str = "all"
 ) -> dict[str, Scores]:
-    """p_fake of every frame of `dm` (all of it) for each model of `models_of`."""
+    """p_fake of every frame of `subset` (in the cache's row order, with labels and videos) for each model of
+    `models_of`: the run's own model, and an ensemble's members where it stores how they were evaluated."""
     module = pred.module.to(device).eval()
     chunks: dict[str, list[np.ndarray]] = {n: [] for n in models}
-    for images, *_ in dm.loader("all"):
+    for images, *_ in dm.loader(subset):
         images = images.to(device)
         chunks[pred.name].append(module.p_fake(images).float().cpu().numpy())
         if len(models) > 1:
@@ -191,7 +182,7 @@ def score_models(
                     if models[name].get("calibration"):
                         z = calibrated_logits(z, *models[name]["calibration"])
                     chunks[name].append(p_fake_from_logits(z))
-    idx, rows = dm.cache.index, dm.rows("all")
+    idx, rows = dm.cache.index, dm.rows(subset)
     return {n: Scores(idx["label"][rows], np.concatenate(c), idx["video"][rows]) for n, c in chunks.items()}
 
 
@@ -331,7 +322,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     pred = load_predictor(cfg.run)
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     dm, how = eval_datamodule(cfg, pred)
-    scores = score(pred, dm, str(cfg.subset), device)
+    scores = score_models(pred, {pred.name: {}}, dm, device, str(cfg.subset))[pred.name]
     if len(scores.labels) == 0:
         raise ValueError(f"subset={cfg.subset}: no frames to evaluate under data.root={cfg.data.root}")
     name = pred.name

@@ -116,12 +116,6 @@ def square_window(shape: tuple[int, ...], box: tuple[int, int, int, int], margin
     return x0, y0, int(round(2 * half))
 
 
-def square_crop(frame: np.ndarray, box: tuple[int, int, int, int], margin: float) -> np.ndarray:
-    """A square crop around `box`, grown by `margin` of its size on each side, clipped to the frame."""
-    x0, y0, side = square_window(frame.shape, box, margin)
-    return frame[y0 : y0 + side, x0 : x0 + side]
-
-
 def center_window(shape: tuple[int, ...]) -> tuple[int, int, int]:
     """(x0, y0, side) of the largest centred square."""
     h, w = shape[:2]
