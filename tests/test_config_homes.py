@@ -121,3 +121,20 @@ def test_app_configs_take_shared_blocks_from_their_groups():
         node = OmegaConf.load(app)
         copied = {k for k in groups & set(node) if OmegaConf.is_dict(node[k])}  # a block, not a plain value
         assert not copied, f"{app.name} defines {sorted(copied)} itself instead of using the group"
+
+
+def test_readme_where_things_are_names_every_module_and_folder():
+    readme = (PACKAGE.parent / "README.md").read_text()
+    tree = readme.split("### Where things are", 1)[1].split("```")[1]
+    root = PACKAGE.parent
+    named = [*PACKAGE.rglob("*.py"), *root.glob("hydra_plugins/*"), *root.glob("conf/*")]
+    missing = [
+        str(p.relative_to(root))
+        for p in named
+        if p.name != "__init__.py"
+        and p.is_file() == p.name.endswith(".py")
+        and (p.stem if p.is_file() else p.name) not in tree
+    ]
+    folders = [p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")]
+    missing += [f for f in folders if f"{f}/" not in tree]
+    assert not missing, f"README's 'Where things are' does not name {missing}"
