@@ -18,7 +18,7 @@ from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
 from deepfake_lightning.data.splits import SPLIT_FILE, read_split
-from deepfake_lightning.evaluation.metrics import detection_metrics, format_report
+from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
     Scores,
@@ -28,9 +28,9 @@ from deepfake_lightning.evaluation.protocol import (
     fixed_threshold_table,
     resampled_threshold,
 )
-from deepfake_lightning.evaluation.report import figure_cell, value_with_ci
+from deepfake_lightning.evaluation.report import write_eval_report
 from deepfake_lightning.evaluation.seeds import threshold_rule
-from deepfake_lightning.evaluation.statistics import COMPARISON_METRICS, calibrated_logits
+from deepfake_lightning.evaluation.statistics import ROBUST_METRICS, calibrated_logits
 from deepfake_lightning.models.ensemble import p_fake_from_logits
 from deepfake_lightning.models.loading import Predictor, load_predictor
 
@@ -137,9 +137,6 @@ def stored_val(pred: Predictor) -> tuple[Scores | None, dict[str, Any]]:
     return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], videos), threshold_rule(block)
 
 
-ROBUST_METRICS = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
-
-
 def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
     """The models a run holds, each with its stored threshold and its val scores where stored: a training run
     is one model; an ensemble folder is the ensemble and its two members (with the calibration they were
@@ -240,82 +237,10 @@ def robustness(cfg: DictConfig, pred: Predictor, clean: Scores, device: str) -> 
     return out
 
 
-def robustness_lines(rob: dict[str, Any]) -> list[str]:
-    """REPORT.md: each kind's table (level, parameter, each model's figures with intervals) and the plots."""
-    lines = [
-        "## Under real-world degradations",
-        "",
-        f"{rob['videos']} videos; each degradation applied {rob['applied']}; each model at its stored threshold "
-        f"({', '.join(f'{n} {t:.2f}' for n, t in rob['thresholds'].items())}). Severity 0 is the clean data. "
-        "Brackets: the same video bootstrap as above.",
-        "",
-    ]
-    names = list(rob["clean"])
-    for kind, rows in rob["kinds"].items():
-        lines += [f"**{kind}**", "", "| level | parameter | " + " | ".join(f"{n} ROC AUC | {n} balanced acc" for n in names) + " |",
-                  "|---|---|" + "---|---|" * len(names)]  # fmt: skip
-        for r in [{"level": 0, "parameter": "clean", "models": rob["clean"]}, *rows]:
-            cells = []
-            for n in names:
-                f = r["models"][n]
-                cells += [value_with_ci(f[k], f.get(f"{k}_ci"), pct=False) for k in COMPARISON_METRICS]
-            lines.append(f"| {r['level']} | {r['parameter']} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += [f"![{m}](plots/robustness_{m}.png)" for m in ROBUST_METRICS]
-    return lines
-
-
-def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
-    """A short REPORT.md: what was evaluated, on what, the figures and the plots."""
-    name, block = next(iter(metrics["models"].items()))
-    ev, t, v = metrics["eval"], block["test"], block["video_level"]
-
-    lines = [
-        "# dfl-eval report",
-        "",
-        f"Run `{ev['run']}` ({name}) evaluated on `{ev['data_root']}`: {ev['frames']}.",
-        f"{ev['counts']['real']} real and {ev['counts']['fake']} fake frames from {ev['videos']} videos. "
-        "Thresholds were chosen on the run's own validation split, never on these data.",
-        "",
-        "| Level | Threshold | accuracy | balanced acc | real recall | fake recall | ROC AUC | PR AUC | EER |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    vb = {**v, "bootstrap": block.get("bootstrap")}
-    for label, thr, b, key in (
-        ("frame", block["threshold"], block, "test"),
-        ("frame", 0.5, block, "test_at_0.5"),
-        (f"video ({v['aggregate']})", v["threshold"], vb, "test"),
-    ):
-        cells = [figure_cell(b, key, k, pct=False) for k in ("accuracy", "balanced_accuracy", "real_recall",
-                                                        "fake_recall", "roc_auc", "pr_auc", "eer")]  # fmt: skip
-        lines.append(f"| {label} | {thr:.2f} | " + " | ".join(cells) + " |")
-    boot = block.get("bootstrap")
-    if boot:
-        lines += [
-            "",
-            f"Brackets: {100 * boot['level']:.0f}% intervals over {boot['n']} resamples of these videos, stratified "
-            "by class; "
-            + (
-                "the thresholds chosen again on a resample of the run's own val scores each time, so their "
-                "variability counts."
-                if boot["threshold_rechosen_on_val_resamples"]
-                else f"conditional on the run's stored thresholds ({boot['conditional_on_reason']})."
-            ),
-        ]
-    lines += ["", "```", format_report(t, f"{name} (threshold = {block['threshold']:.2f}, chosen on val)"), "```", ""]
-    lines += [f"![{p}](plots/{p})" for p in ("roc_pr.png", "confusion.png") if (out / "plots" / p).is_file()]
-    if metrics.get("robustness"):
-        lines += ["", *robustness_lines(metrics["robustness"])]
-    path = out / "REPORT.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.data with the run, write OUT/metrics.json, OUT/REPORT.md and plots."""
     app_start(cfg)
     refuse_extract_overrides()
-    app_start(cfg)
     for k in cfg.get("perturb") or []:  # every kind and level checked before anything runs
         for v in cfg.perturb_levels:
             parameter(str(k), int(v))

@@ -288,6 +288,7 @@ def interval_verdict(diffs: Mapping[str, Any], keys: Sequence[str], better: str,
 
 # What a with/without comparison (pseudo-fakes, degradations) is judged and tabulated on.
 COMPARISON_METRICS = ("roc_auc", "balanced_accuracy")
+ROBUST_METRICS = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")  # figures under degradations
 
 
 def comparison_verdict(diffs: Mapping[str, Any]) -> str:
