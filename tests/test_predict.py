@@ -62,10 +62,7 @@ def test_predict_video_image_and_broken_folder(ensemble_dir, tiny_root, tmp_path
     assert (tmp_path / "out.csv").read_text().splitlines()[0].startswith("path,kind,n_frames,p_fake,label")
 
 
-def test_predict_cli_exit_codes(ensemble_dir, tmp_path, tiny_root, capsys):
-    import subprocess
-    import sys
-
+def test_predict_cli_exit_codes(ensemble_dir, tmp_path, capsys):
     from deepfake_lightning.apps.predict import main
 
     (tmp_path / "bad.mp4").write_bytes(b"")
@@ -74,15 +71,6 @@ def test_predict_cli_exit_codes(ensemble_dir, tmp_path, tiny_root, capsys):
     assert stop.value.code == 2
     out = capsys.readouterr()
     assert "error" in out.out and "nothing could be scored" in out.err
-    video = next((tiny_root / "Celeb-real").glob("*.mp4"))
-    res = subprocess.run(
-        [sys.executable, "-m", "deepfake_lightning.apps.predict", f"run={ensemble_dir}", f"input={video}"],
-        capture_output=True,
-        text=True,
-    )
-    assert res.returncode == 0, res.stderr[-2000:]
-    line = json.loads(res.stdout.strip().splitlines()[-1])
-    assert set(line) >= {"path", "kind", "n_frames", "p_fake", "label", "frame_scores"}
 
 
 def test_onnx_export_parity(ensemble_dir, tmp_path):
@@ -143,7 +131,8 @@ def test_predict_checks_choices_first_and_warns_on_a_degenerate_threshold(ensemb
     assert "threshold_warning" not in predict(_cfg(run, image, threshold=0.5))[0]
 
 
-def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, tmp_path):
+def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, tiny_root, tmp_path):
+    """The whole command line, as a user types it: a folder, a video and an image with such names."""
     import subprocess
     import sys
 
@@ -151,12 +140,17 @@ def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, 
 
     from deepfake_lightning.apps import quote_override
 
-    image = tmp_path / "Jürgen Müller 写真.png"
+    folder = tmp_path / "Jürgen Müller 写真"
+    folder.mkdir()
+    image = folder / "Jürgen Müller 写真.png"
     cv2.imwrite(str(image), np.zeros((64, 64, 3), np.uint8))
-    cmd = [sys.executable, "-m", "deepfake_lightning.apps.predict", f"run={ensemble_dir}", f"input={image}"]
+    shutil.copy(next((tiny_root / "Celeb-real").glob("*.mp4")), folder / "clip ü.mp4")
+    cmd = [sys.executable, "-m", "deepfake_lightning.apps.predict", f"run={ensemble_dir}", f"input={folder}"]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert json.loads(res.stdout.strip().splitlines()[-1])["path"] == str(image)
+    lines = [json.loads(x) for x in res.stdout.strip().splitlines()]
+    assert sorted(x["path"] for x in lines) == sorted(map(str, (folder / "clip ü.mp4", image)))
+    assert all(set(x) >= {"path", "kind", "n_frames", "p_fake", "label", "frame_scores"} for x in lines)
     assert quote_override("threshold=0.5") == "threshold=0.5" and quote_override("x=[a,b]") == "x=[a,b]"
 
 
