@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -71,6 +72,11 @@ def test_predict_cli_exit_codes(ensemble_dir, tmp_path, capsys):
     assert stop.value.code == 2
     out = capsys.readouterr()
     assert "error" in out.out and "nothing could be scored" in out.err
+    # Entries named like media that are not usable files get a line each, with the reason.
+    (tmp_path / "dangling.mp4").symlink_to(tmp_path / "nowhere.mp4")
+    (tmp_path / "folder.mp4").mkdir()
+    lines = {Path(r["path"]).name: r.get("error", "") for r in predict(_cfg(ensemble_dir, tmp_path))}
+    assert "dangling symlink" in lines["dangling.mp4"] and "folder named like a media file" in lines["folder.mp4"]
 
 
 def test_onnx_export_parity(ensemble_dir, tmp_path):

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.extract import extract_item, run_extract_config
-from deepfake_lightning.data.items import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VideoItem
+from deepfake_lightning.data.items import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VideoItem, unusable_entry
 from deepfake_lightning.evaluation.protocol import AGGREGATES
 from deepfake_lightning.models.loading import Predictor, load_predictor
 from deepfake_lightning.results import model_block
@@ -38,11 +38,12 @@ def threshold_for(predictor: Predictor, kind: str, aggregate: str, override: flo
 
 
 def list_inputs(path: Path) -> list[Path]:
-    """The file itself, or every video and image under a folder (sorted)."""
+    """The file itself, or every entry named like a video or image under a folder (sorted), usable or not: a
+    dangling symlink or a folder named x.mp4 gets its own line saying why, never left out in silence."""
     if path.is_file():
         return [path]
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS)
+        return sorted(p for p in path.rglob("*") if p.suffix.lower() in MEDIA_EXTENSIONS)
     raise FileNotFoundError(f"input={path}: no such file or folder")
 
 
@@ -93,7 +94,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
     for f in files:
         kind = "image" if f.suffix.lower() in IMAGE_EXTENSIONS else "video"
-        kept, reason = extract_item(f.parent, VideoItem(f.name, -1, ""), ext)
+        unusable = unusable_entry(f)
+        kept, reason = ([], unusable) if unusable else extract_item(f.parent, VideoItem(f.name, -1, ""), ext)
         entry: dict[str, Any] = {"path": str(f), "kind": kind}
         results.append(entry)
         if not kept:
