@@ -41,19 +41,11 @@ def machine() -> dict[str, Any]:
 def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
     b = cfg.bench
     cache = measures.synthetic_cache(work / "train-cache", int(b.train_frames), int(b.image_size), int(cfg.seed))
-    data_cfg = {
-        "_target_": "deepfake_lightning.data.datamodule.CelebDFDataModule",
-        "root": str(cache),
-        "cache_dir": str(cache),
-        "cache_path": str(cache),
-        "image_size": int(b.image_size),
-        "batch_size": int(b.batch_size),
-        "num_workers": int(b.num_workers),
-        "pin_memory": device == "cuda" and bool(b.get("pin_memory", True)),
-        "persistent_workers": int(b.num_workers) > 0,
-        "balanced_sampler": True,
-        "split": {"strategy": "stratified", "fractions": [1.0, 0.0, 0.0]},
-    }
+    data_cfg = measures.cache_overrides(cache, int(b.image_size), int(b.batch_size)) + [
+        f"data.num_workers={int(b.num_workers)}",
+        f"data.pin_memory={str(device == 'cuda' and bool(b.get('pin_memory', True))).lower()}",
+        f"data.persistent_workers={str(int(b.num_workers) > 0).lower()}",
+    ]
     model_cfg = OmegaConf.merge(cfg.model, {"input_size": int(b.input_size)})
     trainer_kw = {"accelerator": "gpu" if device == "cuda" else "cpu", "devices": 1, "precision": str(b.precision)}
     steps, warm = int(b.steps), int(b.warmup)
@@ -78,7 +70,7 @@ def bench_training(cfg: DictConfig, work: Path, device: str) -> dict[str, Any]:
     if b.get("pseudo_fakes_compare"):
         # Self-blended pseudo-fakes made on the device for half of each batch, against the same run without.
         sbi = measures.project_train_rate(
-            model_cfg, {**data_cfg, "pseudo_fakes": "sbi", "pseudo_fake_ratio": 0.5}, trainer_kw, steps, warm
+            model_cfg, [*data_cfg, "data.pseudo_fakes=sbi", "data.pseudo_fake_ratio=0.5"], trainer_kw, steps, warm
         )
         out["pseudo_fakes_img_per_s"] = sbi
         out["pseudo_fakes_ratio"] = sbi / project

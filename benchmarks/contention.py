@@ -27,19 +27,15 @@ def worker(cache: str, steps: int, warmup: int, size: int, batch: int) -> float:
     """img/s of the demo general model's training step on `cache` (the project path, this process's runtime)."""
     from hydra import compose, initialize_config_dir
 
-    from benchmarks.measures import project_train_rate
+    from benchmarks.measures import cache_overrides, project_train_rate
     from deepfake_lightning.apps.common import CONFIG_DIR
     from deepfake_lightning.runtime import apply_runtime
 
     apply_runtime({"threads": os.environ.get("DFL_BENCH_THREADS", "auto")})
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose(config_name="train", overrides=["experiment=demo_general", f"model.input_size={size}"])
-    data_cfg = {
-        "_target_": "deepfake_lightning.data.datamodule.CelebDFDataModule",
-        "root": cache, "cache_dir": cache, "cache_path": cache, "image_size": size, "batch_size": batch,
-        "num_workers": 0, "balanced_sampler": True, "split": {"strategy": "stratified", "fractions": [1.0, 0.0, 0.0]},
-    }  # fmt: skip
-    return project_train_rate(cfg.model, data_cfg, {"accelerator": "cpu", "devices": 1}, steps, warmup)
+    data = [*cache_overrides(cache, size, batch), "data.num_workers=0"]
+    return project_train_rate(cfg.model, data, {"accelerator": "cpu", "devices": 1}, steps, warmup)
 
 
 def _start_worker(args: argparse.Namespace, env: dict[str, str]) -> subprocess.Popen:

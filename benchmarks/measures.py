@@ -71,14 +71,20 @@ def marginal_rate(times: list[float], batch: int, warmup: int) -> float:
     return batch * (len(t) - 1) / (t[-1] - t[0])
 
 
-def project_train_rate(model_cfg: Any, data_cfg: dict, trainer_kw: dict, steps: int, warmup: int) -> float:
-    """img/s of the real path: cache -> DataModule (+ augmentation) -> LightningModule -> Trainer."""
-    import hydra
+def cache_overrides(cache: str | Path, size: int, batch: int) -> list[str]:
+    """The `data` overrides that train on a built cache as it is: all of it in train, balanced batches."""
+    return [f"data.root={cache}", f"paths.cache_dir={cache}", f"data.cache_path={cache}",
+            f"data.extract.image_size={size}", f"data.batch_size={batch}", "data.balanced_sampler=true",
+            "split=stratified", "split.fractions=[1.0,0.0,0.0]"]  # fmt: skip
 
+
+def project_train_rate(model_cfg: Any, data_overrides: list[str], trainer_kw: dict, steps: int, warmup: int) -> float:
+    """img/s of the real path: cache -> DataModule (+ augmentation) -> LightningModule -> Trainer."""
+    from deepfake_lightning.data.datamodule import datamodule_from_overrides
     from deepfake_lightning.models.loading import build_classifier
 
     model = build_classifier(model_cfg)
-    dm = hydra.utils.instantiate(data_cfg)
+    dm = datamodule_from_overrides(data_overrides)
     dm.setup()
     model.set_class_counts(**dm.seen_class_counts())
     timer = _StepTimer()
@@ -97,7 +103,7 @@ def project_train_rate(model_cfg: Any, data_cfg: dict, trainer_kw: dict, steps: 
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     timer.times.append(time.perf_counter())
-    return marginal_rate(timer.times, int(data_cfg["batch_size"]), warmup)
+    return marginal_rate(timer.times, dm.batch_size, warmup)
 
 
 def raw_train_rate(
@@ -182,8 +188,7 @@ from deepfake_lightning.data.datamodule import datamodule_from_overrides
 from deepfake_lightning.models.backbones import build_resnet50
 from deepfake_lightning.models.classifier import DeepfakeClassifier
 import functools, torch
-dm = datamodule_from_overrides(["data.root={cache}", "paths.cache_dir={cache}", "data.cache_path={cache}",
-                                "data.extract.image_size={size}", "data.batch_size={batch}", "data.balanced_sampler=true"])
+dm = datamodule_from_overrides({cache_overrides(cache, size, batch)!r})
 net = build_resnet50(freeze_layers=["conv1", "bn1", "layer1", "layer2"])
 m = DeepfakeClassifier(net, functools.partial(torch.optim.AdamW, lr=1e-3), input_size={input_size})
 L.Trainer(max_steps={steps}, limit_val_batches=0, num_sanity_val_steps=0, logger=False, enable_checkpointing=False,

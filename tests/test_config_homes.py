@@ -138,3 +138,17 @@ def test_readme_where_things_are_names_every_module_and_folder():
     folders = [p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")]
     missing += [f for f in folders if f"{f}/" not in tree]
     assert not missing, f"README's 'Where things are' does not name {missing}"
+
+
+@pytest.mark.parametrize("group", ["runtime", "threshold", "split", "report", "video", "debug"])
+def test_every_option_of_a_typed_group_sets_every_key(group):
+    """A group option without a key would leave it unset (the typed blocks have no defaults to fall back on)."""
+    for option in sorted((CONF / group).glob("*.yaml")):
+        if group == "debug":  # debug configs only override keys: each must compose with train
+            from tests.helpers import compose_cfg
+
+            config.validate(compose_cfg("train", [f"debug={option.stem}", "data.root=x", "profile=full"]))
+            continue
+        values = dict(OmegaConf.load(option))
+        assert set(values) == {f.name for f in fields(config.SCHEMAS[group])}, option.name
+        config.check_block(group, OmegaConf.create(values), config.SCHEMAS[group])

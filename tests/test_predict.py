@@ -172,6 +172,7 @@ def test_a_run_stored_before_the_extract_node_still_loads(tiny_runs, tiny_root, 
     for k in ("pseudo_fakes", "pseudo_fake_ratio", "pseudo_fakes_only", "landmarks"):
         data.pop(k, None)
         extract.pop(k, None)
+    data["split"].pop("strict_identities")
     cfg.data = OmegaConf.create({**data, **extract})
     OmegaConf.save(cfg, old / "config.yaml")
     pred = load_predictor(old)

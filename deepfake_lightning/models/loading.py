@@ -97,6 +97,8 @@ def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
 def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     """A run's stored `data` config in today's shape: a run made before the data.extract node has its
     extraction keys moved into it, and keys added since take the shipped values (what those runs did)."""
+    # A split made before strict_identities existed kept every fake; a stratified split has no group_by.
+    data = {**data, "split": {"group_by": None, "strict_identities": False, **(data.get("split") or {})}}
     if "extract" in data:
         return data
     from importlib import resources
