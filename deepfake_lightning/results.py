@@ -11,13 +11,35 @@ from typing import Any
 
 import numpy as np
 
+# split.json's format and checks live with the splits; the apps reach them through this module.
 from deepfake_lightning.data.splits import (
     SPLIT_FILE,
     SplitMismatchError,
     check_same_split,
     read_split,
     split_differences,
+    write_split,
 )
+
+__all__ = [
+    "METRICS_FILE",
+    "PREDICTIONS_FILE",
+    "SPLIT_FILE",
+    "KINDS",
+    "check_results_split",
+    "check_runs_split",
+    "load_metrics",
+    "load_predictions",
+    "merge_check",
+    "merge_model",
+    "model_block",
+    "read_split",
+    "results_for_split",
+    "validate",
+    "write_metrics",
+    "write_predictions",
+    "write_split",
+]
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
-from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
 from deepfake_lightning.evaluation.statistics import (
     CLAIM_METRICS,
@@ -242,7 +241,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         ens.bias.fill_(ens_cal["bias"])
     video_thr = video_thresholds(scores(val, evaluated["ensemble"][0]), thr)
     models["ensemble"]["video_thresholds"] = video_thr
-    write_split(dm.split_record, out, overwrite=True)
+    results.write_split(dm.split_record, out, overwrite=True)
     torch.save(
         {
             "state_dict": ens.state_dict(),

@@ -17,7 +17,6 @@ from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
-from deepfake_lightning.data.splits import SPLIT_FILE, read_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
@@ -69,8 +68,8 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
     cache = dm.build()
     key = cache.manifest.get("key")
     own = None
-    if (pred.run_dir / SPLIT_FILE).is_file():
-        own = read_split(pred.run_dir)
+    if (pred.run_dir / results.SPLIT_FILE).is_file():
+        own = results.read_split(pred.run_dir)
     # The run's own data: the same cache, or (a cache rebuilt since, e.g. by a newer cache version) exactly the
     # videos its split.json records. Then its own split is used, never a new one that could put its training
     # videos in "test".
@@ -84,7 +83,7 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
             sorted(cached & set(own["videos"]["train"]))[:3],
         )
     if same_data and cfg.subset != "all":
-        dm.split_file = pred.run_dir / SPLIT_FILE  # the run's own test split, exactly
+        dm.split_file = pred.run_dir / results.SPLIT_FILE  # the run's own test split, exactly
         how = f"the run's own {cfg.subset} split (split.json {own['fingerprint']})"
     elif same_data:
         log.warning("subset=all on the data the run was trained on: the figures include its training frames")

@@ -14,8 +14,8 @@ from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.extract import run_extract_config
-from deepfake_lightning.data.splits import SPLIT_FILE
 from deepfake_lightning.models.loading import load_predictor
+from deepfake_lightning.results import SPLIT_FILE
 
 log = logging.getLogger(__name__)
 

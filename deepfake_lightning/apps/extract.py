@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
-from deepfake_lightning.data.splits import write_split
+from deepfake_lightning.results import write_split
 
 log = logging.getLogger(__name__)
 

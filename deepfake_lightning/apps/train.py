@@ -11,11 +11,10 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
-from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
 from deepfake_lightning.models.loading import build_classifier, load_checkpoint_file
-from deepfake_lightning.results import write_metrics
+from deepfake_lightning.results import write_metrics, write_split
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
-from deepfake_lightning.data.splits import write_split
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     out = Path(cfg.out_dir)
     # Checked before training: a YOLO trained on another split than the models it is compared with is refused.
     results.merge_check(out, str(cfg.yolo.name), run_dir, dm.split_record)
-    write_split(dm.split_record, run_dir, overwrite=True)
+    results.write_split(dm.split_record, run_dir, overwrite=True)
     idx, frames = dm.cache.index, dm.cache.frames
     export_root = Path(cfg.yolo.export_dir) if cfg.yolo.get("export_dir") else run_dir
     export = export_root / f"dataset-{fp}"
