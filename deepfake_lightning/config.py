@@ -4,10 +4,45 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
+
+# The package's configs on disk (Hydra finds the same folder as pkg://deepfake_lightning.conf).
+CONF_DIR = Path(__file__).resolve().parent / "conf"
+
+
+def config_folders() -> list[Path]:
+    """Where config groups are, first match wins: the research conf/ (experiments, sweeps, profiles; see
+    hydra_plugins/) and the package's defaults."""
+    from hydra_plugins.deepfake_lightning_searchpath import research_conf
+
+    return [f for f in (research_conf(), CONF_DIR) if f is not None]
+
+
+def compose_app(config_name: str, overrides: Any = ()) -> DictConfig:
+    """An app's composed config through Hydra's compose API (no run folder, no torch), with the research
+    conf/ ahead of the package's as for the apps; works inside a running Hydra app too (its state is restored)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    gh = GlobalHydra.instance()
+    saved = gh.hydra if gh.is_initialized() else None
+    gh.clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=list(overrides))
+    finally:
+        gh.clear()
+        if saved is not None:
+            gh.initialize(saved)
+
+
+def shipped(path: str) -> DictConfig:
+    """One of the package's config files as written (e.g. "data/celebdf.yaml"): the home of its defaults."""
+    return OmegaConf.load(CONF_DIR / path)
 
 
 def amp_precision() -> str:

@@ -10,39 +10,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
+from deepfake_lightning.config import compose_app, config_folders
 from deepfake_lightning.results import METRICS_FILE, load_metrics
-
-CONFIG_DIR = Path(__file__).resolve().parent / "conf"
-
-
-def config_folders() -> list[Path]:
-    """Where config groups are: the research conf/ (experiments, sweeps, profiles) and the package's defaults."""
-    from hydra_plugins.deepfake_lightning_searchpath import research_conf
-
-    return [f for f in (research_conf(), CONFIG_DIR) if f is not None]
-
 
 MODELS = {"baseline": "milestone", "general": "general", "specialist": "specialist"}
 
 
-@functools.cache
-def app_config(config_name: str) -> DictConfig:
-    """An app's composed default config; works inside a running Hydra app too (its global state is restored)."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    gh = GlobalHydra.instance()
-    saved = gh.hydra if gh.is_initialized() else None
-    gh.clear()
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            return compose(config_name=config_name)
-    finally:
-        gh.clear()
-        if saved is not None:
-            gh.initialize(saved)
+app_config = functools.cache(compose_app)  # an app's composed default config, once per process
 
 
 def applies_to(override: str, config_name: str) -> bool:

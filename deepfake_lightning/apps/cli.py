@@ -6,10 +6,10 @@ import functools
 import importlib
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+from deepfake_lightning.config import CONF_DIR, compose_app, config_folders
+
 HELP_FLAGS = ("--help", "-h")
 REQUIRED = "???  (required)"
 
@@ -77,19 +77,6 @@ def groups_of(node: Any) -> list[str]:
     return out
 
 
-def compose(name: str, overrides: list[str]) -> Any:
-    """The app's composed config (Hydra's compose API: no torch, no run folder)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    import deepfake_lightning.config  # noqa: F401 - its resolvers
-
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose(config_name=name, overrides=overrides)
-
-
 def leaves(node: Any, prefix: str = "") -> list[tuple[str, str]]:
     """(dotted key, value as written) of every plain setting; instantiation keys and callback/logger objects
     (groups of their own) are left out."""
@@ -121,17 +108,15 @@ def help_text(name: str, overrides: list[str]) -> str:
 
     app = APPS[name]
     lines = [f"usage: {app.usage}", "", app.does, "", f"example:  {app.example}", ""]
-    groups = groups_of(OmegaConf.load(CONF / f"{name}.yaml"))
+    groups = groups_of(OmegaConf.load(CONF_DIR / f"{name}.yaml"))
     if groups:
-        from hydra_plugins.deepfake_lightning_searchpath import research_conf
-
-        folders = [f for f in (research_conf(), CONF) if f is not None]
+        folders = config_folders()
         lines.append(f"config groups (group=option: a file <group>/<option>.yaml in {' or '.join(map(str, folders))}):")
         for g in groups:
             options = sorted({p.stem for f in folders for p in (f / g).glob("*.yaml")})
             lines.append(f"  {g:<15} {' | '.join(options) or '(none here)'}")
         lines.append("")
-    cfg = compose(name, overrides)
+    cfg = compose_app(name, overrides)
     keys = [(k, v) for k, v in leaves(cfg) if not any(k == h or k.startswith(f"{h}.") for h in app.hidden)]
     lines.append("keys (key=value on the command line; --cfg job prints the whole config):")
     width = min(max(len(k) for k, _ in keys), 36)
@@ -150,7 +135,7 @@ def early_error(name: str, overrides: list[str]) -> str | None:
     from deepfake_lightning.config import validate
 
     try:
-        cfg = compose(name, overrides)
+        cfg = compose_app(name, overrides)
     except Exception as exc:  # Hydra's own composition errors: one line, from Hydra
         return str(exc).strip().splitlines()[0] if str(exc).strip() else None
     missing = [k for k, v in leaves(cfg) if v == REQUIRED]  # in the config's order: run before data.root

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deepfake_lightning.config import register_resolvers
+from deepfake_lightning.config import CONF_DIR, register_resolvers
 
 # The configs ship inside the package: Hydra finds them through pkg://, so an installed wheel works from
 # any folder. CONFIG_DIR is the same folder on disk, for code that lists a config group.
 CONFIG_PATH = "pkg://deepfake_lightning.conf"
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+CONFIG_DIR = str(CONF_DIR)
 
 
 def offline_defaults() -> None:

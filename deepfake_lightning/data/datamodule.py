@@ -489,13 +489,8 @@ class FrameFolderDataModule(FrameCacheDataModule):
 def datamodule_from_overrides(overrides: Sequence[str], data: str = "celebdf") -> FrameCacheDataModule:
     """A DataModule of the package's `data` config group (`data=<data>`) with Hydra overrides such as
     `data.root=...`, for notebooks, benchmarks and tests: every value not overridden comes from the configs."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
     from hydra.utils import instantiate
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    if GlobalHydra.instance().is_initialized():
-        GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="extract", overrides=[f"data={data}", *overrides])
-    return instantiate(cfg.data, _convert_="all")
+    from deepfake_lightning.config import compose_app
+
+    return instantiate(compose_app("extract", [f"data={data}", *overrides]).data, _convert_="all")

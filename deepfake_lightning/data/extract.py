@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from omegaconf import OmegaConf
 
-from deepfake_lightning.config import check_block
+from deepfake_lightning.config import check_block, shipped
 from deepfake_lightning.data.faces import (
     DETECTORS,
     LANDMARKS,
@@ -61,10 +61,7 @@ class ExtractConfig:
 def packaged_extract_config(**changes: Any) -> ExtractConfig:
     """The data.extract values the package ships (conf/data/celebdf.yaml), with `changes`: for code that runs
     without a composed config (benchmarks, tests)."""
-    from importlib import resources
-
-    text = resources.files("deepfake_lightning.conf").joinpath("data/celebdf.yaml").read_text()
-    return ExtractConfig.from_node(OmegaConf.create(text).extract).replace(**changes)
+    return ExtractConfig.from_node(shipped("data/celebdf.yaml").extract).replace(**changes)
 
 
 # What the extraction did before a setting existed, for runs whose config.yaml predates it (their data settings

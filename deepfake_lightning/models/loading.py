@@ -101,11 +101,10 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     data = {**data, "split": {"group_by": None, "strict_identities": False, **(data.get("split") or {})}}
     if "extract" in data:
         return data
-    from importlib import resources
-
+    from deepfake_lightning.config import shipped as shipped_config
     from deepfake_lightning.data.extract import ExtractConfig, run_extract_config
 
-    shipped = OmegaConf.create(resources.files("deepfake_lightning.conf").joinpath("data/celebdf.yaml").read_text())
+    shipped = shipped_config("data/celebdf.yaml")
     flat = {f.name for f in fields(ExtractConfig)}
     old = {k: v for k, v in data.items() if k not in flat}
     missing = {
