@@ -26,10 +26,12 @@ BUSY = "import time\nt = time.time()\nwhile time.time() - t < 3600:\n    pass\n"
 def worker(cache: str, steps: int, warmup: int, size: int, batch: int) -> float:
     """img/s of the demo general model's training step on `cache` (the project path, this process's runtime)."""
     from benchmarks.measures import cache_overrides, project_train_rate
-    from deepfake_lightning.config import compose_app
+    from deepfake_lightning.config import compose_app, shipped
     from deepfake_lightning.runtime import apply_runtime
 
-    apply_runtime({"threads": os.environ.get("DFL_BENCH_THREADS", "auto")})
+    runtime = dict(shipped("runtime/default.yaml"))
+    runtime["threads"] = os.environ.get("DFL_BENCH_THREADS", runtime["threads"])
+    apply_runtime(runtime)
     cfg = compose_app("train", ["experiment=demo_general", f"model.input_size={size}"])
     data = [*cache_overrides(cache, size, batch), "data.num_workers=0"]
     return project_train_rate(cfg.model, data, {"accelerator": "cpu", "devices": 1}, steps, warmup)

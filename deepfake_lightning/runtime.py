@@ -95,13 +95,16 @@ def plan_threads(threads: Any, interop_threads: Any, cores: int, jobs: int) -> T
     return ThreadPlan(intra, inter, cores, jobs, policy)
 
 
-def apply_runtime(runtime: Any = None) -> ThreadPlan:
-    """Set torch's (and OpenCV's) thread counts for this process from the `runtime` config block; logged once."""
+def apply_runtime(runtime: Any) -> ThreadPlan:
+    """Set torch's (and OpenCV's) thread counts for this process from the `runtime` config block (None: a
+    config without one, as a test's, takes the shipped runtime/default.yaml); logged once."""
     global _applied
     import torch
 
-    rt = dict(runtime or {})
-    p = plan_threads(rt.get("threads", "auto"), rt.get("interop_threads", "auto"), available_cores(), launcher_jobs())
+    from deepfake_lightning.config import shipped
+
+    rt = runtime if runtime is not None else shipped("runtime/default.yaml")
+    p = plan_threads(rt["threads"], rt["interop_threads"], available_cores(), launcher_jobs())
     torch.set_num_threads(p.intra_op)
     try:
         torch.set_num_interop_threads(p.inter_op)

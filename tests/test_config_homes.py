@@ -71,6 +71,12 @@ def test_no_function_below_the_apps_defaults_a_setting():
             for arg, d in zip(args, defaults):
                 if isinstance(d, ast.Constant) and d.value in settings.get(arg.arg, ()) and d.value is not None:
                     found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}({arg.arg}={d.value!r})")
+        for node in ast.walk(tree):  # d.get("step", 0.01): a second default, read where the value is used
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+                if len(node.args) == 2 and all(isinstance(a, ast.Constant) for a in node.args):
+                    key, value = node.args[0].value, node.args[1].value
+                    if value is not None and value in settings.get(key, ()):
+                        found.append(f"{path.relative_to(PACKAGE)}:{node.lineno} .get({key!r}, {value!r})")
     assert not found, "defaults of settings outside their YAML home:\n" + "\n".join(found)
 
 

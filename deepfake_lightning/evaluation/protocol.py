@@ -57,7 +57,7 @@ def video_thresholds(val: Scores, threshold: Mapping[str, Any]) -> dict[str, flo
     A video's aggregated p_fake is not distributed like a frame's, so applying the frame threshold
     to it would be a different rule from the one validated; predict uses these for videos.
     """
-    step = float(threshold.get("step", 0.01))
+    step = float(threshold["step"])
     kw = rule_kwargs(threshold)
     out = {}
     for how in AGGREGATES:
@@ -80,7 +80,7 @@ def bootstrap_settings(report: Mapping[str, Any]) -> dict[str, Any]:
 def resampled_threshold(val: Scores | None, threshold: float, rule: Mapping[str, Any], boot: Mapping[str, Any]) -> Any:
     """The threshold each test resample is evaluated at: re-chosen on a val resample (one per resample) with
     `rechoose_threshold`, else the one val-chosen threshold (intervals conditional on it)."""
-    if not boot.get("rechoose_threshold", True):
+    if not boot["rechoose_threshold"]:
         return float(threshold)
     return rechosen_thresholds(val.labels, val.p_fake, val.videos, rule, int(boot["n"]), int(boot["seed"]) + 1)
 
@@ -123,7 +123,7 @@ def add_intervals(
     at_t, at_05 = resampled_at(test.labels, test.p_fake, test.videos, [t, 0.5], n, seed)
     _put(block, "test", at_t, bootstrap)
     _put(block, "test_at_0.5", at_05, bootstrap)
-    rechosen = bool(bootstrap.get("rechoose_threshold", True))
+    rechosen = bool(bootstrap["rechoose_threshold"])
     block["bootstrap"] = {
         "n": n,
         "seed": seed,
@@ -202,7 +202,7 @@ def evaluate_scores(
     sibling `<block>_ci` of intervals resampling whole videos (see evaluation/statistics.py). With
     `prevalences`, `deployment` gives each threshold's PPV, NPV and false alarms at those shares of fakes.
     """
-    step = float(threshold.get("step", 0.01))
+    step = float(threshold["step"])
     kw = rule_kwargs(threshold)
     sweep = sweep_thresholds(val.labels, val.p_fake, step)
     choice = select_threshold(sweep, **kw)

@@ -138,7 +138,7 @@ def table1(metrics: dict) -> str:
                 if boot.get("threshold_rechosen_on_val_resamples")
                 else "; conditional on the one val-chosen threshold (report.rechoose_threshold=false)"
             )
-            + f". An interval defined by fewer than {100 * boot.get('min_defined_share', 0.9):.0f}% of the "
+            + f". An interval defined by fewer than {100 * boot['min_defined_share']:.0f}% of the "
             "resamples is not shown. The paired difference is the two reported figures' difference.",  # fmt: skip
         ]
     return "\n".join(lines)

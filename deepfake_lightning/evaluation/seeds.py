@@ -73,12 +73,12 @@ def recipe_claim(folders: dict[int, Path], per_seed: dict[int, dict[str, Any]]) 
     if not boot:
         return None
     inputs = [seed_inputs(folders[s], m) for s, m in per_seed.items()]
-    if not boot.get("threshold_rechosen_on_val_resamples", True):
+    if not boot["threshold_rechosen_on_val_resamples"]:
         for x in inputs:
             for k in ("val_labels", "val_videos", "val_p_new"):
                 del x[k]
     out = two_level_claim(
-        inputs, int(boot["n"]), int(boot["seed"]), float(boot["level"]), float(boot.get("min_defined_share", 0.9)),
+        inputs, int(boot["n"]), int(boot["seed"]), float(boot["level"]), float(boot["min_defined_share"]),
         threshold_rule(first),
     )  # fmt: skip
     out["compared"] = "ensemble at its val-chosen threshold minus baseline at 0.5, test split, mean over seeds"
