@@ -70,7 +70,7 @@ def groups_of(node: Any) -> list[str]:
     """The config groups an app config's defaults list names (`data: celebdf` -> data)."""
     out = []
     for entry in node.get("defaults", []):
-        if isinstance(entry, dict) or hasattr(entry, "keys"):
+        if hasattr(entry, "keys"):  # `group: option`, not `_self_`
             key = str(next(iter(entry.keys()))).removeprefix("override ").strip()
             if not key.startswith("hydra") and not key.startswith("/"):
                 out.append(key)
@@ -151,8 +151,7 @@ def early_error(name: str, overrides: list[str]) -> str | None:
 
 def launch(name: str) -> None:
     """Answer --help, or a command line that cannot run, without importing the app; else run the app."""
-    import deepfake_lightning.apps  # noqa: F401 - quotes file names for Hydra's grammar first
-
+    # File names were already quoted for Hydra's grammar: importing this module ran apps/__init__.py first.
     args = sys.argv[1:]
     overrides = [a for a in args if not a.startswith("-")]
     if any(a in HELP_FLAGS for a in args):

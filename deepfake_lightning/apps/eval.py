@@ -117,35 +117,43 @@ def evaluate(pred: Predictor, scores: Scores, aggregate: str) -> dict[str, Any]:
     return block
 
 
-def stored_val(pred: Predictor) -> tuple[Scores | None, dict[str, Any]]:
-    """The run's own val scores and threshold rule, where its folder stores them (a dfl-ensemble folder's
-    predictions.npz and metrics.json), so intervals can re-choose the threshold; else (None, {})."""
-    pr_path = pred.run_dir / results.PREDICTIONS_FILE
-    if pred.name != "ensemble" or not pr_path.is_file() or not (pred.run_dir / results.METRICS_FILE).is_file():
+def stored_outputs(pred: Predictor) -> tuple[dict[str, Any], Any] | None:
+    """(metrics.json, predictions.npz) of a dfl-ensemble folder, read once; None for a training run."""
+    folder = pred.run_dir
+    if pred.name != "ensemble" or not all(
+        (folder / f).is_file() for f in (results.PREDICTIONS_FILE, results.METRICS_FILE)
+    ):
+        return None
+    return results.load_metrics(folder), results.load_predictions(folder)
+
+
+def stored_val(pred: Predictor, stored: tuple[dict[str, Any], Any] | None) -> tuple[Scores | None, dict[str, Any]]:
+    """The run's own val scores and threshold rule, where its folder stores them (`stored_outputs`), so
+    intervals can re-choose the threshold; else (None, {})."""
+    if stored is None:
         return None, {}
-    pr = results.load_predictions(pred.run_dir)
-    block = results.load_metrics(pred.run_dir).get("models", {}).get("ensemble")
+    metrics, pr = stored
+    block = metrics.get("models", {}).get("ensemble")
     if "val_p_fake_ensemble" not in pr or not block or "threshold_choice" not in block:
         return None, {}
     try:
         videos = pr["val_videos"].astype(str)
     except ValueError:  # written before video names were stored as strings: loading them needs pickle
         log.warning("%s stores its video names as objects (an older dfl-ensemble); intervals stay conditional on "
-                    "the stored thresholds: run dfl-ensemble again to re-choose them", pr_path)  # fmt: skip
+                    "the stored thresholds: run dfl-ensemble again to re-choose them", pred.run_dir)  # fmt: skip
         return None, {}
     return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], videos), threshold_rule(block)
 
 
-def models_of(pred: Predictor) -> dict[str, dict[str, Any]]:
+def models_of(pred: Predictor, stored: tuple[dict[str, Any], Any] | None) -> dict[str, dict[str, Any]]:
     """The models a run holds, each with its stored threshold and its val scores where stored: a training run
     is one model; an ensemble folder is the ensemble and its two members (with the calibration they were
     evaluated with)."""
-    val, rule = stored_val(pred)
+    val, rule = stored_val(pred, stored)
     out: dict[str, dict[str, Any]] = {pred.name: {"threshold": pred.threshold, "val": val, "rule": rule}}
-    if pred.name != "ensemble" or val is None:  # members need the stored val scores and their thresholds
+    if stored is None or val is None:  # members need the stored val scores and their thresholds
         return out
-    metrics = results.load_metrics(pred.run_dir)
-    pr = results.load_predictions(pred.run_dir)
+    metrics, pr = stored
     for name in ("general", "specialist"):
         block, cal = metrics["models"].get(name), (metrics.get("calibration") or {}).get("models", {}).get(name, {})
         if block is None or f"val_p_fake_{name}" not in pr:
@@ -182,11 +190,13 @@ def score_models(
     return {n: Scores(idx["label"][rows], np.concatenate(c), idx["video"][rows]) for n, c in chunks.items()}
 
 
-def robustness(cfg: DictConfig, pred: Predictor, clean: Scores, device: str) -> dict[str, Any]:
+def robustness(
+    cfg: DictConfig, pred: Predictor, stored: tuple[dict[str, Any], Any] | None, clean: Scores, device: str
+) -> dict[str, Any]:
     """Each model on the evaluated videos under each degradation and severity (applied before the face crop),
     at its stored threshold, with the bootstrap intervals: metrics.json `robustness`."""
     kinds, levels = [str(k) for k in cfg.perturb], [int(v) for v in cfg.perturb_levels]
-    models = models_of(pred)
+    models = models_of(pred, stored)
     boot, aggregate = bootstrap_settings(cfg.report), str(cfg.video.aggregate)
     videos = set(np.unique(clean.videos.astype(str)).tolist())
 
@@ -244,6 +254,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         for v in cfg.perturb_levels:
             parameter(str(k), int(v))
     pred = load_predictor(cfg.run)
+    stored = stored_outputs(pred)  # an ensemble folder's val scores and rules, read once
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     dm, how = eval_datamodule(cfg, pred)
     scores = score_models(pred, {pred.name: {}}, dm, device, str(cfg.subset))[pred.name]
@@ -253,7 +264,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     block = evaluate(pred, scores, str(cfg.video.aggregate))
     boot = bootstrap_settings(cfg.report)
     if boot["n"] > 0:
-        val, rule = stored_val(pred)
+        val, rule = stored_val(pred, stored)
         add_intervals(block, val, scores, rule, boot, str(cfg.video.aggregate))
         if val is None:
             block["bootstrap"]["conditional_on_reason"] = (
@@ -285,7 +296,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "models": {name: block},
     }
     if cfg.get("perturb"):
-        metrics["robustness"] = robustness(cfg, pred, scores, device)
+        metrics["robustness"] = robustness(cfg, pred, stored, scores, device)
         for m in ROBUST_METRICS:
             plot_robustness(metrics["robustness"], m, out / "plots" / f"robustness_{m}.png")
     results.write_metrics(out, metrics, "eval")

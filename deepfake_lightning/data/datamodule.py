@@ -135,6 +135,7 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.cache_path = Path(str(cache_path)) if cache_path else None
         self.extract_workers = None if extract_workers in (None, "null") else int(extract_workers)  # None: all cores
         self.chunk_files = int(chunk_files)
+        self._built: FrameCache | None = None  # what build() made or found
         self.cache: FrameCache | None = None
         self.split: np.ndarray | None = None  # "train" / "val" / "test" per cache row
         self.split_record: dict[str, Any] | None = None  # what split.json holds
@@ -158,12 +159,16 @@ class FrameCacheDataModule(L.LightningDataModule):
 
     # --- Lightning hooks -----------------------------------------------------------------------
     def build(self) -> FrameCache:
-        """Build or reuse the frame cache (frames and index only); the DataModule's prepare_data."""
-        if self.cache_path is not None:
-            if not (self.cache_path / "manifest.json").is_file():
+        """Build or reuse the frame cache (frames and index only); the DataModule's prepare_data. Listed and
+        loaded once per DataModule: a caller that builds before setup (dfl-eval) does not pay twice."""
+        if self._built is None:
+            if self.cache_path is None:
+                self._built = self._build_cache()
+            elif (self.cache_path / "manifest.json").is_file():
+                self._built = FrameCache.load(self.cache_path)
+            else:
                 raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
-            return FrameCache.load(self.cache_path)
-        return self._build_cache()
+        return self._built
 
     def build_shard(self, shard: int, num_shards: int) -> FrameCache:
         """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""

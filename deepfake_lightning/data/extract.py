@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +44,16 @@ class ExtractConfig:
     # file), box (an ellipse in the face box), auto (dlib68 when installed). Resolved by the build.
     landmarks: str = field(metadata={"choices": LANDMARKS})
 
-    def __post_init__(self) -> None:
-        check_block("data.extract", OmegaConf.structured(self), ExtractConfig)
-
     @classmethod
     def from_node(cls, node: Any, key: str = "data.extract") -> ExtractConfig:
-        """The ExtractConfig of a `data.extract` node: an unknown or missing key, a wrong type, a value out of
-        range is an error naming `key.<field>`."""
+        """The ExtractConfig of a `data.extract` node, the one way to make one: an unknown or missing key, a
+        wrong type, a value out of range is an error naming `key.<field>`."""
         typed = check_block(key, OmegaConf.create(dict(node)) if isinstance(node, dict) else node, cls)
         return cls(**OmegaConf.to_container(typed))
 
     def replace(self, **changes: Any) -> ExtractConfig:
-        return replace(self, **changes)
+        """A copy with `changes`, checked as a node is."""
+        return ExtractConfig.from_node({**asdict(self), **changes})
 
 
 def packaged_extract_config(**changes: Any) -> ExtractConfig:
@@ -64,18 +62,10 @@ def packaged_extract_config(**changes: Any) -> ExtractConfig:
     return ExtractConfig.from_node(shipped("data/celebdf.yaml").extract).replace(**changes)
 
 
-# What the extraction did before a setting existed, for runs whose config.yaml predates it (their data settings
-# were flat keys of `data`, before the data.extract node): not defaults, the behaviour those runs had.
-BEFORE_SETTING = {"face_detector": "haar", "face_min_score": 0.0, "landmarks": "box"}
-
-
 def run_extract_config(data_config: dict[str, Any], frames_per_video: int | None = None) -> ExtractConfig:
-    """The extraction settings a run was trained with (from its stored data config), to score new files exactly
-    as its own frames were made; `frames_per_video` replaces the run's when given."""
-    node = data_config.get("extract")
-    if node is None:  # a run made before the data.extract node
-        node = {f.name: data_config.get(f.name, BEFORE_SETTING.get(f.name)) for f in fields(ExtractConfig)}
-    cfg = ExtractConfig.from_node(dict(node), "the run's data.extract")
+    """The extraction settings a run was trained with (from its stored data config, as models/loading.py
+    reads it), to score new files exactly as its own frames were made; `frames_per_video` replaces the run's."""
+    cfg = ExtractConfig.from_node(dict(data_config["extract"]), "the run's data.extract")
     return cfg.replace(frames_per_video=int(frames_per_video)) if frames_per_video else cfg
 
 

@@ -94,6 +94,11 @@ def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
     return model, cfg
 
 
+# What the extraction did before a setting existed, for runs whose config.yaml predates it (their data settings
+# were flat keys of `data`, before the data.extract node): not defaults, the behaviour those runs had.
+BEFORE_SETTING = {"face_detector": "haar", "face_min_score": 0.0, "landmarks": "box"}
+
+
 def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     """A run's stored `data` config in today's shape: a run made before the data.extract node has its
     extraction keys moved into it, and keys added since take the shipped values (what those runs did)."""
@@ -102,7 +107,7 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     if "extract" in data:
         return data
     from deepfake_lightning.config import shipped as shipped_config
-    from deepfake_lightning.data.extract import ExtractConfig, run_extract_config
+    from deepfake_lightning.data.extract import ExtractConfig
 
     shipped = shipped_config("data/celebdf.yaml")
     flat = {f.name for f in fields(ExtractConfig)}
@@ -110,7 +115,8 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     missing = {
         k: shipped[k] for k in shipped if k not in old and k != "extract" and not OmegaConf.is_interpolation(shipped, k)
     }
-    return {**missing, **old, "extract": asdict(run_extract_config(data))}
+    extract = {k: data.get(k, BEFORE_SETTING.get(k)) for k in flat}
+    return {**missing, **old, "extract": asdict(ExtractConfig.from_node(extract, "the run's data"))}
 
 
 def datamodule_from_run(run_cfg: DictConfig, batch_size: int, split_file: str | Path | None = None) -> Any:
