@@ -22,7 +22,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,landmarks]"
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the package with the pinned versions in constraints.txt
@@ -33,12 +33,13 @@ synth: $(STAMP) ## Generate the embedded dataset (demo size) under data/dfl-synt
 extract: $(STAMP) ## Extract, cache and split DATA_ROOT (Celeb-DF v2 layout)
 	$(BIN)/dfl-extract data.root=$(DATA_ROOT) $(ARGS)
 
-paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|full, SEEDS="0 1 2 3", JOBS=2)
+paper: $(STAMP) ## Whole chain on DATA_ROOT: extract, train, ensemble, report -> OUT (PROFILE=demo|demo_scratch|full, SEEDS="0 1 2 3", JOBS=2)
 	$(BIN)/python -m deepfake_lightning.apps.paper --data-root $(DATA_ROOT) --out $(OUT) --profile $(PROFILE) --seeds "$(SEEDS)" --jobs $(JOBS) -- $(ARGS)
 
-demo: $(STAMP) ## The main job on the embedded dataset (CPU, under 10 minutes)
+DEMO_PROFILE ?= demo
+demo: $(STAMP) ## The main job on the embedded dataset (CPU, under 10 minutes; DEMO_PROFILE=demo_scratch: ResNet-50 from scratch)
 	$(BIN)/dfl-synth synth=demo
-	$(MAKE) --no-print-directory paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo
+	$(MAKE) --no-print-directory paper DATA_ROOT=data/dfl-synth PROFILE=$(DEMO_PROFILE) OUT=outputs/$(DEMO_PROFILE)
 
 test: $(STAMP) ## Fast test suite (CPU)
 	$(BIN)/python -m pytest -q

@@ -92,7 +92,7 @@ def chain(
 
     `train_args` go to the three trainings only (e.g. model.net.arch=efficientnet_b0 for a backbone sweep).
     """
-    prefix = "demo" if profile == "demo" else "paper"
+    prefix = profile if profile.startswith("demo") else "paper"  # demo -> demo_general, demo_scratch_general
     seed_arg = [] if seed is None else [f"seed={seed}"]  # the model seed; split.seed stays fixed
     group = f"paper-{out.name}"  # W&B: the trainings and the results run of this chain in one group
     out.mkdir(parents=True, exist_ok=True)
@@ -142,13 +142,13 @@ def chain(
         ]
         step("ensemble", "ensemble", args, out / "ensemble")
     # The paper ran YOLO11n-cls and YOLO11s-cls; the CPU demo runs the nano model only.
-    for name in ("yolo11n",) if profile == "demo" else ("yolo11n", "yolo11s"):
+    for name in ("yolo11n",) if profile.startswith("demo") else ("yolo11n", "yolo11s"):
         if no_yolo:
             break
         if name in load_metrics(out).get("models", {}) and not fresh:
             print(f"==> {name}: done before, reusing its results")
             continue
-        exp = f"demo_{name}" if profile == "demo" else name
+        exp = f"{prefix}_{name}" if profile.startswith("demo") else name
         args = [
             f"experiment={exp}",
             f"data.root={root}",

@@ -25,11 +25,11 @@ def _frames(n: int = 6, size: int = 48, seed: int = 0) -> tuple[torch.Tensor, to
 
 def test_a_pseudo_fake_differs_from_its_frame_only_inside_its_mask():
     images, polygons = _frames()
-    fakes, masks = self_blend(images, polygons, torch.Generator().manual_seed(0))
-    assert fakes.dtype == torch.uint8 and fakes.shape == images.shape
+    fakes, reals, masks = self_blend(images, polygons, torch.Generator().manual_seed(0))
+    assert fakes.dtype == torch.uint8 and fakes.shape == images.shape == reals.shape
     outside = (masks == 0).expand_as(images)
-    assert torch.equal(fakes[outside], images[outside])
-    assert (masks > 0).any() and (fakes != images).any()
+    assert torch.equal(fakes[outside], reals[outside])
+    assert (masks > 0).any() and (fakes != reals).any()
     # The mask sits on the face: most of it inside the face box (x 25-75%, y 20-80%).
     inner = masks[..., 10:38, 12:36].sum() / masks.sum()
     assert inner > 0.8
@@ -37,9 +37,9 @@ def test_a_pseudo_fake_differs_from_its_frame_only_inside_its_mask():
 
 def test_the_same_seed_gives_the_same_pseudo_fakes():
     images, polygons = _frames()
-    a, _ = self_blend(images, polygons, torch.Generator().manual_seed(7))
-    b, _ = self_blend(images, polygons, torch.Generator().manual_seed(7))
-    c, _ = self_blend(images, polygons, torch.Generator().manual_seed(8))
+    a, _, _ = self_blend(images, polygons, torch.Generator().manual_seed(7))
+    b, _, _ = self_blend(images, polygons, torch.Generator().manual_seed(7))
+    c, _, _ = self_blend(images, polygons, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -53,20 +53,30 @@ def test_landmark_hulls_become_polygons():
 
 def test_a_share_of_the_batch_is_replaced_from_its_real_frames():
     images, polygons = _frames(8)
-    pf = PseudoFakes(polygons.numpy(), 0.5, "box")
+    pf = PseudoFakes(polygons.numpy(), 0.5, "box", pairs=False)
     labels = torch.tensor([0, 1, 0, 1, 1, 1, 0, 0])
-    out, new = pf(images, labels, torch.arange(8), torch.Generator().manual_seed(0))
-    assert new.tolist() == [0, 1, 0, 1, 1, 1, 1, 1] and torch.equal(out[:4], images[:4])
-    # No real frame among the kept slots: nothing to blend, the batch is unchanged.
-    same, lab = pf(images, torch.ones(8, dtype=torch.long), torch.arange(8))
-    assert torch.equal(same, images) and lab.sum() == 8
+    out = pf(images, labels, torch.arange(8), torch.Generator().manual_seed(0))
+    assert out.labels.tolist() == [0, 1, 0, 1, 1, 1, 1, 1] and out.images.shape == images.shape
+    # The pseudo-fakes (slots 4-7) are made from the real slots 0 and 2, and share their augmentation draws.
+    assert out.pair.tolist() == [0, 1, 2, 3, 0, 2, 0, 2]
+    # No real frame among the kept slots: nothing to blend, the labels are unchanged.
+    same = pf(images, torch.ones(8, dtype=torch.long), torch.arange(8))
+    assert same.labels.sum() == 8 and same.pair.tolist() == list(range(8))
+
+
+def test_pseudo_fakes_only_puts_every_real_frame_beside_its_own_blend():
+    images, polygons = _frames(6)
+    pf = PseudoFakes(polygons.numpy(), 0.5, "box", pairs=True)
+    out = pf(images, torch.zeros(6, dtype=torch.long), torch.arange(6), torch.Generator().manual_seed(0))
+    assert out.labels.tolist() == [0] * 6 + [1] * 6 and out.pair.tolist() == [*range(6), *range(6)]
 
 
 def test_seen_counts_include_the_pseudo_fakes():
     # 100 real and 400 fake frames, a quarter of each batch replaced: per epoch 500 frames are drawn.
     assert seen_counts(100, 400, 0.25, False, False) == {"real": 75.0, "fake": 0.75 * 400 + 125}
     assert seen_counts(100, 400, 0.5, True, False) == {"real": 125.0, "fake": 125.0 + 250}
-    assert seen_counts(100, 400, 0.5, False, True) == {"real": 50.0, "fake": 50.0}
+    # SBI's pairs: every real frame once per epoch and its blend.
+    assert seen_counts(100, 400, 0.5, False, True) == {"real": 100.0, "fake": 100.0}
 
 
 def test_only_training_frames_are_blended_and_the_fallback_is_recorded(tiny_root, tmp_path, monkeypatch, caplog):
@@ -87,7 +97,8 @@ def test_only_training_frames_are_blended_and_the_fallback_is_recorded(tiny_root
     out = tmp_path / "run"
     caplog.set_level(logging.INFO)
     cfg = compose_cfg("train", tiny_train_overrides(tiny_root, tmp_path / "cache", "data.extract.frames_per_video=2",
-                                                    "data.pseudo_fakes=sbi", "data.pseudo_fakes_only=true"), out)  # fmt: skip
+                                                    "data.pseudo_fakes=sbi", "data.pseudo_fakes_only=true",
+                                                    "trainer.limit_train_batches=1.0"), out)  # fmt: skip
     metrics = train(cfg)
     assert calls, "training never made pseudo-fakes"
     dm = make_dm(tiny_root, tmp_path / "cache", frames_per_video=2, split_file=str(out / "split.json"))
@@ -96,6 +107,9 @@ def test_only_training_frames_are_blended_and_the_fallback_is_recorded(tiny_root
     seen = np.concatenate(calls)
     assert set(seen.tolist()) <= train_rows  # never a val or test frame
     assert (dm.cache.index["label"][seen] == 0).all()  # pseudo_fakes_only: the loader served real frames only
+    # ... each real training frame exactly once in the epoch (no sampling with replacement, no dropped batch).
+    real_train = np.flatnonzero((dm.split == "train") & (dm.cache.index["label"] == 0))
+    assert sorted(seen.tolist()) == sorted(real_train.tolist())
     assert dm.cache.manifest["landmarks"] == "box"
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["pseudo_fakes"]["landmarks"] == "box" and "ellipse" in saved["pseudo_fakes"]["mask"]

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", required=True, help="a folder in the Celeb-DF v2 layout")
     ap.add_argument("--out", required=True, help="where metrics.json, REPORT.md and the run folders go")
-    ap.add_argument("--profile", choices=("demo", "full"), default="demo")
+    ap.add_argument("--profile", choices=("demo", "demo_scratch", "full"), default="demo")
     ap.add_argument("--seeds", default="", help='model seeds, e.g. "0 1 2": one chain each in OUT/seed-N')
     ap.add_argument("--jobs", type=int, default=1, help="seed chains run at once; they divide the cores (DFL_JOBS)")
     ap.add_argument("--fresh", action="store_true", help="redo every step even when its result exists")

@@ -379,7 +379,9 @@ class FrameCacheDataModule(L.LightningDataModule):
                 world, rank = self.trainer.world_size, self.trainer.global_rank
             # Both samplers draw from (seed, epoch) alone, so a run resumed at an epoch boundary sees
             # the same batches as an uninterrupted one, and each process draws its own share.
-            if self.balanced_sampler:
+            # With pseudo_fakes_only every real frame is served once per epoch (and blended beside itself): a
+            # balanced sampler over one class would draw with replacement and miss a third of them.
+            if self.balanced_sampler and not (stage == "train" and self.pseudo_fakes_only):
                 sampler = DistributedWeightedSampler(balanced_weights(ds.labels), len(ds), world, rank, self.seed)
             else:
                 sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=self.seed)
@@ -392,7 +394,8 @@ class FrameCacheDataModule(L.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.persistent_workers,
             collate_fn=_collate_batch,
-            drop_last=train and len(ds) > self.batch_size,
+            # pseudo_fakes_only: no frame left out (a last batch of one real is two samples with its blend).
+            drop_last=train and len(ds) > self.batch_size and not self.pseudo_fakes_only,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -411,13 +414,17 @@ class FrameCacheDataModule(L.LightningDataModule):
             )
         landmarks = str(self.cache.manifest.get("landmarks", "box"))
         polygons = face_polygons(self.cache.geometry[self.cache.index["row"]])
-        self.pseudo_fakes = PseudoFakes(polygons, self.pseudo_fake_ratio, landmarks)
+        self.pseudo_fakes = PseudoFakes(polygons, self.pseudo_fake_ratio, landmarks, pairs=self.pseudo_fakes_only)
         seen = self.seen_class_counts()
+        how = (
+            "each real training frame once per epoch, beside its blend (SBI's pairs; training on real frames + "
+            "pseudo-fakes only)"
+            if self.pseudo_fakes_only
+            else f"{100 * self.pseudo_fake_ratio:.0f}% of each training batch, made from its train-split real frames"
+        )
         log.info(
-            "pseudo-fakes: self-blended (mask: %s), %.0f%% of each training batch, made from train-split real "
-            "frames only%s; per epoch the model sees about %.0f real and %.0f fake frames",
-            describe(landmarks), 100 * self.pseudo_fake_ratio,
-            " (training on real frames + pseudo-fakes only)" if self.pseudo_fakes_only else "", seen["real"], seen["fake"],
+            "pseudo-fakes: self-blended (mask: %s), %s; per epoch the model sees about %.0f real and %.0f fake frames",
+            describe(landmarks), how, seen["real"], seen["fake"],
         )  # fmt: skip
 
     def seen_class_counts(self) -> dict[str, int]:
@@ -435,7 +442,8 @@ class FrameCacheDataModule(L.LightningDataModule):
             return None
         return {
             "method": "sbi (self-blended images)",
-            "ratio": self.pseudo_fake_ratio,
+            "ratio": None if self.pseudo_fakes_only else self.pseudo_fake_ratio,
+            "pairs": self.pseudo_fakes_only,  # every real frame beside its own blend, once per epoch
             "only_reals_and_pseudo_fakes": self.pseudo_fakes_only,
             "mask": describe(self.pseudo_fakes.landmarks),
             "landmarks": self.pseudo_fakes.landmarks,

@@ -1,23 +1,31 @@
 """Self-blended pseudo-fakes (Shiohara & Yamasaki, CVPR 2022), made on the device from real training frames.
 
-A real face is blended with a slightly altered copy of itself: the copy (the source) gets colour jitter
-(RGB shift, saturation, brightness, contrast, a small hue turn) and a frequency change (downscale-upscale
-or sharpen), then a small affine (translate up to 3%, scale 0.95-1.05) and an elastic warp; the mask is
-the face's convex hull (68 landmarks, or an ellipse in the face box when no landmark model is installed),
-deformed with the source, eroded or dilated, blurred and scaled by a blend ratio; the pseudo-fake is
-mask * source + (1 - mask) * frame. Only the source copy is altered, so a pseudo-fake differs from its
-real frame only inside its mask: the model learns blending boundaries and statistical mismatches, not one
-generator's fingerprint.
+As the reference code does it (mapooon/SelfBlendedImages: src/utils/sbi.py, blend.py):
 
-Own code rather than the paper's albumentations pipeline: that one works on one image at a time on the
-CPU; this draws per-sample parameters for a whole uint8 batch and runs on the training device (one
-grid_sample and a few convolutions per batch), so the loader keeps only slicing the memmap.
+- one copy of a real frame is altered, the source or the target, 50/50: RGB shift (+-20, p 0.3), a small HSV
+  shift (+-0.3 on OpenCV's uint8 scales), brightness and contrast (+-0.1), then either a downscale (x2 or x4,
+  nearest, upscaled bilinear) or a sharpen (alpha 0.2-0.5, lightness 0.5-1.0). When the target is the altered
+  copy, the real frame that enters the batch is that altered copy too, so "recoloured or blurred" is never a
+  cue by itself;
+- the source and the mask get an affine (translate x +-3%, y +-1.5%, scale 0.95-1/0.95, about the face hull's
+  centroid), the mask an elastic warp;
+- the mask is the convex hull of the 68 landmarks (or an ellipse in the face box when no landmark model is
+  installed), eroded (a pixel stays only where a 5-25 px window, at a 224 px face, lies inside the hull),
+  blurred, and scaled by a blend ratio from (0.25, 0.5, 0.75, 1, 1, 1);
+- JPEG (quality 40-100, p 0.5) after blending, drawn once per pair, the same for a real frame and its blend;
+- a pseudo-fake gets exactly the augmentation its source real gets (`pair`, read by BatchAugment).
+
+Differences, on purpose: SBI's hull variants (dfl_full, extended, components) are one convex hull here, and its
+mask is not resized to a random 192-256 px aspect before the erosion. Own code rather than albumentations:
+albumentations works on one image at a time on the CPU; this draws per-sample parameters for a whole uint8
+batch and runs on the training device (JPEG aside, which OpenCV encodes on the CPU).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -31,7 +39,8 @@ POLYGON_POINTS = 68
 
 def face_polygons(geometry: np.ndarray) -> np.ndarray:
     """One convex polygon per frame [N, 68, 2] (crop pixels): the convex hull of the 68 landmarks where
-    stored, else an ellipse inscribed in the face box; padded by repeating the last vertex."""
+    stored, else an ellipse inscribed in the face box; padded by repeating the last vertex (a zero-length edge:
+    the filled polygon and its area centroid, `hull_centres`, do not change; its vertex mean would)."""
     geometry = np.asarray(geometry, dtype=np.float32)
     out = np.zeros((len(geometry), POLYGON_POINTS, 2), dtype=np.float32)
     t = np.linspace(0, 2 * np.pi, POLYGON_POINTS, endpoint=False)
@@ -73,118 +82,216 @@ def polygon_masks(polygons: torch.Tensor, size: int) -> torch.Tensor:
     return (pos | neg).float().view(n, 1, size, size)
 
 
-def _gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gaussian blur of [n, c, H, W] with sigma [n] (pixels), separable, one grouped conv per axis."""
+def hull_centres(polygons: torch.Tensor) -> torch.Tensor:
+    """The area centroid [n, 2] of each convex polygon [n, V, 2] (shoelace formula): repeated vertices add
+    zero-length edges, so a padded hull has the centroid of its own vertices' polygon."""
+    a, b = polygons, torch.roll(polygons, -1, dims=1)
+    cross = a[..., 0] * b[..., 1] - b[..., 0] * a[..., 1]  # [n, V]
+    area = cross.sum(1, keepdim=True) / 2
+    cx = ((a[..., 0] + b[..., 0]) * cross).sum(1, keepdim=True) / (6 * area)
+    cy = ((a[..., 1] + b[..., 1]) * cross).sum(1, keepdim=True) / (6 * area)
+    centre = torch.cat([cx, cy], 1)
+    # A degenerate hull (no area): its vertex mean.
+    return torch.where(area.abs() > 1e-6, centre, polygons.mean(1))
+
+
+def _blur(x: torch.Tensor, sigma: torch.Tensor, radius: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample Gaussian blur of [n, c, H, W] with sigma [n] (pixels), separable; `radius` [n] truncates each
+    sample's kernel (as OpenCV's GaussianBlur with a kernel size does)."""
     n, c, h, w = x.shape
-    radius = int(math.ceil(3 * float(sigma.max())))
-    radius = max(1, min(radius, (min(h, w) - 1) // 2))
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    r_max = int(math.ceil(3 * float(sigma.max()))) if radius is None else int(radius.max())
+    r_max = max(1, min(r_max, (min(h, w) - 1) // 2))
+    t = torch.arange(-r_max, r_max + 1, device=x.device, dtype=x.dtype)
     k = torch.exp(-(t[None, :] ** 2) / (2 * sigma[:, None].clamp_min(1e-3) ** 2))
+    if radius is not None:
+        k = k * (t[None, :].abs() <= radius[:, None].to(x.dtype))
     k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # [n*c, K]
     y = x.reshape(1, n * c, h, w)
-    y = F.conv2d(F.pad(y, (radius, radius, 0, 0), mode="replicate"), k.view(n * c, 1, 1, -1), groups=n * c)
-    y = F.conv2d(F.pad(y, (0, 0, radius, radius), mode="replicate"), k.view(n * c, 1, -1, 1), groups=n * c)
+    y = F.conv2d(F.pad(y, (r_max, r_max, 0, 0), mode="replicate"), k.view(n * c, 1, 1, -1), groups=n * c)
+    y = F.conv2d(F.pad(y, (0, 0, r_max, r_max), mode="replicate"), k.view(n * c, 1, -1, 1), groups=n * c)
     return y.view(n, c, h, w)
 
 
-def _colour(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-    """RGB shift (+-20/255), saturation and brightness/contrast jitter, a small hue turn; x in [0, 1]."""
+def _hue_turn(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
+    """Rotate the chroma (I, Q) plane of YIQ by `angle` [n] radians."""
     n, dev = len(x), x.device
-    x = x + (torch.rand(n, 3, 1, 1, generator=g, device=dev) * 2 - 1) * (20 / 255)
-    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
-    sat = _uniform(n, 0.7, 1.3, g, dev).view(n, 1, 1, 1)
-    x = grey + (x - grey) * sat
-    # Hue: rotate the chroma (I, Q) plane of YIQ by up to +-0.3 rad.
-    a = _uniform(n, -0.3, 0.3, g, dev)
     yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], device=dev)
     rot = torch.zeros(n, 3, 3, device=dev)
     rot[:, 0, 0] = 1
-    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = a.cos(), -a.sin(), a.sin(), a.cos()
-    m = torch.linalg.inv(yiq) @ rot @ yiq  # [n, 3, 3]
-    x = torch.einsum("nij,njhw->nihw", m, x)
-    bright = _uniform(n, -0.1, 0.1, g, dev).view(n, 1, 1, 1)
-    contrast = _uniform(n, 0.9, 1.1, g, dev).view(n, 1, 1, 1)
-    mean = x.mean((1, 2, 3), keepdim=True)
-    return ((x - mean) * contrast + mean + bright).clamp(0, 1)
+    rot[:, 1, 1], rot[:, 1, 2], rot[:, 2, 1], rot[:, 2, 2] = angle.cos(), -angle.sin(), angle.sin(), angle.cos()
+    return torch.einsum("nij,njhw->nihw", torch.linalg.inv(yiq) @ rot @ yiq, x)
+
+
+def _colour(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+    """SBI's source colour transforms on x in [0, 1]: RGBShift(+-20, p 0.3), HueSaturationValue(+-0.3 on
+    OpenCV's uint8 scales: hue 0-180, saturation and value 0-255), RandomBrightnessContrast(+-0.1, +-0.1)."""
+    n, dev = len(x), x.device
+    shift = (torch.rand(n, 3, 1, 1, generator=g, device=dev) * 2 - 1) * (20 / 255)
+    x = x + shift * (torch.rand(n, 1, 1, 1, generator=g, device=dev) < 0.3)
+    x = _hue_turn(x, _uniform(n, -0.3, 0.3, g, dev) * (2 * math.pi / 180))  # 0.3 of 180 units = 0.6 degrees
+    grey = (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]).expand_as(x)
+    x = grey + (x - grey) * (1 + _uniform(n, -0.3, 0.3, g, dev) / 255).view(n, 1, 1, 1)
+    x = x + (_uniform(n, -0.3, 0.3, g, dev) / 255).view(n, 1, 1, 1)
+    alpha = _uniform(n, 0.9, 1.1, g, dev).view(n, 1, 1, 1)  # albumentations: x * alpha + beta * max
+    beta = _uniform(n, -0.1, 0.1, g, dev).view(n, 1, 1, 1)
+    return (x * alpha + beta).clamp(0, 1)
 
 
 def _frequency(x: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-    """Half the samples downscaled by 2-4x and upscaled again, half sharpened (unsharp mask, alpha 0.2-0.5)."""
+    """SBI's OneOf: half the samples downscaled x2 or x4 (nearest) and upscaled (bilinear), half sharpened
+    (albumentations' Sharpen: (1 - alpha) * identity + alpha * [[-1,-1,-1],[-1,8+lightness,-1],[-1,-1,-1]])."""
     n, _, h, w = x.shape
     down = torch.rand(n, generator=g, device=x.device) < 0.5
+    factor = torch.where(torch.rand(n, generator=g, device=x.device) < 0.5, 2, 4)
+    alpha = _uniform(n, 0.2, 0.5, g, x.device)
+    lightness = _uniform(n, 0.5, 1.0, g, x.device)
     out = x.clone()
-    factor = torch.randint(2, 5, (n,), generator=g, device=x.device)
-    for f in (2, 3, 4):
+    for f in (2, 4):
         sel = down & (factor == f)
         if sel.any():
-            small = F.interpolate(x[sel], size=(max(1, h // f), max(1, w // f)), mode="area")
+            small = F.interpolate(x[sel], size=(max(1, h // f), max(1, w // f)), mode="nearest")
             out[sel] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
     sharp = ~down
     if sharp.any():
+        a, li = alpha[sharp], lightness[sharp]
+        k = torch.full((int(sharp.sum()), 3, 3), -1.0, device=x.device) * a.view(-1, 1, 1)
+        k[:, 1, 1] = (1 - a) + a * (8 + li)
         xs = x[sharp]
-        blurred = _gaussian_blur(xs, torch.full((len(xs),), 1.0, device=x.device))
-        alpha = _uniform(len(xs), 0.2, 0.5, g, x.device).view(-1, 1, 1, 1)
-        out[sharp] = (xs + alpha * (xs - blurred)).clamp(0, 1)
+        m, c = xs.shape[:2]
+        weight = k.repeat_interleave(c, 0).view(m * c, 1, 3, 3)
+        y = F.conv2d(F.pad(xs.reshape(1, m * c, h, w), (1, 1, 1, 1), mode="replicate"), weight, groups=m * c)
+        out[sharp] = y.view(m, c, h, w).clamp(0, 1)
     return out
 
 
-def _warp_grid(n: int, size: int, g: torch.Generator | None, device: torch.device) -> torch.Tensor:
-    """A sampling grid per sample: small affine (translate <= 3%, scale 0.95-1.05) plus a smooth elastic field."""
-    scale = _uniform(n, 0.95, 1.05, g, device)
-    tx, ty = (_uniform(n, -0.03, 0.03, g, device) * 2 for _ in range(2))  # grid units span 2
-    theta = torch.zeros(n, 2, 3, device=device)
+def _affine_grid(centre: torch.Tensor, size: int, g: torch.Generator | None) -> torch.Tensor:
+    """SBI's randaffine: translate x +-3%, y +-1.5% of the side, scale 0.95-1/0.95, here about `centre` [n, 2]
+    (pixels: the face hull's centroid), as a sampling grid [n, S, S, 2]."""
+    n, dev = len(centre), centre.device
+    scale = _uniform(n, 0.95, 1 / 0.95, g, dev)
+    tx, ty = _uniform(n, -0.03, 0.03, g, dev) * 2, _uniform(n, -0.015, 0.015, g, dev) * 2  # grid units span 2
+    c = centre / size * 2 - 1  # the centre in grid units
+    # Output point p samples the input at c + (p - c) / scale - t: scaled about c, then moved by t.
+    theta = torch.zeros(n, 2, 3, device=dev)
     theta[:, 0, 0], theta[:, 1, 1] = 1 / scale, 1 / scale
-    theta[:, 0, 2], theta[:, 1, 2] = tx, ty
-    grid = F.affine_grid(theta, (n, 1, size, size), align_corners=False)
-    # Elastic: white noise blurred to a smooth field of up to ~1.5% of the side.
-    noise = torch.rand(n, 2, size, size, generator=g, device=device) * 2 - 1
-    field = _gaussian_blur(noise, torch.full((n,), max(1.0, size / 16), device=device))
-    field = field / field.abs().amax((1, 2, 3), keepdim=True).clamp_min(1e-6) * 0.03
-    return grid + field.permute(0, 2, 3, 1)
+    theta[:, 0, 2] = c[:, 0] * (1 - 1 / scale) - tx
+    theta[:, 1, 2] = c[:, 1] * (1 - 1 / scale) - ty
+    return F.affine_grid(theta, (n, 1, size, size), align_corners=False)
+
+
+def _elastic(mask: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+    """An elastic warp of the mask (SBI: ElasticTransform(alpha 50, sigma 7) on the mask only): white noise
+    smoothed with sigma 7/224 of the side, displacing by up to about 2% of the side."""
+    n, _, size, _ = mask.shape
+    ident = F.affine_grid(torch.eye(2, 3, device=mask.device).expand(n, 2, 3), (n, 1, size, size), align_corners=False)
+    noise = torch.rand(n, 2, size, size, generator=g, device=mask.device) * 2 - 1
+    field = _blur(noise, torch.full((n,), max(1.0, 7 * size / 224), device=mask.device))
+    field = field / field.abs().amax((1, 2, 3), keepdim=True).clamp_min(1e-6) * 0.04
+    return F.grid_sample(
+        mask, ident + field.permute(0, 2, 3, 1), mode="bilinear", padding_mode="zeros", align_corners=False
+    )
+
+
+def _odd_kernel(n: int, size: int, g: torch.Generator | None, device: torch.device) -> torch.Tensor:
+    """SBI's random.randrange(5, 26, 2) kernel sizes, given at a 224 px face and scaled to `size` (odd, >= 1)."""
+    k = 5 + 2 * torch.randint(0, 11, (n,), generator=g, device=device)
+    return (torch.round(k.float() * size / 224 / 2) * 2 + 1).long()
+
+
+def blend_mask(mask: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+    """SBI's get_blend_mask: erode (a pixel stays where its k1 x k1 window lies inside the hull, what OpenCV's
+    blur-then-keep-only-1 does), blur (kernel k2, sigma 5-45 at 224 px, truncated at the kernel), normalise
+    to a maximum of 1."""
+    n, _, size, _ = mask.shape
+    dev = mask.device
+    k1 = _odd_kernel(n, size, g, dev)
+    out = torch.empty_like(mask)
+    hard = (mask > 0.5).float()
+    for k in k1.unique().tolist():
+        sel = k1 == k
+        out[sel] = 1 - F.max_pool2d(1 - hard[sel], k, stride=1, padding=k // 2) if k > 1 else hard[sel]
+    k2 = _odd_kernel(n, size, g, dev)
+    sigma = _uniform(n, 5.0, 46.0, g, dev) * size / 224
+    out = _blur(out, sigma, radius=k2 // 2)
+    return out / out.amax((1, 2, 3), keepdim=True).clamp_min(1e-6)
 
 
 def self_blend(
     images: torch.Tensor, polygons: torch.Tensor, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pseudo-fakes of real frames: (uint8 [n, 3, S, S], the blend masks float [n, 1, S, S]).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pseudo-fakes of real frames: (fakes uint8 [n, 3, S, S], reals uint8 [n, 3, S, S], masks [n, 1, S, S]).
 
-    `images`: uint8 real frames [n, 3, S, S]; `polygons`: their face polygons [n, V, 2] (face_polygons).
-    Where the mask is 0 the pseudo-fake equals its frame exactly.
+    `images`: uint8 real frames; `polygons`: their face polygons [n, V, 2] (face_polygons). `reals` is each frame
+    as it enters the batch beside its pseudo-fake: the altered copy when the target was the one altered, else the
+    frame itself. Where the mask is 0 a pseudo-fake equals its `reals` frame exactly.
     """
     n, _, size, _ = images.shape
     dev = images.device
-    target = images.float() / 255.0
-    source = _frequency(_colour(target, generator), generator)
-    # The hull, grown or shrunk around its centre a little, as the paper's hull variants do.
-    centre = polygons.mean(1, keepdim=True)
-    grow = _uniform(n, 0.9, 1.1, generator, dev).view(n, 1, 1)
-    mask = polygon_masks(centre + (polygons - centre) * grow, size)
-    grid = _warp_grid(n, size, generator, dev)
+    g = generator
+    frame = images.float() / 255.0
+    altered = _frequency(_colour(frame, g), g)
+    alter_target = (torch.rand(n, generator=g, device=dev) < 0.5).view(n, 1, 1, 1)
+    source = torch.where(alter_target, frame, altered)
+    target = torch.where(alter_target, altered, frame)
+    target_u8 = (target * 255.0).round().clamp(0, 255)
+    grid = _affine_grid(hull_centres(polygons.float()), size, g)
     source = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    mask = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    # Erode or dilate (threshold a blurred mask), then blur the edge and scale by the blend ratio.
-    soft = _gaussian_blur(mask, _uniform(n, 0.5, 2.0, generator, dev) * size / 64)
-    level = _uniform(n, 0.3, 0.7, generator, dev).view(n, 1, 1, 1)
-    mask = (soft > level).float()
-    mask = _gaussian_blur(mask, _uniform(n, 1.0, 3.0, generator, dev) * size / 64)
+    mask = F.grid_sample(polygon_masks(polygons, size), grid, mode="nearest", padding_mode="zeros", align_corners=False)
+    mask = blend_mask(_elastic(mask, g), g)
     ratios = torch.tensor(BLEND_RATIOS, device=dev)
-    ratio = ratios[torch.randint(0, len(BLEND_RATIOS), (n,), generator=generator, device=dev)].view(n, 1, 1, 1)
+    ratio = ratios[torch.randint(0, len(BLEND_RATIOS), (n,), generator=g, device=dev)].view(n, 1, 1, 1)
     mask = torch.where(mask > 1e-3, mask, torch.zeros_like(mask)) * ratio
-    fake = mask * source + (1 - mask) * target
-    return (fake * 255.0).round().clamp(0, 255).to(torch.uint8), mask
+    fake = mask * (source * 255.0) + (1 - mask) * target_u8
+    return fake.round().clamp(0, 255).to(torch.uint8), target_u8.to(torch.uint8), mask
+
+
+def jpeg(images: torch.Tensor, quality: torch.Tensor, apply: torch.Tensor) -> torch.Tensor:
+    """JPEG-compress the uint8 frames [n, 3, S, S] where `apply` [n], each at its `quality` [n] (OpenCV on the
+    CPU: neither torch nor torchvision encodes JPEG at a per-sample quality on every device)."""
+    out = images.clone()
+    idx = torch.nonzero(apply).flatten().tolist()
+    if not idx:
+        return out
+    host = images[idx].permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    for j, i in enumerate(idx):
+        ok, buf = cv2.imencode(".jpg", host[j][..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality[i])])
+        host[j] = cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
+    out[idx] = torch.from_numpy(host).permute(0, 3, 1, 2).to(images.device)
+    return out
+
+
+def jpeg_pairs(images: torch.Tensor, pair: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
+    """SBI's ImageCompression(40-100, p 0.5) over a whole batch, one draw per pair: a pseudo-fake (pair[i] = its
+    source's slot) is compressed exactly as its real frame is; every frame, whatever its label, has p 0.5."""
+    n, dev = len(images), images.device
+    apply = (torch.rand(n, generator=g, device=dev) < 0.5)[pair]
+    quality = torch.randint(40, 101, (n,), generator=g, device=dev)[pair]
+    return jpeg(images, quality, apply)
+
+
+@dataclass
+class Blended:
+    """A training batch after PseudoFakes: images, labels, and `pair`: for each slot, the slot whose
+    augmentation draw it shares (itself, or a pseudo-fake's source real)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    pair: torch.Tensor
 
 
 class PseudoFakes:
-    """Replaces a share of each training batch with self-blended pseudo-fakes of the batch's real frames.
+    """Self-blended pseudo-fakes in the training batches (the DataModule makes it for its training split only).
 
-    `polygons`: face polygons of every cache-index position [N, V, 2]; batches carry positions. Made by the
-    DataModule for its training split only: val and test batches never pass through it.
+    `pairs=True` (data.pseudo_fakes_only, the SBI setting): every real frame of the batch gets its blend beside
+    it, so each batch of B reals becomes B reals and their B pseudo-fakes, as SBI's pairs. `pairs=False`: the last
+    round(ratio * B) slots are replaced by pseudo-fakes of the real frames among the others (cycled when there
+    are fewer). `polygons`: face polygons of every cache-index position [N, V, 2]; batches carry positions.
     """
 
-    def __init__(self, polygons: np.ndarray, ratio: float, landmarks: str):
+    def __init__(self, polygons: np.ndarray, ratio: float, landmarks: str, pairs: bool):
         if not 0.0 < ratio < 1.0:
             raise ValueError(f"data.pseudo_fake_ratio must be in (0, 1), got {ratio}")
-        self.ratio, self.landmarks = float(ratio), landmarks
+        self.ratio, self.landmarks, self.pairs = float(ratio), landmarks, bool(pairs)
         self._polygons = torch.from_numpy(np.ascontiguousarray(polygons))
         self._on: dict[str, torch.Tensor] = {}
 
@@ -200,33 +307,45 @@ class PseudoFakes:
         labels: torch.Tensor,
         positions: torch.Tensor,
         generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch with its last round(ratio * B) slots replaced by pseudo-fakes (label 1) made from the real
-        frames among the others (cycled when there are fewer); unchanged when the batch has no real frame."""
-        b = len(labels)
-        k = min(b - 1, int(round(self.ratio * b)))
-        keep = b - k
-        real = torch.nonzero(labels[:keep] == 0).flatten()
-        if k <= 0 or len(real) == 0:
-            return images, labels
-        src = real[torch.arange(k, device=real.device) % len(real)]
-        fakes, _ = self_blend(images[src], self.polygons(images.device)[positions[src]], generator)
-        images = torch.cat([images[:keep], fakes])
-        labels = torch.cat([labels[:keep], torch.ones(k, dtype=labels.dtype, device=labels.device)])
-        return images, labels
+    ) -> Blended:
+        """The batch with its pseudo-fakes (label 1), then JPEG drawn once per pair; unchanged but for JPEG when
+        it has no real frame."""
+        b, dev = len(labels), images.device
+        pair = torch.arange(b, device=dev)
+        if self.pairs:
+            src = torch.nonzero(labels == 0).flatten()
+            keep = b
+        else:
+            k = min(b - 1, int(round(self.ratio * b)))
+            keep = b - k
+            real = torch.nonzero(labels[:keep] == 0).flatten()
+            src = real[torch.arange(k, device=dev) % len(real)] if k > 0 and len(real) else real[:0]
+        if len(src):
+            fakes, reals, _ = self_blend(images[src], self.polygons(dev)[positions[src]], generator)
+            images = images[:keep].clone()
+            # The real slot takes its blend's target copy (altered when the target was); a real cycled into
+            # several blends takes its first one's.
+            seen: set[int] = set()
+            first = []
+            for s in src.tolist():
+                first.append(s not in seen)
+                seen.add(s)
+            sel = torch.tensor(first, dtype=torch.bool, device=dev)
+            images[src[sel]] = reals[sel]
+            images = torch.cat([images, fakes])
+            labels = torch.cat([labels[:keep], torch.ones(len(src), dtype=labels.dtype, device=dev)])
+            pair = torch.cat([torch.arange(keep, device=dev), src])
+        return Blended(jpeg_pairs(images, pair, generator), labels, pair)
 
 
 def seen_counts(real: int, fake: int, ratio: float, balanced: bool, only_reals: bool) -> dict[str, float]:
-    """Frames of each class the model sees per epoch with pseudo-fakes replacing a share `ratio` of each batch:
-    what class weights and the specialist's multiplier count. `balanced`: the sampler draws classes 1:1;
-    `only_reals`: the loader serves real frames only (the SBI setting)."""
-    n = real + (0 if only_reals else fake)
+    """Frames of each class the model sees per epoch: what class weights and the specialist's multiplier count.
+    `only_reals` (the SBI setting): every real frame once with its blend; else pseudo-fakes replace a share
+    `ratio` of each batch, and `balanced`: the sampler draws classes 1:1."""
     if only_reals:
-        loader_real, loader_fake = n, 0.0
-    elif balanced:
-        loader_real, loader_fake = n / 2, n / 2
-    else:
-        loader_real, loader_fake = float(real), float(fake)
+        return {"real": float(real), "fake": float(real)}
+    n = real + fake
+    loader_real, loader_fake = (n / 2, n / 2) if balanced else (float(real), float(fake))
     return {"real": (1 - ratio) * loader_real, "fake": (1 - ratio) * loader_fake + ratio * n}
 
 
@@ -234,4 +353,12 @@ def describe(landmarks: str) -> str:
     return "convex hull of dlib's 68 landmarks" if landmarks == "dlib68" else "ellipse in the face box"
 
 
-__all__: Sequence[str] = ("PseudoFakes", "face_polygons", "self_blend", "seen_counts")
+__all__: Sequence[str] = (
+    "Blended",
+    "PseudoFakes",
+    "face_polygons",
+    "hull_centres",
+    "jpeg_pairs",
+    "self_blend",
+    "seen_counts",
+)

@@ -15,6 +15,9 @@ import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# How a backbone wants pixels in [0, 1] scaled (its `input_scaling`): ImageNet mean/std for torchvision's
+# weights, [-1, 1] for EfficientNet-Lite's (models/lite.py).
+SCALINGS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "symmetric": ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))}
 
 
 @dataclass(frozen=True)
@@ -38,25 +41,28 @@ class AugmentPolicy:
         return cls(**value)
 
 
-def normalize(images: torch.Tensor) -> torch.Tensor:
-    """uint8 or [0, 1] float images [B, 3, H, W] to ImageNet-normalised float."""
+def normalize(images: torch.Tensor, scaling: str = "imagenet") -> torch.Tensor:
+    """uint8 or [0, 1] float images [B, 3, H, W] to the float input a backbone wants (`scaling`: SCALINGS)."""
     x = images.float()
     if images.dtype == torch.uint8:
         x = x / 255.0
-    mean, std = _constants(x.device, x.dtype)
+    mean, std = _constants(scaling, x.device, x.dtype)
     return (x - mean) / std
 
 
-_CONSTANTS: dict[tuple[str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+_CONSTANTS: dict[tuple[str, str, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
-def _constants(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+def _constants(scaling: str, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     # Made once per device: torch.tensor(..., device="cuda") copies from pageable memory, a sync every call.
-    key = (str(device), dtype)
+    key = (scaling, str(device), dtype)
     if key not in _CONSTANTS:
+        if scaling not in SCALINGS:
+            raise ValueError(f"input scaling must be one of {sorted(SCALINGS)}, got {scaling!r}")
+        mean, std = SCALINGS[scaling]
         _CONSTANTS[key] = (
-            torch.tensor(IMAGENET_MEAN, dtype=dtype).view(1, 3, 1, 1).to(device),
-            torch.tensor(IMAGENET_STD, dtype=dtype).view(1, 3, 1, 1).to(device),
+            torch.tensor(mean, dtype=dtype).view(1, 3, 1, 1).to(device),
+            torch.tensor(std, dtype=dtype).view(1, 3, 1, 1).to(device),
         )
     return _CONSTANTS[key]
 
@@ -96,8 +102,14 @@ class BatchAugment(torch.nn.Module):
         self.fake = AugmentPolicy.from_any(fake) if fake is not None else self.real
 
     def forward(
-        self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        generator: torch.Generator | None = None,
+        pair: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """`pair` [B]: slot i takes slot pair[i]'s draw (and policy): a pseudo-fake is augmented exactly as the
+        real frame it was blended from, so no augmentation is tied to its label."""
         n, dev = images.shape[0], images.device
         pr = _draw(self.real, n, dev, generator)
         if self.fake == self.real:
@@ -106,6 +118,8 @@ class BatchAugment(torch.nn.Module):
             pf = _draw(self.fake, n, dev, generator)
             is_fake = labels.to(dev).bool()
             p = {k: torch.where(is_fake, pf[k], pr[k]) for k in pr}
+        if pair is not None:
+            p = {k: v[pair.to(dev)] for k, v in p.items()}
         x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
         # One affine warp per sample: random crop (scale + offset), flip and rotation.
         s = p["scale"]

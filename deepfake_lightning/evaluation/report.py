@@ -441,8 +441,12 @@ def pseudo_fake_section(metrics: dict) -> list[str]:
     lines = ["## Self-blended pseudo-fakes", ""]
     if pf:
         lines += [
-            f"Trainings made {100 * pf['ratio']:.0f}% of each batch into pseudo-fakes ({pf['method']}; mask: {pf['mask']}; "
-            f"from {pf['made_from']})"
+            (
+                "Trainings put every real frame beside its own blend (SBI's pairs)"
+                if pf.get("ratio") is None
+                else f"Trainings made {100 * pf['ratio']:.0f}% of each batch into pseudo-fakes"
+            )
+            + f" ({pf['method']}; mask: {pf['mask']}; from {pf['made_from']})"
             + (", on real frames and pseudo-fakes only." if pf.get("only_reals_and_pseudo_fakes") else ".")
             + f" Per epoch the model saw about {pf['seen_per_epoch']['real']} real and {pf['seen_per_epoch']['fake']} "
             "fake frames (what class weights count).",

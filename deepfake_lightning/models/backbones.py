@@ -1,9 +1,12 @@
-"""Any torchvision classifier with the paper's heads, readable freezing and weight loading (random, ImageNet, a file).
+"""Any torchvision classifier or EfficientNet-Lite with the paper's heads, readable freezing and weight loading.
 
 `model.net.arch` is any name `torchvision.models.get_model` knows (resnet18/50/101, efficientnet_b0..b4,
 efficientnet_v2_s, convnext_tiny, regnet_*, mobilenet_v3_large, vit_b_16, swin_t, ...); the family's last
 Linear layer, whatever its attribute, is replaced by the head, and `freeze: early` means the stem and the
 first half of the feature stages (ResNet: conv1, bn1, layer1, layer2, as in the paper).
+`efficientnet_lite0|1|2` (models/lite.py) have ImageNet weights that install from the package registry, so
+`weights: imagenet` works offline for them. Each built network carries `input_scaling` (how pixels in [0, 1] are
+scaled before it: `imagenet` mean/std for torchvision's weights, `symmetric` [-1, 1] for the Lite family).
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 from torchvision.models import get_model, get_model_weights
+
+from deepfake_lightning.models import lite
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +111,8 @@ def load_weights(net: nn.Module, path: str | Path) -> dict[str, Any]:
 def stages(net: nn.Module) -> tuple[list[str], list[str]]:
     """(stem modules, feature stages in order) of a torchvision classifier, as dotted module names."""
     children = dict(net.named_children())
+    if lite.is_lite(net):
+        return lite.stages(net)
     if "layer1" in children:  # ResNet, ResNeXt, Wide ResNet
         return ["conv1", "bn1"], [n for n in ("layer1", "layer2", "layer3", "layer4") if n in children]
     if "trunk_output" in children:  # RegNet
@@ -167,12 +174,49 @@ def build_backbone(
     num_classes: int = 2,
     weights: str | None = None,
     freeze_layers: Sequence[str] | str = (),
+    input_size: int | None = None,
 ) -> nn.Module:
-    """A torchvision classifier with the paper's head; `weights` = None, "imagenet", or a checkpoint path."""
+    """A torchvision classifier or EfficientNet-Lite with the paper's head; `weights` = None, "imagenet", or a
+    checkpoint path. `input_size`: the Lite family is built for it (static padding); torchvision ignores it."""
+    if arch in lite.LITE_ARCHS:
+        if input_size is None:
+            raise ValueError(f"model.net.arch={arch} is built for its input size: give model.net.input_size")
+        net = lite.build_lite(arch, int(input_size), imagenet=weights == "imagenet")
+        net.input_scaling = lite.INPUT_SCALING
+    else:
+        net = _torchvision(arch, weights)
+        net.input_scaling = "imagenet"
+    name = classifier_name(net)
+    width = net.get_submodule(name).in_features
+    parent, _, leaf = name.rpartition(".")
+    setattr(net.get_submodule(parent) if parent else net, leaf, make_head(head, width, num_classes, dropout))
+    if weights and weights != "imagenet":
+        load_weights(net, weights)
+    net.arch = arch  # read by Grad-CAM, stages() and the input-size check
+    net.weights_source = describe_weights(arch, weights)
+    if freeze_layers:
+        freeze(net, freeze_layers)
+    return net
+
+
+def describe_weights(arch: str, weights: str | None) -> str:
+    """What the network started from, in words (REPORT.md, metrics.json)."""
+    if weights == "imagenet":
+        where = "the package registry (installed, offline)" if arch in lite.LITE_ARCHS else "torchvision"
+        return f"ImageNet ({where})"
+    if weights:
+        return f"the checkpoint {weights}"
+    return "random initialisation (from scratch)"
+
+
+def _torchvision(arch: str, weights: str | None) -> nn.Module:
+    """A torchvision classifier by name, with its default ImageNet weights when `weights` is imagenet."""
     try:
         weight_enum = get_model_weights(arch)
     except (ValueError, KeyError):
-        raise ValueError(f"model.net.arch={arch!r} is not a torchvision classification model name") from None
+        raise ValueError(
+            f"model.net.arch={arch!r} is not a torchvision classification model name nor one of {sorted(lite.LITE_ARCHS)}"
+        ) from None
     if weights == "imagenet":
         default = weight_enum.DEFAULT
         try:
@@ -184,18 +228,8 @@ def build_backbone(
                 f"{torch.hub.get_dir()}/checkpoints/, or pass model.net.weights=<path to a state_dict>, "
                 "or model.net.weights=null to train from scratch."
             ) from exc
-    else:
-        net = get_model(arch, weights=None)
-    name = classifier_name(net)
-    width = net.get_submodule(name).in_features
-    parent, _, leaf = name.rpartition(".")
-    setattr(net.get_submodule(parent) if parent else net, leaf, make_head(head, width, num_classes, dropout))
-    if weights and weights != "imagenet":
-        load_weights(net, weights)
-    net.arch = arch  # read by Grad-CAM and the input-size check
-    if freeze_layers:
-        freeze(net, freeze_layers)
-    return net
+        return net
+    return get_model(arch, weights=None)
 
 
 # ResNet-50 by name: the `_target_` of configs written before `model.net.arch` existed.

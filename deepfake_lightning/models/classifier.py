@@ -114,6 +114,9 @@ class DeepfakeClassifier(L.LightningModule):
         check_input_size(net, int(input_size))  # e.g. ViT at 64 px: fail here, naming the keys
         self.net = net
         self.input_size = int(input_size)
+        # How this backbone's weights want pixels scaled (ImageNet mean/std, or [-1, 1] for EfficientNet-Lite):
+        # the one place frames enter the network (train, eval, predict, export, Grad-CAM, degradations).
+        self.input_scaling = str(getattr(net, "input_scaling", "imagenet"))
         aug = dict(augment or {})
         self.augment = BatchAugment(self.input_size, aug.get("real"), aug.get("fake", aug.get("real")))
         self.register_buffer("class_weight", torch.tensor(class_weights or [1.0, 1.0], dtype=torch.float32))
@@ -158,14 +161,21 @@ class DeepfakeClassifier(L.LightningModule):
         keep_frozen_bn_eval(self.net)
 
     # --- data on the device ----------------------------------------------------------------------
-    def preprocess(self, images: torch.Tensor, labels: torch.Tensor | None = None, train: bool = False) -> torch.Tensor:
-        """uint8 [B, 3, S, S] -> normalised float [B, 3, input_size, input_size]."""
+    def preprocess(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        train: bool = False,
+        pair: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """uint8 [B, 3, S, S] -> normalised float [B, 3, input_size, input_size]; `pair` (pseudo-fakes): the slot
+        whose augmentation draw each slot shares."""
         if train:
-            x = self.augment(images, labels)
+            x = self.augment(images, labels, pair=pair)
         else:
             x = center_crop(images, self.input_size)
             x = x.float() / 255.0 if images.dtype == torch.uint8 else x.float()
-        x = normalize(x)
+        x = normalize(x, self.input_scaling)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -183,8 +193,10 @@ class DeepfakeClassifier(L.LightningModule):
             # the DataModule makes them for its training split only.
             pseudo = getattr(self.trainer.datamodule, "pseudo_fakes", None)
             if pseudo is not None and positions is not None and labels is not None:
-                images, labels = pseudo(images, labels, positions)
-                positions = None
+                blended = pseudo(images, labels, positions)
+                # A pseudo-fake is augmented exactly as its source real (never by a label-tied policy).
+                x = self.preprocess(blended.images, blended.labels, train=True, pair=blended.pair)
+                return x, blended.labels
         x = self.preprocess(images, labels, train=train)
         if positions is not None:
             return x, labels, positions

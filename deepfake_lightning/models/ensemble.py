@@ -69,6 +69,12 @@ class EnsembleModule(L.LightningModule):
             raise ValueError(
                 f"ensemble members need the same model.input_size ({general.input_size} vs {specialist.input_size})"
             )
+        if general.input_scaling != specialist.input_scaling:
+            # One preprocessed batch feeds both members (member_logits), so they must scale pixels alike.
+            raise ValueError(
+                "ensemble members need backbones with the same input scaling "
+                f"({general.input_scaling} vs {specialist.input_scaling}): train both on one model.net.arch family"
+            )
         self.general, self.specialist = general, specialist
         self.input_size = general.input_size
         self.register_buffer("weight", torch.tensor(float(weight)))
