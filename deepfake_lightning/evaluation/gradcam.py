@@ -73,6 +73,8 @@ def cam_target(net: nn.Module) -> tuple[list[nn.Module], Callable[[torch.Tensor]
     encoder block's first LayerNorm of a ViT, the last stage of a Swin."""
     children = dict(net.named_children())
     arch = str(getattr(net, "arch", ""))
+    if "_blocks" in children:  # EfficientNet-Lite (models/lite.py): the head conv's BatchNorm, before ReLU6
+        return [net._bn1], None
     if "layer4" in children:
         return resnet_layers(net), None
     if "trunk_output" in children:
