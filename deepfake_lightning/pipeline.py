@@ -123,7 +123,8 @@ def chain(
         args = [
             f"experiment={prefix}_general", f"data.root={root}", f"data.split_file={split_file}",
             f"hydra.run.dir={plain}", *resume, f"++wandb_group={group}", *for_app("train"), *seed_arg, *train_args,
-            "data.pseudo_fakes=none", "data.pseudo_fakes_only=false", "model.name=general_without_pseudo_fakes",
+            "data.pseudo_fakes=none", "data.pseudo_fakes_only=false", "data.pseudo_fake_val=false",
+            "model.name=general_without_pseudo_fakes",
         ]  # fmt: skip
         step("train general without pseudo-fakes", "train", args, plain)
     done = "ensemble" in load_metrics(out, missing_ok=True).get("models", {})

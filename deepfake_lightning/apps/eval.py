@@ -42,7 +42,9 @@ def eval_data_config(cfg: DictConfig, pred: Predictor) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg.data, resolve=True)
     data["extract"] = asdict(run_extract_config(pred.data_config, cfg.frames_per_video))
     data["eval_batch_size"] = int(cfg.batch_size)
-    data.update(balanced_sampler=False, split_file=None, pseudo_fakes="none", pseudo_fakes_only=False)
+    data.update(
+        balanced_sampler=False, split_file=None, pseudo_fakes="none", pseudo_fakes_only=False, pseudo_fake_val=False
+    )
     return data
 
 

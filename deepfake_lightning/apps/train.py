@@ -47,12 +47,11 @@ def checkpoint_epoch(path: str | Path) -> int | None:
 def val_video_thresholds(model: Any, dm: Any, threshold_cfg: dict[str, Any]) -> dict[str, float] | None:
     """Video-level thresholds per aggregate, chosen on the val scores of the last validation pass."""
     labels, p_fake = model.val_metrics.gathered()
-    rows = dm.rows("val")
-    if len(rows) != len(labels):  # e.g. gathered across ranks in another order: say so, do not guess
-        log.warning("video-level thresholds not chosen: %d val scores for %d val frames", len(labels), len(rows))
+    val_labels, videos = dm.val_scored()
+    if len(val_labels) != len(labels):  # e.g. gathered across ranks in another order: say so, do not guess
+        log.warning("video-level thresholds not chosen: %d val scores for %d val frames", len(labels), len(videos))
         return None
-    videos = dm.cache.index["video"][rows]
-    if (dm.cache.index["label"][rows] != labels.numpy()).any():
+    if (val_labels != labels.numpy()).any():
         log.warning("video-level thresholds not chosen: val scores are not in the cache's row order")
         return None
     try:

@@ -30,7 +30,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         # ultralytics trains from exported image folders with its own loop: pseudo-fakes are not made there.
         log.warning("data.pseudo_fakes=%s is not used by YOLO (ultralytics' own trainer): it trains on the data as given",
                     data["pseudo_fakes"])  # fmt: skip
-        data.update(pseudo_fakes="none", pseudo_fakes_only=False)
+        data.update(pseudo_fakes="none", pseudo_fakes_only=False, pseudo_fake_val=False)
     dm = hydra.utils.instantiate(data)
     dm.setup()
     fp = dm.split_record["fingerprint"]

@@ -20,7 +20,14 @@ from deepfake_lightning.data.layouts.celebdf import CelebDF
 from deepfake_lightning.data.layouts.dfdc import DFDC
 from deepfake_lightning.data.layouts.ffpp import FFPP
 from deepfake_lightning.data.layouts.frames import FrameFolders
-from deepfake_lightning.data.pseudo_fakes import PSEUDO_FAKE_METHODS, PseudoFakes, describe, face_polygons, seen_counts
+from deepfake_lightning.data.pseudo_fakes import (
+    PSEUDO_FAKE_METHODS,
+    PseudoFakes,
+    describe,
+    face_polygons,
+    seen_counts,
+    self_blend,
+)
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
     SPLITS,
@@ -90,6 +97,7 @@ class FrameCacheDataModule(L.LightningDataModule):
         pseudo_fakes: str,
         pseudo_fake_ratio: float,
         pseudo_fakes_only: bool,
+        pseudo_fake_val: bool,
         split: Mapping[str, Any],
         split_file: str | None,
         cache_path: str | None,
@@ -114,6 +122,12 @@ class FrameCacheDataModule(L.LightningDataModule):
             raise ValueError("data.pseudo_fakes_only=true needs data.pseudo_fakes=sbi (nothing else would be fake)")
         self.pseudo_fake_method, self.pseudo_fake_ratio = str(pseudo_fakes), float(pseudo_fake_ratio)
         self.pseudo_fakes_only = bool(pseudo_fakes_only)
+        if pseudo_fake_val and not self.pseudo_fakes_only:
+            raise ValueError("data.pseudo_fake_val=true needs data.pseudo_fakes_only=true (val reals and their blends)")
+        # The SBI setting with no fake video anywhere: dfl-train's validation (checkpoint and threshold) runs on
+        # val real frames and their blends; test (and dfl-ensemble, dfl-eval) keep the data's val and test.
+        self.pseudo_fake_val = bool(pseudo_fake_val)
+        self._val_blends: CachedFrames | None = None
         self.pseudo_fakes: PseudoFakes | None = None  # made in setup, for the training split only
         # dfl-eval perturb=: a degradation applied before the face crop (its own cache), and the videos to keep.
         self.perturb: Any = None
@@ -447,12 +461,57 @@ class FrameCacheDataModule(L.LightningDataModule):
             "only_reals_and_pseudo_fakes": self.pseudo_fakes_only,
             "mask": describe(self.pseudo_fakes.landmarks),
             "landmarks": self.pseudo_fakes.landmarks,
-            "made_from": "train-split real frames; val and test never blended",
+            "made_from": "train-split real frames" + ("" if self.pseudo_fake_val else "; val and test never blended"),
+            # What dfl-train chose its checkpoint and threshold on.
+            "val": "val real frames and one self-blend of each (no fake video seen in training or validation)"
+            if self.pseudo_fake_val
+            else "the data's val split",
             "seen_per_epoch": self.seen_class_counts(),
         }
 
     def val_dataloader(self) -> DataLoader:
+        if self.pseudo_fake_val:
+            return DataLoader(
+                self.val_blends(), batch_size=self.eval_batch_size, shuffle=False, collate_fn=_collate_batch
+            )
         return self._loader("val", False)
+
+    def val_blends(self) -> CachedFrames:
+        """data.pseudo_fake_val: the val split's real frames, then one self-blend of each (fixed generator: the
+        same blends every epoch and every run on this split), as an in-memory dataset of 2 x n frames."""
+        if self._val_blends is None:
+            assert self.cache is not None and self.pseudo_fakes is not None
+            pos = self.val_real_positions()
+            if len(pos) == 0:
+                raise ValueError("data.pseudo_fake_val=true: the val split has no real frame to blend")
+            frames = np.ascontiguousarray(self.cache.frames[self.cache.index["row"][pos]])  # [n, S, S, 3]
+            images = torch.from_numpy(frames).permute(0, 3, 1, 2)
+            fakes, _, _ = self_blend(images, self.pseudo_fakes.polygons(images.device)[torch.from_numpy(pos)],
+                                     torch.Generator().manual_seed(self.VAL_BLEND_SEED))  # fmt: skip
+            both = np.concatenate([frames, fakes.permute(0, 2, 3, 1).numpy()])
+            labels = np.concatenate([np.zeros(len(pos)), np.ones(len(pos))]).astype(np.int64)
+            self._val_blends = CachedFrames(both, np.arange(len(both)), labels)
+        return self._val_blends
+
+    VAL_BLEND_SEED = 0  # data.pseudo_fake_val's blends do not depend on the model seed: one val set per split
+
+    def val_real_positions(self) -> np.ndarray:
+        assert self.split is not None and self.cache is not None
+        return np.flatnonzero((self.split == "val") & (self.cache.index["label"] == 0))
+
+    def val_scored(self) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, video of each frame) in val_dataloader's order: the val split's, or with data.pseudo_fake_val
+        its real frames and then their blends (a blended video is named `<video>#blend`)."""
+        assert self.cache is not None
+        idx = self.cache.index
+        if self.pseudo_fake_val:
+            videos = idx["video"][self.val_real_positions()].astype(str)
+            return (
+                np.concatenate([np.zeros(len(videos)), np.ones(len(videos))]).astype(np.int64),
+                np.concatenate([videos, np.char.add(videos, "#blend")]),
+            )
+        rows = self.rows("val")
+        return idx["label"][rows], idx["video"][rows]
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)

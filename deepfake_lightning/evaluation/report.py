@@ -449,7 +449,8 @@ def pseudo_fake_section(metrics: dict) -> list[str]:
             + f" ({pf['method']}; mask: {pf['mask']}; from {pf['made_from']})"
             + (", on real frames and pseudo-fakes only." if pf.get("only_reals_and_pseudo_fakes") else ".")
             + f" Per epoch the model saw about {pf['seen_per_epoch']['real']} real and {pf['seen_per_epoch']['fake']} "
-            "fake frames (what class weights count).",
+            "fake frames (what class weights count)."
+            + (f" Checkpoint and threshold chosen on {pf['val']}." if pf.get("val") else ""),
             "",
         ]
     if c:

@@ -104,8 +104,6 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     extraction keys moved into it, and keys added since take the shipped values (what those runs did)."""
     # A split made before strict_identities existed kept every fake; a stratified split has no group_by.
     data = {**data, "split": {"group_by": None, "strict_identities": False, **(data.get("split") or {})}}
-    if "extract" in data:
-        return data
     from deepfake_lightning.config import shipped as shipped_config
     from deepfake_lightning.data.extract import ExtractConfig
 
@@ -115,6 +113,8 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     missing = {
         k: shipped[k] for k in shipped if k not in old and k != "extract" and not OmegaConf.is_interpolation(shipped, k)
     }
+    if "extract" in data:  # e.g. data.pseudo_fake_val, added since the run was made
+        return {**missing, **data}
     extract = {k: data.get(k, BEFORE_SETTING.get(k)) for k in flat}
     return {**missing, **old, "extract": asdict(ExtractConfig.from_node(extract, "the run's data"))}
 
