@@ -1,0 +1,178 @@
+"""Two recipes compared over model seeds, paired on one test split: the difference per seed, and an interval that
+counts both the spread between seeds and the test set's own sampling (whole identity groups resampled).
+
+Written here rather than with a library: the interval combines a t-interval over seeds with a grouped,
+class-stratified bootstrap of the test items shared by every seed and both recipes; no statistics package offers
+that pairing. The figures inside are statistics.weighted_metrics, checked against sklearn and torchmetrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from deepfake_lightning.evaluation.statistics import weighted_metrics
+
+COMPARED = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
+
+
+@dataclass(frozen=True)
+class TestScores:
+    """One trained model's test scores: p_fake per item, its val-chosen threshold, and each item's key (video and
+    frame, to pair items across models) and group (identity, or the video where the data names none)."""
+
+    keys: np.ndarray
+    labels: np.ndarray
+    p_fake: np.ndarray
+    threshold: float
+    groups: np.ndarray
+
+    def aligned(self, keys: np.ndarray) -> TestScores:
+        """The same scores in the order of `keys` (every key must be present)."""
+        where = {k: i for i, k in enumerate(self.keys.tolist())}
+        missing = [k for k in keys.tolist() if k not in where]
+        if missing:
+            raise ValueError(f"{len(missing)} test item(s) of one model are missing from another, e.g. {missing[:3]}")
+        idx = np.array([where[k] for k in keys.tolist()], dtype=int)
+        return TestScores(keys, self.labels[idx], self.p_fake[idx], self.threshold, self.groups[idx])
+
+
+def group_weights(groups: np.ndarray, labels: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """Item weights [n_boot, n]: whole groups drawn with replacement, stratified by what a group holds (groups with
+    a real item, groups of fakes only), so every resample keeps both classes and the number of groups of each kind."""
+    names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    has_real = np.zeros(len(names), dtype=bool)
+    np.logical_or.at(has_real, inverse, np.asarray(labels) == 0)
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n_boot, len(names)))
+    for stratum in (has_real, ~has_real):
+        members = np.flatnonzero(stratum)
+        if len(members):
+            draws = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
+            np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    return counts[:, inverse]
+
+
+def seed_interval(per_seed: np.ndarray, boot_means: np.ndarray, level: float) -> dict[str, Any]:
+    """mean of the per-seed differences +- t(df) x sqrt(between-seed variance / n + test-sampling variance of the
+    mean difference), df by Welch-Satterthwaite (n - 1 when the seeds' spread is all there is); with one seed, the
+    test-sampling variance alone and a normal quantile."""
+    d = np.asarray(per_seed, dtype=float)
+    n = len(d)
+    mean = float(d.mean())
+    v_seed = float(d.var(ddof=1)) / n if n > 1 else 0.0
+    finite = np.asarray(boot_means, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    v_test = float(finite.var(ddof=1)) if len(finite) > 1 else 0.0
+    # Welch-Satterthwaite: the between-seed variance is estimated from n - 1 degrees of freedom, the test-sampling
+    # variance from many resamples (taken as known), so the t quantile's degrees of freedom grow with its share.
+    df = (n - 1) * (1 + v_test / v_seed) ** 2 if n > 1 and v_seed > 0 else np.inf
+    q = stats.t.ppf(0.5 + level / 2, df) if np.isfinite(df) else stats.norm.ppf(0.5 + level / 2)
+    half = float(q) * float(np.sqrt(v_seed + v_test))
+    return {
+        "estimate": mean,
+        "ci": [mean - half, mean + half],
+        "per_seed": [float(x) for x in d],
+        "seed_sd": float(d.std(ddof=1)) if n > 1 else None,
+        "test_se": float(np.sqrt(v_test)),
+        "n_seeds": n,
+        "df": float(df),
+    }
+
+
+def verdict(diff: Mapping[str, Any]) -> str:
+    """`higher` / `lower` when the interval excludes 0, else `not shown`."""
+    lo, hi = diff["ci"]
+    return "higher" if lo > 0 else ("lower" if hi < 0 else "not shown")
+
+
+def compare_recipes(
+    a: Sequence[TestScores],
+    b: Sequence[TestScores],
+    n_boot: int,
+    seed: int,
+    level: float,
+    keys: Sequence[str] = COMPARED,
+) -> dict[str, Any]:
+    """b - a for each figure in `keys`, seed by seed (a[i] and b[i] share the model seed and the test split).
+
+    Each model is scored at its own val-chosen threshold, held fixed over the test resamples (not re-chosen). The
+    test resamples are whole groups (group_weights), the same for every seed and both recipes.
+    """
+    if len(a) != len(b) or not a:
+        raise ValueError(f"give the same number of seeds for both recipes ({len(a)} vs {len(b)})")
+    ref = a[0]
+    a = [s.aligned(ref.keys) for s in a]
+    b = [s.aligned(ref.keys) for s in b]
+    for s in (*a, *b):
+        if not np.array_equal(s.labels, ref.labels):
+            raise ValueError("the models' test labels differ: not the same test split")
+    w = group_weights(ref.groups, ref.labels, n_boot, seed)
+    ones = np.ones((1, len(ref.labels)))
+
+    def figures(s: TestScores, weights: np.ndarray) -> dict[str, np.ndarray]:
+        return weighted_metrics(s.labels, s.p_fake, s.threshold, weights)
+
+    full = [(figures(sa, ones), figures(sb, ones)) for sa, sb in zip(a, b)]
+    resampled = [(figures(sa, w), figures(sb, w)) for sa, sb in zip(a, b)]
+    out: dict[str, Any] = {
+        "n_seeds": len(a),
+        "n_items": int(len(ref.labels)),
+        "n_groups": {
+            "with_real": int(len(np.unique(ref.groups[ref.labels == 0]))),
+            "all": int(len(np.unique(ref.groups))),
+        },
+        "level": level,
+        "n_boot": n_boot,
+        "held_fixed": "each model's val-chosen threshold (not re-chosen per resample)",
+    }
+    for k in keys:
+        per_seed = np.array([fb[k][0] - fa[k][0] for fa, fb in full])
+        boot_mean = np.mean(np.stack([np.asarray(rb[k]) - np.asarray(ra[k]) for ra, rb in resampled]), 0)
+        diff = seed_interval(per_seed, boot_mean, level)
+        diff["a"] = [float(fa[k][0]) for fa, _ in full]
+        diff["b"] = [float(fb[k][0]) for _, fb in full]
+        diff["verdict"] = verdict(diff)
+        out[k] = diff
+    return out
+
+
+def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int = 128) -> TestScores:
+    """A trained run's (a dfl-train folder, or a dfl-ensemble folder) p_fake on its own test split, at its stored
+    val-chosen threshold; items keyed `video#frame`, grouped by identity (the video where the data names none).
+    Kept beside the run in test_scores.npz, keyed by the checkpoint's modification time."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from deepfake_lightning.models.loading import datamodule_from_run, load_predictor
+
+    run = Path(run)
+    pred = load_predictor(run)
+    stamp = max(p.stat().st_mtime_ns for p in run.rglob("*.ckpt"))
+    cached = run / SCORES_FILE
+    if cached.is_file():
+        z = np.load(cached, allow_pickle=False)
+        if int(z["stamp"]) == stamp:
+            return TestScores(z["keys"], z["labels"], z["p_fake"], float(z["threshold"]), z["groups"])
+    dm = datamodule_from_run(OmegaConf.create({"data": pred.data_config}), batch_size, run / "split.json")
+    dm.setup()
+    module = pred.module.to(device).eval()
+    with torch.inference_mode():
+        p = np.concatenate([module.p_fake(x.to(device)).float().cpu().numpy() for x, *_ in dm.loader("test")])
+    idx, rows = dm.cache.index, dm.rows("test")
+    videos = idx["video"][rows].astype(str)
+    keys = np.char.add(np.char.add(videos, "#"), idx["frame"][rows].astype(str))
+    identity = idx["identity"][rows].astype(str) if "identity" in idx else videos
+    groups = np.where(identity == "", videos, identity)
+    scores = TestScores(keys, idx["label"][rows].astype(int), p.astype(np.float64), pred.threshold, groups)
+    np.savez(cached, stamp=stamp, keys=keys, labels=scores.labels, p_fake=scores.p_fake, threshold=pred.threshold,
+             groups=groups)  # fmt: skip
+    return scores
+
+
+SCORES_FILE = "test_scores.npz"
