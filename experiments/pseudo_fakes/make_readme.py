@@ -106,7 +106,9 @@ def robustness_lines(rob: dict[str, Any]) -> list[str]:
     ]
     for kind, rows in rob["kinds"].items():
         for r in [{"level": 0, "models": rob["clean"]}, *rows]:
-            lines.append(f"| {kind} | {r['level']} | " + " | ".join(f3(r["models"][n]["roc_auc"]) for n in names) + " |")
+            lines.append(
+                f"| {kind} | {r['level']} | " + " | ".join(f3(r["models"][n]["roc_auc"]) for n in names) + " |"
+            )
     worst = min(
         ((kind, r["level"], r["models"]["ensemble"]["roc_auc"]) for kind, rows in rob["kinds"].items() for r in rows),
         key=lambda t: t[2] if t[2] is not None else 9,
@@ -131,9 +133,9 @@ def render(data: dict[str, Any]) -> str:
         "difference between the general model trained with and without them on one split and one seed; and how",
         "the demo ensemble holds up under real-world degradations (README, *Under real-world degradations*).",
         "",
-        "How: `make paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo-sbi ARGS=\"data.pseudo_fakes=sbi\"`",
+        'How: `make paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo-sbi ARGS="data.pseudo_fakes=sbi"`',
         "(`demo/` here), and `dfl-eval run=outputs/demo data.root=data/dfl-synth subset=test",
-        "\"perturb=[jpeg,blur,noise,resize,contrast,h264]\" perturb_levels=[1,3,5]` (`robustness/`). This README is",
+        '"perturb=[jpeg,blur,noise,resize,contrast,h264]" perturb_levels=[1,3,5]` (`robustness/`). This README is',
         "written by `python experiments/pseudo_fakes/make_readme.py` from those folders.",
         "",
         "## With and without pseudo-fakes (demo, CPU, from scratch)",

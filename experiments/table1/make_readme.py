@@ -64,7 +64,9 @@ def table(data: dict[str, Any]) -> list[str]:
         return lambda m: m["models"]["baseline"]["test_at_0.5"][k]
 
     lines = [
-        "| Figure (test) | Paper milestone | Paper final | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |",
+        "| Figure (test) | Paper milestone | Paper final | "
+        + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean ± std |",
         "|---|---|---|" + "---|" * (len(seeds) + 1),
         row("Baseline @0.5 balanced accuracy", ("", ""), base("balanced_accuracy"), f3),
         row("Baseline @0.5 real recall", ("25%", ""), base("real_recall"), pct),
@@ -107,7 +109,9 @@ def readings(data: dict[str, Any]) -> list[str]:
     ]
     for s in seeds:
         c = per[s]["claim"]
-        words = ", ".join(f"{k.replace('_', ' ')} {sign_word(c[k]['estimate'])} ({c[k]['estimate']:+.3f})" for k in CLAIM)
+        words = ", ".join(
+            f"{k.replace('_', ' ')} {sign_word(c[k]['estimate'])} ({c[k]['estimate']:+.3f})" for k in CLAIM
+        )
         out.append(f"- Seed {s}, this trained model: **{verdicts[s]}**; differences {words}.")
     out.append(
         f"- Per trained model the claim held in {len(held)} of {len(seeds)} seeds"
@@ -148,7 +152,7 @@ def readings(data: dict[str, Any]) -> list[str]:
         out.append(
             f"- Calibration (`calibration=none`: reported, not applied; {cal['specialist'].get('method', '?')} fit on val): "
             + "; ".join(parts)
-            + ". The specialist's real-class weight makes its scores lean to \"real\"; the bias term absorbs that."
+            + '. The specialist\'s real-class weight makes its scores lean to "real"; the bias term absorbs that.'
         )
     yolos = [n for n in per[seeds[0]]["models"] if n.startswith("yolo")]
     for n in yolos:
@@ -193,7 +197,7 @@ def render(data: dict[str, Any]) -> str:
         "## The embedded demo, as last regenerated",
         "",
         "- `demo/`: one `make demo` (model seed 0): REPORT.md, metrics.json, split.json, plots, Grad-CAM grid.",
-        "- `seeds/`: `make paper ... SEEDS=\"0 1 2\"`: REPORT.md (per-seed rows, mean, standard deviation, the",
+        '- `seeds/`: `make paper ... SEEDS="0 1 2"`: REPORT.md (per-seed rows, mean, standard deviation, the',
         "  claim over seeds), metrics.json, and each seed's REPORT.md and metrics.json.",
         "",
         f"Data: the generated dataset (`dfl-synth synth=demo`), split `{ds['split']['strategy']}` by "
