@@ -300,6 +300,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"[pseudo-fakes] general with - without on test: ROC AUC {c['roc_auc']['estimate']:+.3f} {c['roc_auc']['ci']}, "
             f"balanced acc {c['balanced_accuracy']['estimate']:+.3f} {c['balanced_accuracy']['ci']}: {c['verdict']}"
         )
+    # Each member's network and starting weights (its run's metrics.json), so the results folder says it alone.
+    metrics["backbones"] = {
+        name: block
+        for name, run in metrics.get("runs", {}).items()
+        if (block := results.load_metrics(run, missing_ok=True).get("backbone")) is not None
+    }
     general_run = results.load_metrics(run_folder(cfg.general), missing_ok=True)
     if general_run.get("pseudo_fakes"):
         metrics["pseudo_fakes"] = general_run["pseudo_fakes"]

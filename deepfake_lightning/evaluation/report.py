@@ -342,12 +342,12 @@ def header_section(metrics: dict) -> list[str]:
         "whatever data it was given; they are not the paper's Celeb-DF figures. Each model's network and starting",
         "weights:",
         "",
-        *models_section(metrics.get("runs", {}), metrics.get("models", {})),
+        *models_section(metrics.get("runs", {}), metrics.get("models", {}), metrics.get("backbones") or {}),
         "",
     ]
 
 
-def models_section(runs: dict[str, str], models: dict[str, Any]) -> list[str]:
+def models_section(runs: dict[str, str], models: dict[str, Any], recorded: dict[str, Any]) -> list[str]:
     """Which backbone, weights, input size and scaling each trained model used (its run's metrics.json or config)."""
     rows = ["| Model | Network | Started from | Input | Input scaling | Frozen |", "|---|---|---|---|---|---|"]
     for name, run in runs.items():
@@ -362,7 +362,7 @@ def models_section(runs: dict[str, str], models: dict[str, Any]) -> list[str]:
                 f"| {name} | ultralytics {st.get('model', '?')} | {start} | {st.get('imgsz', '?')} px | ultralytics' own | none |"
             )
             continue
-        b = load_metrics(run, missing_ok=True).get("backbone")
+        b = recorded.get(name) or load_metrics(run, missing_ok=True).get("backbone")
         if b is None:
             b = backbone_from_config(Path(run))
         frozen = (

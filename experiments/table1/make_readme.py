@@ -45,6 +45,15 @@ def sign_word(x: float) -> str:
     return "positive" if x > 0 else "negative" if x < 0 else "zero"
 
 
+def models_words(metrics: dict[str, Any]) -> str:
+    """The trained models' network and starting weights, as the results folder records them (`backbones`); runs
+    made before it did were the from-scratch ResNet-50 demo."""
+    b = (metrics.get("backbones") or {}).get("general")
+    if not b:
+        return "from-scratch ResNet-50s at 64 px on ~1,400 frames, 6 CPU epochs"
+    return f"{b['arch']} started from {b['weights']}, {b['input_size']} px inputs"
+
+
 def table(data: dict[str, Any]) -> list[str]:
     per = data["per_seed"]
     seeds = list(per)
@@ -123,7 +132,7 @@ def readings(data: dict[str, Any]) -> list[str]:
     base_aucs = [per[s]["models"]["baseline"]["test"]["roc_auc"] for s in seeds]
     out.append(
         f"- Seeds move the result: ensemble ROC AUC {min(aucs):.3f}-{max(aucs):.3f}, baseline "
-        f"{min(base_aucs):.3f}-{max(base_aucs):.3f} (from-scratch ResNet-50s on ~1,400 frames, 6 CPU epochs)."
+        f"{min(base_aucs):.3f}-{max(base_aucs):.3f} ({models_words(demo)})."
     )
     e = demo["models"]["ensemble"]
     at05 = e["test_at_0.5"]
@@ -157,9 +166,11 @@ def readings(data: dict[str, Any]) -> list[str]:
     yolos = [n for n in per[seeds[0]]["models"] if n.startswith("yolo")]
     for n in yolos:
         ya = [per[s]["models"][n]["test"]["roc_auc"] for s in seeds]
+        st = per[seeds[0]]["models"][n].get("settings") or {}
         deg = [s for s in seeds if per[s]["models"][n].get("degenerate_threshold")]
         out.append(
-            f"- {n}-cls from scratch, 3 epochs at 64 px: ROC AUC " + ", ".join(f3(a) for a in ya)
+            f"- {n}-cls from scratch, {st.get('epochs', '?')} epochs at {st.get('imgsz', '?')} px: ROC AUC "
+            + ", ".join(f3(a) for a in ya)
             + (f"; its val-chosen threshold is degenerate in seed {', '.join(deg)} (named in the report)." if deg else ".")
         )  # fmt: skip
     sw = data["split"].get("leaks", {}).get("swapped_in")
@@ -181,7 +192,7 @@ def render(data: dict[str, Any]) -> str:
         "# table1: milestone vs final ensemble (paper table 1, figures 3-11)",
         "",
         "What it reproduces: the paper's chain end to end - K frames per video, face crop, a grouped split, the",
-        "milestone ResNet-50 (baseline), the general and the real-specialist ResNet-50, the 0.6/0.4 logit",
+        "milestone (baseline), the general and the real-specialist model (the paper's ResNet-50s), the 0.6/0.4 logit",
         "ensemble, the threshold sweep (max real recall with fake recall >= 0.98 on val), the YOLO11n-cls baseline",
         "and Grad-CAM - and writes table 1 with the paper's figures beside this run's, with bootstrap intervals",
         "and the claim as a paired test, the classification reports of figures 7-8, the fixed-threshold metrics",
@@ -201,13 +212,14 @@ def render(data: dict[str, Any]) -> str:
         "  claim over seeds), metrics.json, and each seed's REPORT.md and metrics.json.",
         "",
         f"Data: the generated dataset (`dfl-synth synth=demo`), split `{ds['split']['strategy']}` by "
-        f"{ds['split']['group_by']}, fractions {ds['split']['fractions']}: {counts}. Models from scratch.",
+        f"{ds['split']['group_by']}, fractions {ds['split']['fractions']}: {counts}. Models: {models_words(data['demo'])}.",
         "",
         *table(data),
         "",
         "Reading it (every figure below is read from the tables' sources):",
         *readings(data),
-        "- Not the paper's magnitudes: no ImageNet weights, generated faces, a CPU budget.",
+        "- Not the paper's magnitudes: generated faces, a CPU budget"
+        + ("." if data["demo"].get("backbones") else ", no ImageNet weights."),
         "",
     ]
     return "\n".join(lines)
