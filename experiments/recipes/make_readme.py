@@ -60,12 +60,15 @@ def section(name: str, s: dict[str, Any]) -> list[str]:
             f"{f3(mean(auc['b']))}, {WORDS[auc['verdict']]}; balanced accuracy {f3(mean(ba['a']))} -> "
             f"{f3(mean(ba['b']))}, {WORDS[ba['verdict']]}."
         )
-    secs = s.get("train_seconds_mean") or {}
-    if secs:
+    ep = s.get("epochs")
+    if isinstance(ep, dict):
+        scale = s.get("epochs_scale", 1.0)
         lines += [
             "",
-            "Mean training time per model (s): " + ", ".join(f"{n} {v:.0f}" for n, v in sorted(secs.items())) + ".",
-        ]
+            "Epochs per training: " + ", ".join(f"{n} {v}" for n, v in sorted(ep.items()))
+            + ("" if scale == 1.0 else f" (each experiment's own epochs x {scale:g}, so a model takes about as many "
+               "optimizer steps as on the demo data)") + ".",
+        ]  # fmt: skip
     return [*lines, ""]
 
 
