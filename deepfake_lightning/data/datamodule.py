@@ -23,10 +23,10 @@ from deepfake_lightning.data.layouts.frames import FrameFolders
 from deepfake_lightning.data.pseudo_fakes import (
     PSEUDO_FAKE_METHODS,
     PseudoFakes,
+    blended_pairs,
     describe,
     face_polygons,
     seen_counts,
-    self_blend,
 )
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
 from deepfake_lightning.data.splits import (
@@ -485,15 +485,9 @@ class FrameCacheDataModule(L.LightningDataModule):
             if len(pos) == 0:
                 raise ValueError("data.pseudo_fake_val=true: the val split has no real frame to blend")
             frames = np.ascontiguousarray(self.cache.frames[self.cache.index["row"][pos]])  # [n, S, S, 3]
-            images = torch.from_numpy(frames).permute(0, 3, 1, 2)
-            fakes, _, _ = self_blend(images, self.pseudo_fakes.polygons(images.device)[torch.from_numpy(pos)],
-                                     torch.Generator().manual_seed(self.VAL_BLEND_SEED))  # fmt: skip
-            both = np.concatenate([frames, fakes.permute(0, 2, 3, 1).numpy()])
-            labels = np.concatenate([np.zeros(len(pos)), np.ones(len(pos))]).astype(np.int64)
+            both, labels = blended_pairs(frames, self.pseudo_fakes.polygons(torch.device("cpu"))[torch.from_numpy(pos)])
             self._val_blends = CachedFrames(both, np.arange(len(both)), labels)
         return self._val_blends
-
-    VAL_BLEND_SEED = 0  # data.pseudo_fake_val's blends do not depend on the model seed: one val set per split
 
     def val_real_positions(self) -> np.ndarray:
         assert self.split is not None and self.cache is not None

@@ -269,6 +269,18 @@ def jpeg_pairs(images: torch.Tensor, pair: torch.Tensor, g: torch.Generator | No
     return jpeg(images, quality, apply)
 
 
+VAL_BLEND_SEED = 0  # data.pseudo_fake_val's blends do not depend on the model seed: one val set per split
+
+
+def blended_pairs(frames: np.ndarray, polygons: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Real frames [n, S, S, 3] uint8 followed by one self-blend of each (a fixed generator: the same blends every
+    epoch and every run), and their labels (0 then 1): data.pseudo_fake_val's validation set."""
+    images = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    fakes, _, _ = self_blend(images, polygons, torch.Generator().manual_seed(VAL_BLEND_SEED))
+    both = np.concatenate([frames, fakes.permute(0, 2, 3, 1).numpy()])
+    return both, np.repeat(np.array([0, 1], dtype=np.int64), len(frames))
+
+
 @dataclass
 class Blended:
     """A training batch after PseudoFakes: images, labels, and `pair`: for each slot, the slot whose
@@ -355,6 +367,7 @@ def describe(landmarks: str) -> str:
 
 __all__: Sequence[str] = (
     "Blended",
+    "blended_pairs",
     "PseudoFakes",
     "face_polygons",
     "hull_centres",
