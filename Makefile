@@ -14,7 +14,7 @@ export WANDB_MODE ?= offline
 export YOLO_OFFLINE ?= true
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo paper synth extract test test-full test-gpu wheel-check lint format sweep bench clean
+.PHONY: help install demo paper synth extract test test-full test-gpu wheel-check lint format sweep recipes bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,10 @@ sweep: $(STAMP) ## Class-weight multiplier sweep (demo profile) -> experiments/c
 	$(BIN)/dfl-synth synth=demo
 	DFL_DEMO_EPOCHS=$${DFL_DEMO_EPOCHS:-3} $(BIN)/dfl-train -m hparams_search=class_weight_sweep experiment=demo_specialist \
 		data.root=data/dfl-synth $(ARGS)
+
+recipes: $(STAMP) ## Which recipe: paired comparisons over SEEDS (default 0-3) on DATA_ROOT -> outputs/recipes/<name>/summary.json
+	$(BIN)/python experiments/recipes/run.py --data-root $(DATA_ROOT) --out outputs/recipes/$(notdir $(DATA_ROOT)) \
+		--seeds $(or $(SEEDS),0 1 2 3) --label "$(DATA_ROOT)" $(ARGS)
 
 bench: $(STAMP) ## Performance figures as ratios in one run -> reports/bench/bench.json (GPU: experiments/perf/gpu_check.sh)
 	$(BIN)/python -m benchmarks.bench $(ARGS)

@@ -10,8 +10,11 @@ Each comparison is b - a per model seed on the same test items, with an interval
 and the test set's sampling (identity groups resampled; evaluation/compare.py). Resumable: a finished training
 is reused.
 
+    make recipes DATA_ROOT=/data/Celeb-DF-v2 SEEDS="0 1 2 3"        # on your data (Celeb-DF v2 layout)
     .venv/bin/python experiments/recipes/run.py --data-root data/dfl-synth --out outputs/recipes/demo \\
         --seeds 0 1 2 3 --label "embedded demo data (generated faces)"
+    .venv/bin/python experiments/recipes/run.py --data-root data/realfaces --out outputs/recipes/realfaces \\
+        --seeds 0 1 2 3 --epochs-scale 5 --label "..." data=celebdf       # after realfaces.py (its docstring)
     cp outputs/recipes/demo/summary.json experiments/recipes/demo/ && .venv/bin/python experiments/recipes/make_readme.py
 """
 
