@@ -31,7 +31,7 @@ from pathlib import Path
 from deepfake_lightning.apps.common import offline_defaults
 from deepfake_lightning.config import compose_app
 from deepfake_lightning.evaluation.compare import compare_recipes, run_test_scores
-from deepfake_lightning.pipeline import extract, step
+from deepfake_lightning.pipeline import applies_to, extract, step
 from deepfake_lightning.results import METRICS_FILE, read_split
 
 # name -> (profile, experiment, extra overrides): the trainings the comparisons need.
@@ -88,15 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     ns = ap.parse_args(argv)
     root, out = Path(ns.data_root).resolve(), Path(ns.out).resolve()
     overrides = [o for o in ns.overrides if o != "--"]
-    extra = [*overrides, "logger=csv"]
+    extra = [*(o for o in overrides if applies_to(o, "train")), "logger=csv"]
     wanted = {n for c in ns.only for n in COMPARISONS[c][:2]}
     needed = {n for n in wanted if n in TRAININGS} | {m for n in wanted if n in ENSEMBLES for m in ENSEMBLES[n]}
     profiles = sorted({TRAININGS[n][0] for n in needed})
     t0 = time.monotonic()
-    splits = {
-        p: extract(root, out / p, p, lambda app, o=overrides: [x for x in o if not x.startswith("model.")])
-        for p in profiles
-    }
+    splits = {p: extract(root, out / p, p, lambda app: [o for o in overrides if applies_to(o, app)]) for p in profiles}
     prints = {p: read_split(s)["fingerprint"] for p, s in splits.items()}
     if len(set(prints.values())) > 1:
         raise SystemExit(f"the profiles' splits differ ({prints}): the comparisons need one split")
