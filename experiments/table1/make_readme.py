@@ -185,6 +185,7 @@ def readings(data: dict[str, Any]) -> list[str]:
 
 
 def render(data: dict[str, Any]) -> str:
+    seed_list = " ".join(data["per_seed"])
     ds = data["demo"]["dataset"]
     c = ds["counts"]
     counts = ", ".join(f"{s} {c[s]['real']} real / {c[s]['fake']} fake frames" for s in ("train", "val", "test"))
@@ -200,7 +201,7 @@ def render(data: dict[str, Any]) -> str:
         "a Grad-CAM grid.",
         "",
         "How: `make demo` (embedded data, CPU profile, one model seed) or",
-        '`make paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo-seeds SEEDS="0 1 2"` (three model',
+        f'`make paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo-seeds SEEDS="{seed_list}"` ({len(data["per_seed"])} model',
         "seeds on one split), or `make paper DATA_ROOT=/data/Celeb-DF-v2 OUT=outputs/celebdf PROFILE=full` (GPU,",
         "paper settings, ImageNet weights). This README is written by `python experiments/table1/make_readme.py`",
         "from `demo/` and `seeds/`; a test re-renders it and compares, so its readings match its numbers.",
@@ -208,7 +209,7 @@ def render(data: dict[str, Any]) -> str:
         "## The embedded demo, as last regenerated",
         "",
         "- `demo/`: one `make demo` (model seed 0): REPORT.md, metrics.json, split.json, plots, Grad-CAM grid.",
-        '- `seeds/`: `make paper ... SEEDS="0 1 2"`: REPORT.md (per-seed rows, mean, standard deviation, the',
+        f'- `seeds/`: `make paper ... SEEDS="{seed_list}"`: REPORT.md (per-seed rows, mean, standard deviation, the',
         "  claim over seeds), metrics.json, and each seed's REPORT.md and metrics.json.",
         "",
         f"Data: the generated dataset (`dfl-synth synth=demo`), split `{ds['split']['strategy']}` by "
