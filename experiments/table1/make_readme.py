@@ -186,6 +186,10 @@ def readings(data: dict[str, Any]) -> list[str]:
 
 def render(data: dict[str, Any]) -> str:
     seed_list = " ".join(data["per_seed"])
+    # Numbers made before the results folder recorded its backbones came from the from-scratch ResNet-50 demo,
+    # which `make demo` ran until it moved to the registry's ImageNet EfficientNet-Lite0: DEMO_PROFILE=demo_scratch.
+    profile = "demo" if data["demo"].get("backbones") else "demo_scratch"
+    demo_arg = "" if profile == "demo" else " DEMO_PROFILE=demo_scratch"
     ds = data["demo"]["dataset"]
     c = ds["counts"]
     counts = ", ".join(f"{s} {c[s]['real']} real / {c[s]['fake']} fake frames" for s in ("train", "val", "test"))
@@ -200,8 +204,8 @@ def render(data: dict[str, Any]) -> str:
         "and recall sweep of figure 10, calibration, deployment prevalence, confusion matrices, ROC/PR curves and",
         "a Grad-CAM grid.",
         "",
-        "How: `make demo` (embedded data, CPU profile, one model seed) or",
-        f'`make paper DATA_ROOT=data/dfl-synth PROFILE=demo OUT=outputs/demo-seeds SEEDS="{seed_list}"` ({len(data["per_seed"])} model',
+        f"How: `make demo{demo_arg}` (embedded data, CPU profile, one model seed) or",
+        f'`make paper DATA_ROOT=data/dfl-synth PROFILE={profile} OUT=outputs/demo-seeds SEEDS="{seed_list}"` ({len(data["per_seed"])} model',
         "seeds on one split), or `make paper DATA_ROOT=/data/Celeb-DF-v2 OUT=outputs/celebdf PROFILE=full` (GPU,",
         "paper settings, ImageNet weights). This README is written by `python experiments/table1/make_readme.py`",
         "from `demo/` and `seeds/`; a test re-renders it and compares, so its readings match its numbers.",
