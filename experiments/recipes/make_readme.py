@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+FEW_GROUPS = 10  # below this many test identities with a real video, a grouped bootstrap's interval is not trusted
 FIGURES = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
 NAMES = {"roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy", "real_recall": "real recall",
          "fake_recall": "fake recall"}  # fmt: skip
@@ -41,6 +42,16 @@ def section(name: str, s: dict[str, Any]) -> list[str]:
         f"{s['machine']}. Each model at its own val-chosen threshold; interval: {int(100 * c0['level'])}% over the "
         f"seeds' differences with the test set's identity-grouped bootstrap variance ({c0['n_boot']} resamples) added.",
         "",
+        *(
+            [
+                f"**Only {c0['n_groups']['with_real']} test identities hold a real video**: an interval that resamples "
+                f"so few groups cannot be trusted (fewer than {FEW_GROUPS}); read these rows as directions, not as "
+                "evidence either way.",
+                "",
+            ]
+            if c0["n_groups"]["with_real"] < FEW_GROUPS
+            else []
+        ),
         "| | figure | a (mean over seeds) | b (mean over seeds) | b - a [interval] | per seed | verdict |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
