@@ -18,7 +18,7 @@ from deepfake_lightning.results import load_metrics
 
 
 def run(cfg: DictConfig) -> dict:
-    """One chain into cfg.out_dir with model.net.arch=cfg.arch for the three trainings."""
+    """One chain into cfg.out_dir (with model.net.arch=cfg.arch for the three trainings, when given)."""
     app_start(cfg)
     root, out = Path(str(cfg.data_root)).resolve(), Path(str(cfg.out_dir)).resolve()
     if not root.is_dir():
@@ -29,8 +29,8 @@ def run(cfg: DictConfig) -> dict:
         return [o for o in overrides if applies_to(o, config_name)]
 
     split_file = extract(root, out, str(cfg.profile), for_app)
-    chain(root, out, split_file, str(cfg.profile), for_app, False, bool(cfg.no_yolo), int(cfg.seed),
-          [f"model.net.arch={cfg.arch}"])  # fmt: skip
+    arch = [f"model.net.arch={cfg.arch}"] if cfg.get("arch") else []  # null: the profile's experiments' own
+    chain(root, out, split_file, str(cfg.profile), for_app, False, bool(cfg.no_yolo), int(cfg.seed), arch)
     return load_metrics(out)
 
 
