@@ -42,7 +42,7 @@ def class_weight_sweep(tiny_root, tmp_path, *params: str) -> subprocess.Complete
         sys.executable, "-m", "deepfake_lightning.apps.train", "-m", "hparams_search=class_weight_sweep",
         "experiment=demo_specialist", f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'cache'}",
         f"paths.log_dir={tmp_path / 'logs'}", "data.extract.image_size=40", "logger=csv", "callbacks=none",
-        "+trainer.fast_dev_run=true", f"model.net.arch={TINY_ARCH}", "seed=0",
+        "+trainer.fast_dev_run=true", f"model.net.arch={TINY_ARCH}", "model.net.weights=null", "seed=0",
         f"hydra.callbacks.summary.out_dir={tmp_path / 'summary'}", *params,
     ]  # fmt: skip
     return subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)
