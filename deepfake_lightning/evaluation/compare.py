@@ -152,13 +152,13 @@ def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int = 128)
     from deepfake_lightning.models.loading import datamodule_from_run, load_predictor
 
     run = Path(run)
-    pred = load_predictor(run)
     stamp = max(p.stat().st_mtime_ns for p in run.rglob("*.ckpt"))
     cached = run / SCORES_FILE
-    if cached.is_file():
+    if cached.is_file():  # before loading the model: a cached run needs none of it
         z = np.load(cached, allow_pickle=False)
         if int(z["stamp"]) == stamp:
             return TestScores(z["keys"], z["labels"], z["p_fake"], float(z["threshold"]), z["groups"])
+    pred = load_predictor(run)
     dm = datamodule_from_run(OmegaConf.create({"data": pred.data_config}), batch_size, run / "split.json")
     dm.setup()
     module = pred.module.to(device).eval()

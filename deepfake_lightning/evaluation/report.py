@@ -385,6 +385,7 @@ def models_section(runs: dict[str, str], models: dict[str, Any], recorded: dict[
 
 def backbone_from_config(run: Path) -> dict[str, Any]:
     """A run made before metrics.json recorded its `backbone`: what its config.yaml asked for."""
+    from deepfake_lightning.models import lite
     from deepfake_lightning.models.backbones import describe_weights
 
     cfg = OmegaConf.load(run / "config.yaml") if (run / "config.yaml").is_file() else None
@@ -396,7 +397,7 @@ def backbone_from_config(run: Path) -> dict[str, Any]:
         "arch": arch,
         "weights": describe_weights(arch, net.get("weights")),
         "input_size": cfg.model.input_size,
-        "input_scaling": "symmetric" if "efficientnet_lite" in arch else "imagenet",
+        "input_scaling": lite.INPUT_SCALING if arch in lite.LITE_ARCHS else "imagenet",
         "frozen": [str(freeze)] if isinstance(freeze, str) else [str(f) for f in freeze],
     }
 
