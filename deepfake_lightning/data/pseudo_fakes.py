@@ -336,14 +336,9 @@ class PseudoFakes:
             fakes, reals, _ = self_blend(images[src], self.polygons(dev)[positions[src]], generator)
             images = images[:keep].clone()
             # The real slot takes its blend's target copy (altered when the target was); a real cycled into
-            # several blends takes its first one's.
-            seen: set[int] = set()
-            first = []
-            for s in src.tolist():
-                first.append(s not in seen)
-                seen.add(s)
-            sel = torch.tensor(first, dtype=torch.bool, device=dev)
-            images[src[sel]] = reals[sel]
+            # several blends takes its first one's: `src` cycles through distinct reals, so the first n are those.
+            n = len(torch.unique(src))
+            images[src[:n]] = reals[:n]
             images = torch.cat([images, fakes])
             labels = torch.cat([labels[:keep], torch.ones(len(src), dtype=labels.dtype, device=dev)])
             pair = torch.cat([torch.arange(keep, device=dev), src])
