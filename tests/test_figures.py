@@ -15,12 +15,12 @@ from deepfake_lightning.evaluation.statistics import (
     calibrated_logits,
     deployment_rates,
     fit_calibration,
+    group_weights,
     paired_claim,
     percentile_interval,
     rechosen_thresholds,
-    seeds_needed,
+    resampled_metrics,
     two_level_claim,
-    video_multiplicities,
     weighted_rates,
 )
 from deepfake_lightning.evaluation.thresholds import sweep_thresholds
@@ -52,12 +52,12 @@ def test_claim_estimate_is_the_difference_of_the_reported_blocks():
         != detection_metrics(test.labels, test.p_fake, t_point)["real_recall"]
     )
     base = np.clip(test.p_fake + 0.3, 0, 1)
-    c = paired_claim(test.labels, test.videos, test.p_fake, t_point, base, 0.5, 200, 0, 0.95, 0.9, t_res)
+    c = paired_claim(test.labels, test.groups, test.p_fake, t_point, base, 0.5, 200, 0, 0.95, 0.9, t_res)
     new_block = detection_metrics(test.labels, test.p_fake, t_point)
     base_block = detection_metrics(test.labels, base, 0.5)
     for k in CLAIM_METRICS:
         assert c[k]["estimate"] == pytest.approx(new_block[k] - base_block[k], abs=1e-6)  # float32 vs float64
-    exact = paired_claim(test.labels, test.videos, test.p_fake, t_point, base, 0.5, 200, 0, 0.95, 0.9, t_res,
+    exact = paired_claim(test.labels, test.groups, test.p_fake, t_point, base, 0.5, 200, 0, 0.95, 0.9, t_res,
                          (new_block, base_block))  # fmt: skip
     for k in CLAIM_METRICS:
         assert exact[k]["estimate"] == new_block[k] - base_block[k]
@@ -70,35 +70,43 @@ def _seed(test: Scores, val: Scores, shift: float, seed: int) -> dict:
     p_new = np.clip(test.p_fake - shift * (test.labels == 0) + noise, 0, 1)
     p_val = np.clip(val.p_fake - shift * (val.labels == 0), 0, 1)
     return {
-        "test_labels": test.labels, "test_videos": test.videos, "p_new": p_new,
+        "test_labels": test.labels, "test_groups": test.groups, "p_new": p_new,
         "p_base": np.clip(test.p_fake + 0.3, 0, 1), "t_new": 0.5, "t_base": 0.5,
-        "val_labels": val.labels, "val_videos": val.videos, "val_p_new": p_val,
+        "val_labels": val.labels, "val_groups": val.groups, "val_p_new": p_val,
     }  # fmt: skip
 
 
-def test_two_level_claim_equals_the_paired_test_when_every_seed_is_the_same_model():
+def test_two_level_claim_with_identical_seeds_is_the_test_sampling_alone():
+    # Every seed the same model: no spread between seeds, and the test-sampling variance the seeds share is the
+    # paired test's own resample variance; the interval is the estimate +- t(n - 1) x its square root.
+    from scipy import stats
+
     val, test = scores(30, 90, 2, 0.3, 3), scores(30, 90, 2, 0.3, 4)
     r = rule(criterion="balanced_accuracy", step=0.01)
     one = _seed(test, val, 0.1, 0)
-    recipe = two_level_claim([one, one, one], 200, 0, 0.95, 0.9, r)
-    t_res = rechosen_thresholds(val.labels, one["val_p_new"], val.videos, r, 200, 1)
-    single = paired_claim(test.labels, test.videos, one["p_new"], 0.5, one["p_base"], 0.5, 200, 0, 0.95, 0.9, t_res)
+    recipe = two_level_claim([one, one, one], 200, 0, 0.95, r)
+    t_res = rechosen_thresholds(val.labels, one["val_p_new"], val.groups, r, 200, 1).thresholds
+    new_b = resampled_metrics(test.labels, one["p_new"], test.groups, t_res, 200, 0)
+    base_b = resampled_metrics(test.labels, one["p_base"], test.groups, 0.5, 200, 0)
+    single = paired_claim(test.labels, test.groups, one["p_new"], 0.5, one["p_base"], 0.5, 200, 0, 0.95, 0.9, t_res)
     for k in CLAIM_METRICS:
-        assert recipe[k]["ci"] == pytest.approx(single[k]["ci"])
         assert recipe[k]["estimate"] == pytest.approx(single[k]["estimate"])
+        se = np.std(new_b[k] - base_b[k], ddof=1)
+        assert recipe[k]["test_se"] == pytest.approx(se)
+        assert recipe[k]["ci"][1] - recipe[k]["estimate"] == pytest.approx(stats.t.ppf(0.975, 2) * se)
 
 
 def test_two_level_claim_carries_the_spread_between_seeds():
     val, test = scores(40, 120, 2, 0.3, 5), scores(40, 120, 2, 0.3, 6)
     r = rule(criterion="balanced_accuracy", step=0.01)
     seeds = [_seed(test, val, s, i) for i, s in enumerate((0.25, -0.05, 0.0))]  # one seed helps, two do not
-    recipe = two_level_claim(seeds, 300, 0, 0.95, 0.9, r)
-    t = rechosen_thresholds(val.labels, seeds[0]["val_p_new"], val.videos, r, 300, 1)
+    recipe = two_level_claim(seeds, 300, 0, 0.95, r)
+    t = rechosen_thresholds(val.labels, seeds[0]["val_p_new"], val.groups, r, 300, 1).thresholds
     s0 = seeds[0]
-    alone = paired_claim(test.labels, test.videos, s0["p_new"], 0.5, s0["p_base"], 0.5, 300, 0, 0.95, 0.9, t)
+    alone = paired_claim(test.labels, test.groups, s0["p_new"], 0.5, s0["p_base"], 0.5, 300, 0, 0.95, 0.9, t)
     width = lambda ci: ci[1] - ci[0]  # noqa: E731
     assert width(recipe["real_recall"]["ci"]) > 2 * width(alone["real_recall"]["ci"])
-    assert recipe["n_seeds"] == 3 and recipe["seeds_recommended"] == seeds_needed(0.95) == 4
+    assert recipe["n_seeds"] == 3 and "seeds_recommended" not in recipe
     estimates = [
         detection_metrics(test.labels, s["p_new"], 0.5)["real_recall"] - detection_metrics(test.labels, s["p_base"], 0.5)["real_recall"]
         for s in seeds
@@ -124,7 +132,7 @@ def test_every_criterion_rechooses_near_its_point_choice(criterion):
     val = scores(60, 140, 2, 0.3, 9)
     r = rule(criterion=criterion, min_fake_recall=0.9, target_fpr=0.1, step=0.01)
     point = choose(sweep_thresholds(val.labels, val.p_fake, 0.01), criterion, 0.9, target_fpr=0.1)
-    ts = rechosen_thresholds(val.labels, val.p_fake, val.videos, r, 100, 0)
+    ts = rechosen_thresholds(val.labels, val.p_fake, val.groups, r, 100, 0).thresholds
     assert np.isfinite(ts).all()
     assert abs(float(np.median(ts)) - point.threshold) <= 0.05, (criterion, np.median(ts), point.threshold)
 
@@ -133,11 +141,11 @@ def test_every_criterion_rechooses_near_its_point_choice(criterion):
 def test_resamples_keep_each_class_count_with_three_real_videos():
     videos = np.array(["r0", "r1", "r2", *[f"f{i}" for i in range(20)]])
     labels = np.r_[np.zeros(3, int), np.ones(20, int)]
-    w, _ = video_multiplicities(videos, labels, 500, 0)
+    w = group_weights(videos, labels, 500, 0)
     assert (w[:, :3].sum(1) == 3).all() and (w[:, 3:].sum(1) == 20).all()
     r = rule(criterion="max_real_recall", min_fake_recall=0.9, step=0.01)
     p = np.r_[0.1, 0.2, 0.3, np.linspace(0.4, 0.9, 20)]
-    assert np.isfinite(rechosen_thresholds(labels, p, videos, r, 200, 0)).all()
+    assert np.isfinite(rechosen_thresholds(labels, p, videos, r, 200, 0).thresholds).all()
 
 
 def test_an_undefined_resample_is_nan_not_everything_real_and_the_interval_says_so():

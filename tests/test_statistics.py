@@ -9,9 +9,10 @@ from deepfake_lightning.evaluation.statistics import (
     bootstrap_ci,
     claim_verdict,
     degenerate_threshold,
+    group_counts,
+    group_weights,
     paired_claim,
     rechosen_thresholds,
-    video_multiplicities,
     weighted_metrics,
 )
 from tests.helpers import rule
@@ -37,14 +38,46 @@ def test_hand_computed_weights():
     assert m["roc_auc"][0] == 1.0  # the remaining real item (0.2) is below both fakes
 
 
-def test_resamples_draw_whole_videos():
+def test_resamples_draw_whole_groups():
     videos = np.array(["a", "a", "b", "c", "c", "c"])
     labels = np.array([0, 0, 1, 1, 1, 1])
-    w, inverse = video_multiplicities(videos, labels, 50, seed=1)
+    w = group_weights(videos, labels, 50, seed=1)
     assert w.shape == (50, 6) and (w.sum(1) > 0).all()
     for row in w:  # frames of one video always share its multiplicity
         assert row[0] == row[1] and row[3] == row[4] == row[5]
-    assert (video_multiplicities(videos, labels, 50, seed=1)[0] == w).all()
+    assert (group_weights(videos, labels, 50, seed=1) == w).all()
+
+
+def test_identity_groups_resample_real_and_fake_videos_of_one_person_together():
+    # Identity p1 holds a real and a fake video; p2 a real one; p3 fakes only. Whole identities are drawn,
+    # stratified by what they hold: {p1, p2} (with a real item) and {p3} (fakes only).
+    groups = np.array(["p1", "p1", "p2", "p3", "p3"])
+    labels = np.array([0, 1, 0, 1, 1])
+    w = group_weights(groups, labels, 200, seed=0)
+    assert (w[:, 0] == w[:, 1]).all() and (w[:, 3] == w[:, 4]).all()
+    assert (w[:, [0, 2]].sum(1) == 2).all() and (w[:, 3] == 1).all()  # two draws among p1, p2; p3 always once
+    assert group_counts(groups, labels) == {"real": 2, "fake": 2}
+
+
+def test_identity_clusters_widen_the_interval_to_its_nominal_coverage():
+    # 20 identities of 10 items each, a strong identity effect: items of one person are far from independent.
+    # Resampling items (videos) as if independent covers the true real recall far less often than 95%;
+    # resampling identities covers it about as often as it says. Fails with the video bootstrap.
+    from scipy import stats
+
+    truth = stats.norm.cdf(0.5 / np.sqrt(1 + 1.0))  # P(score < 0), score ~ N(-0.5, 1) + N(0, 1) identity effect
+    hits = {"identity": 0, "video": 0}
+    trials = 200
+    for seed in range(trials):
+        rng = np.random.default_rng(seed)
+        ident = np.repeat(np.arange(20), 10)
+        s = -0.5 + rng.normal(0, 1, 20)[ident] + rng.normal(0, 1, 200)
+        y = np.zeros(200, int)
+        for unit, g in (("identity", ident.astype(str)), ("video", np.arange(200).astype(str))):
+            ci = bootstrap_ci(y, s, g, 0.0, 300, seed, 0.95, 0.9)["ci"]["real_recall"]
+            hits[unit] += ci[0] <= truth <= ci[1]
+    assert hits["video"] / trials < 0.8
+    assert 0.88 <= hits["identity"] / trials <= 0.99
 
 
 def test_interval_covers_the_true_value_about_95_percent():
@@ -78,7 +111,7 @@ def test_rechosen_thresholds_vary_and_degenerate_is_named():
     y = np.r_[np.zeros(50, int), np.ones(150, int)]
     p = np.clip(rng.normal(0.4 + 0.3 * y, 0.15), 0, 1)
     r = rule(criterion="balanced_accuracy", step=0.01)
-    ts = rechosen_thresholds(y, p, np.arange(200).astype(str), r, 40, 0)
+    ts = rechosen_thresholds(y, p, np.arange(200).astype(str), r, 40, 0).thresholds
     assert ts.shape == (40,) and np.isfinite(ts).all() and ts.std() > 0
     assert degenerate_threshold(y, p, 0.0) == "all fake"
     assert degenerate_threshold(y, p, 1.01) == "all real"

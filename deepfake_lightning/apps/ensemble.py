@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # What predictions.npz keeps of each split's collected outputs (the fused logits are stored per model
 # below, at the weight and temperature actually used).
-RAW_OUTPUTS = ("main", "specialist", "labels", "videos", "positions")
+RAW_OUTPUTS = ("main", "specialist", "labels", "videos", "groups", "positions")
 
 
 def collect(
@@ -51,18 +51,24 @@ def collect(
     if not np.array_equal(merged["positions"], rows):
         raise RuntimeError(f"{stage}: the predictions do not cover the split's frames exactly once")
     merged["videos"] = dm.cache.index["video"][rows]
+    merged["groups"], unit, note = dm.groups(stage)
+    merged["group_unit"] = np.array(unit)
+    if note:
+        log.info("%s intervals: %s", stage, note)
     if (merged["labels"] != dm.cache.index["label"][rows]).any():
         raise RuntimeError(f"{stage}: predicted labels differ from the cache index")
     return merged
 
 
-def calibrate(evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, how: str) -> dict[str, Any]:
+def calibrate(
+    evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, how: str, val_groups: np.ndarray | None = None
+) -> dict[str, Any]:
     """A calibration per model fitted on val logits (bounded; see statistics.fit_calibration), and ECE on val
     and test before and after it.
 
     `how=none` fits Platt scaling for the report only; `temperature` or `platt` applies each model's fit
-    downstream, except where the fit reached a bound or did not lower the val NLL (then that model keeps
-    its raw scores, and `applied` is False for it with the reason).
+    downstream, except where the fit reached a bound or did not lower the NLL on held-out folds of val's groups
+    (then that model keeps its raw scores, and `applied` is False for it with the reason).
     """
     method = "platt" if how == "none" else how
     out: dict[str, Any] = {
@@ -72,7 +78,7 @@ def calibrate(evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, 
         "models": {},
     }
     for name, (lv, lt) in evaluated.items():
-        fit = fit_calibration(lv, val_labels, method)
+        fit = fit_calibration(lv, val_labels, method, val_groups)
         row: dict[str, Any] = {**fit, "applied": how != "none" and fit["apply"]}
         del row["apply"]
         if how != "none" and not fit["apply"]:
@@ -116,12 +122,14 @@ def claim(
     t_res = None
     if boot["rechoose_threshold"] and boot["n"] > 0:
         p_val = p_fake_from_logits(evaluated["ensemble"][0])
-        t_res = rechosen_thresholds(val["labels"], p_val, val["videos"], rule, n, boot["seed"] + 1)
+        r = rechosen_thresholds(val["labels"], p_val, val["groups"], rule, n, boot["seed"] + 1)
+        t_res = r.thresholds
     out = paired_claim(
-        test["labels"], test["videos"], p_ens, t_point, p_base, 0.5, n, boot["seed"], boot["level"],
+        test["labels"], test["groups"], p_ens, t_point, p_base, 0.5, n, boot["seed"], boot["level"],
         boot["min_defined_share"], t_res, (models["ensemble"]["test"], models["baseline"]["test_at_0.5"]),
     )  # fmt: skip
-    out["compared"] = "ensemble at its val-chosen threshold minus baseline at 0.5, test split, paired video resamples"
+    out["compared"] = "ensemble at its val-chosen threshold minus baseline at 0.5, test split, paired group resamples"
+    out["threshold_fallbacks"] = r.fell_back if t_res is not None else None
     out["scope"] = "these trained models, on this test split (model seed fixed; make paper SEEDS=... for the recipe)"
     out["threshold_rechosen_on_val_resamples"] = t_res is not None
     out["estimate_threshold"] = t_point
@@ -146,10 +154,13 @@ def compare_pseudo_fakes(
     n = max(int(boot["n"]), 1)
     ps = {m: [p_fake_from_logits(evaluated[m][i]) for i in (0, 1)] for m in ("general", PLAIN)}
     t = {m: float(models[m]["threshold"]) for m in ps}
+    fell_back = None
     if boot["rechoose_threshold"] and boot["n"] > 0:
-        t = {m: rechosen_thresholds(val["labels"], ps[m][0], val["videos"], rule, n, boot["seed"] + 1) for m in ps}
+        r = {m: rechosen_thresholds(val["labels"], ps[m][0], val["groups"], rule, n, boot["seed"] + 1) for m in ps}
+        t = {m: x.thresholds for m, x in r.items()}
+        fell_back = sum(x.fell_back for x in r.values())
     out = paired_differences(
-        test["labels"], test["videos"], ps["general"][1], t["general"], ps[PLAIN][1], t[PLAIN], COMPARED, n,
+        test["labels"], test["groups"], ps["general"][1], t["general"], ps[PLAIN][1], t[PLAIN], COMPARED, n,
         boot["seed"], boot["level"], boot["min_defined_share"], (models["general"]["test"], models[PLAIN]["test"]),
     )  # fmt: skip
     out["verdict"] = comparison_verdict(out) if boot["n"] > 0 else "not shown"
@@ -157,6 +168,7 @@ def compare_pseudo_fakes(
         "general trained with pseudo-fakes minus general trained without, each at its val-chosen threshold"
     )
     out["scope"] = "these two trained models, on this test split (one model seed)"
+    out["threshold_fallbacks"] = fell_back
     return out
 
 
@@ -194,7 +206,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     ens.weight.fill_(weight)
 
     def scores(split: dict, logits: np.ndarray) -> Scores:
-        return Scores(split["labels"], p_fake_from_logits(logits), split["videos"])
+        return Scores(split["labels"], p_fake_from_logits(logits), split["videos"], split["groups"],
+                      str(split["group_unit"]))  # fmt: skip
 
     models: dict[str, Any] = {}
     evaluated = {
@@ -214,7 +227,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         plain, _ = load_classifier(cfg.compare_general)
         pv, pt = collect(trainer, plain, dm, "val"), collect(trainer, plain, dm, "test")
         evaluated[PLAIN] = (pv["logits"], pt["logits"])
-    calibration = calibrate(evaluated, val["labels"], test["labels"], str(cfg.calibration))
+    calibration = calibrate(evaluated, val["labels"], test["labels"], str(cfg.calibration), val["groups"])
     for n, row in calibration["models"].items():
         if row["applied"]:
             lv, lt = evaluated[n]

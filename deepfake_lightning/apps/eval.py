@@ -26,6 +26,7 @@ from deepfake_lightning.evaluation.protocol import (
     bootstrap_settings,
     fixed_threshold_table,
     resampled_threshold,
+    video_thresholds,
 )
 from deepfake_lightning.evaluation.report import write_eval_report
 from deepfake_lightning.evaluation.seeds import threshold_rule
@@ -98,8 +99,14 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
     return dm, how
 
 
-def evaluate(pred: Predictor, scores: Scores, aggregate: str) -> dict[str, Any]:
-    """Figures at the run's val-chosen thresholds (frame and video level) and at 0.5."""
+def evaluate(
+    pred: Predictor, scores: Scores, aggregate: str, val: Scores | None = None, rule: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Figures at the run's val-chosen thresholds (frame and video level) and at 0.5.
+
+    The video threshold is the one the run stored; a run that stored none, but whose val scores are at hand, gets
+    one chosen now on them with its own rule (the rule its intervals re-choose with, so point and interval follow
+    one rule); with neither, the frame threshold, and the intervals hold it fixed."""
     block: dict[str, Any] = {
         "threshold": pred.threshold,
         "threshold_choice": {"chosen_on": "the run's own val split"},
@@ -109,10 +116,15 @@ def evaluate(pred: Predictor, scores: Scores, aggregate: str) -> dict[str, Any]:
     }
     videos = aggregate_videos(scores, aggregate)
     vt = (pred.video_thresholds or {}).get(aggregate)
+    source = "video level, chosen on val"
+    if vt is None and val is not None and rule:
+        vt = video_thresholds(val, rule)[aggregate]
+        source = "video level, chosen now on the run's stored val scores with its rule (none stored)"
     block["video_level"] = {
         "aggregate": aggregate,
         "threshold": vt if vt is not None else pred.threshold,
-        "threshold_source": "video level, chosen on val" if vt is not None else "frame threshold (none stored)",
+        "threshold_source": source if vt is not None else "frame threshold (none stored, no val scores to choose one)",
+        "threshold_rechosen_on_val_resamples": False,
         "test": detection_metrics(videos.labels, videos.p_fake, vt if vt is not None else pred.threshold),
         "test_at_0.5": detection_metrics(videos.labels, videos.p_fake, 0.5),
     }
@@ -144,7 +156,19 @@ def stored_val(pred: Predictor, stored: tuple[dict[str, Any], Any] | None) -> tu
         log.warning("%s stores its video names as objects (an older dfl-ensemble); intervals stay conditional on "
                     "the stored thresholds: run dfl-ensemble again to re-choose them", pred.run_dir)  # fmt: skip
         return None, {}
-    return Scores(pr["val_labels"], pr["val_p_fake_ensemble"], videos), threshold_rule(block)
+    return Scores(
+        pr["val_labels"], pr["val_p_fake_ensemble"], videos, *stored_groups(metrics, pr, "val")
+    ), threshold_rule(block)
+
+
+def stored_groups(metrics: dict[str, Any], pr: Any, split: str) -> tuple[np.ndarray | None, str]:
+    """(groups, unit) a dfl-ensemble folder stored for a split's items; (None, "video") for a folder written before
+    groups were stored (its intervals then resample videos, and say so)."""
+    if f"{split}_groups" not in pr:
+        log.warning("the run stores no %s groups (an older dfl-ensemble): its val resamples draw videos", split)
+        return None, "video"
+    unit = ((metrics.get("models", {}).get("ensemble") or {}).get("bootstrap") or {}).get("groups", {}).get("unit")
+    return pr[f"{split}_groups"].astype(str), str(unit or "identity")
 
 
 def models_of(pred: Predictor, stored: tuple[dict[str, Any], Any] | None) -> dict[str, dict[str, Any]]:
@@ -162,7 +186,7 @@ def models_of(pred: Predictor, stored: tuple[dict[str, Any], Any] | None) -> dic
             continue
         out[name] = {
             "threshold": float(block["threshold"]),
-            "val": Scores(pr["val_labels"], pr[f"val_p_fake_{name}"], pr["val_videos"].astype(str)),
+            "val": Scores(pr["val_labels"], pr[f"val_p_fake_{name}"], val.videos, val.groups, val.group_unit),
             "calibration": (cal["temperature"], cal["bias"]) if cal.get("applied") else None,
             "rule": rule,
         }
@@ -189,7 +213,12 @@ def score_models(
                         z = calibrated_logits(z, *models[name]["calibration"])
                     chunks[name].append(p_fake_from_logits(z))
     idx, rows = dm.cache.index, dm.rows(subset)
-    return {n: Scores(idx["label"][rows], np.concatenate(c), idx["video"][rows]) for n, c in chunks.items()}
+    groups, unit, note = dm.groups(subset)
+    if note:
+        log.info("intervals: %s", note)
+    return {
+        n: Scores(idx["label"][rows], np.concatenate(c), idx["video"][rows], groups, unit) for n, c in chunks.items()
+    }
 
 
 def robustness(
@@ -263,10 +292,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if len(scores.labels) == 0:
         raise ValueError(f"subset={cfg.subset}: no frames to evaluate under data.root={cfg.data.root}")
     name = pred.name
-    block = evaluate(pred, scores, str(cfg.video.aggregate))
+    val, rule = stored_val(pred, stored)
+    block = evaluate(pred, scores, str(cfg.video.aggregate), val, rule)
     boot = bootstrap_settings(cfg.report)
     if boot["n"] > 0:
-        val, rule = stored_val(pred, stored)
         add_intervals(block, val, scores, rule, boot, str(cfg.video.aggregate))
         if val is None:
             block["bootstrap"]["conditional_on_reason"] = (

@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 
 from deepfake_lightning.apps.common import offline_defaults
-from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
-from deepfake_lightning.evaluation.statistics import seeds_needed
+from deepfake_lightning.evaluation.seeds import seed_advice, seed_summary, write_seed_report
+from deepfake_lightning.evaluation.statistics import SEEDS_ADVISED
 from deepfake_lightning.pipeline import STEP_APPS, applies_to, chain, extract, unaccepted
 from deepfake_lightning.results import load_metrics, write_metrics
 from deepfake_lightning.runtime import JOBS_ENV
-
-CI_LEVEL = 0.95  # the level at which the advice on the number of seeds is given (report.ci_level's default)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -66,8 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")
         print(
             "The claim's verdict here is about this trained model on this test split. For a verdict about the "
-            f"recipe (over the randomness of training), run at least {seeds_needed(CI_LEVEL)} model seeds: "
-            f'SEEDS="{" ".join(str(i) for i in range(seeds_needed(CI_LEVEL)))}".'
+            f"recipe (over the randomness of training), run at least {SEEDS_ADVISED} model seeds: "
+            f'SEEDS="{" ".join(str(i) for i in range(SEEDS_ADVISED))}".'
         )
         return
     if ns.jobs < 1:
@@ -97,11 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     rc = summary.get("recipe_claim")
     if rc:
         print(f"The claim over {len(seeds)} seeds (the recipe): {rc['verdict']}")
-    if len(seeds) < seeds_needed(CI_LEVEL):
-        print(
-            f"{len(seeds)} seeds are too few for the seed level of the interval to mean much: run at least "
-            f"{seeds_needed(CI_LEVEL)} (see REPORT.md)."
-        )
+    if len(seeds) < SEEDS_ADVISED:
+        print(seed_advice(len(seeds)))
 
 
 if __name__ == "__main__":

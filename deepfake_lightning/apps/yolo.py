@@ -49,7 +49,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     for s in ("val", "test"):
         pos = dm.rows(s)
         p = Y.predict_p_fake(best, [frames[r] for r in idx["row"][pos]], run_dir, y.imgsz, y.batch)
-        splits[s] = Scores(idx["label"][pos], p, idx["video"][pos])
+        splits[s] = Scores(idx["label"][pos], p, idx["video"][pos], *dm.groups(s)[:2])
     thr = OmegaConf.to_container(cfg.threshold, resolve=True)
     boot = bootstrap_settings(cfg.report)
     block = evaluate_scores(

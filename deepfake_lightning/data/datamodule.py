@@ -36,6 +36,7 @@ from deepfake_lightning.data.splits import (
     leak_report,
     make_split,
     read_split,
+    resampling_groups,
     split_counts,
     split_record,
 )
@@ -372,6 +373,12 @@ class FrameCacheDataModule(L.LightningDataModule):
             # The SBI setting: the served training frames are the real ones; pseudo-fakes are the fakes.
             mask = mask & (self.cache.index["label"] == 0)  # type: ignore[union-attr]
         return np.flatnonzero(mask)
+
+    def groups(self, stage: str) -> tuple[np.ndarray, str, str | None]:
+        """(group of each of the split's frames, unit, note): what its intervals resample whole (splits.resampling_groups)."""
+        idx, rec = self.cache.index, self.split_record or {}  # type: ignore[union-attr]
+        rows = self.rows(stage)
+        return resampling_groups(idx["video"][rows], idx["identity"][rows], rec.get("group_by"))
 
     def loader(self, stage: str) -> DataLoader:
         """An evaluation loader over train, val, test or all frames; its batches are (images, labels, position

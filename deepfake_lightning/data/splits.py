@@ -17,6 +17,20 @@ SPLITS = ("train", "val", "test")
 DROPPED = "dropped"  # split.strict_identities: rows kept out of every split (listed in split.json)
 
 
+def resampling_groups(
+    videos: np.ndarray, identities: np.ndarray, group_by: str | None
+) -> tuple[np.ndarray, str, str | None]:
+    """(group of each row, unit, note): what an interval resamples whole. Identities where the split grouped by
+    identity (a row whose file names none keeps its video), videos otherwise; the note says why it fell back."""
+    videos = np.asarray(videos).astype(str)
+    ids = np.asarray(identities).astype(str) if identities is not None else np.full(len(videos), "")
+    if group_by != "identity":
+        return videos, "video", f"the split was not grouped by identity (group_by={group_by}): videos resampled"
+    if len(ids) and (ids == "").all():
+        return videos, "video", "the data's files name no identity: videos resampled, as if each were its own person"
+    return np.where(ids == "", videos, ids), "identity", None
+
+
 def split_counts(labels: np.ndarray, split: np.ndarray) -> dict[str, dict[str, int]]:
     """{split: {"real": n, "fake": n}} for train, val and test."""
     return {

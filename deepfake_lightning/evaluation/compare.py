@@ -14,9 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-from deepfake_lightning.evaluation.statistics import weighted_metrics
+from deepfake_lightning.evaluation.statistics import (
+    MIN_GROUPS,
+    few_groups,
+    group_counts,
+    group_weights,
+    seed_interval,
+    weighted_metrics,
+)
 
 COMPARED = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
 
@@ -42,51 +48,10 @@ class TestScores:
         return TestScores(keys, self.labels[idx], self.p_fake[idx], self.threshold, self.groups[idx])
 
 
-def group_weights(groups: np.ndarray, labels: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Item weights [n_boot, n]: whole groups drawn with replacement, stratified by what a group holds (groups with
-    a real item, groups of fakes only), so every resample keeps both classes and the number of groups of each kind."""
-    names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    has_real = np.zeros(len(names), dtype=bool)
-    np.logical_or.at(has_real, inverse, np.asarray(labels) == 0)
-    rng = np.random.default_rng(seed)
-    counts = np.zeros((n_boot, len(names)))
-    for stratum in (has_real, ~has_real):
-        members = np.flatnonzero(stratum)
-        if len(members):
-            draws = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
-            np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
-    return counts[:, inverse]
-
-
-def seed_interval(per_seed: np.ndarray, boot_means: np.ndarray, level: float) -> dict[str, Any]:
-    """mean of the per-seed differences +- t(df) x sqrt(between-seed variance / n + test-sampling variance of the
-    mean difference), df by Welch-Satterthwaite (n - 1 when the seeds' spread is all there is); with one seed, the
-    test-sampling variance alone and a normal quantile."""
-    d = np.asarray(per_seed, dtype=float)
-    n = len(d)
-    mean = float(d.mean())
-    v_seed = float(d.var(ddof=1)) / n if n > 1 else 0.0
-    finite = np.asarray(boot_means, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    v_test = float(finite.var(ddof=1)) if len(finite) > 1 else 0.0
-    # Welch-Satterthwaite: the between-seed variance is estimated from n - 1 degrees of freedom, the test-sampling
-    # variance from many resamples (taken as known), so the t quantile's degrees of freedom grow with its share.
-    df = (n - 1) * (1 + v_test / v_seed) ** 2 if n > 1 and v_seed > 0 else np.inf
-    q = stats.t.ppf(0.5 + level / 2, df) if np.isfinite(df) else stats.norm.ppf(0.5 + level / 2)
-    half = float(q) * float(np.sqrt(v_seed + v_test))
-    return {
-        "estimate": mean,
-        "ci": [mean - half, mean + half],
-        "per_seed": [float(x) for x in d],
-        "seed_sd": float(d.std(ddof=1)) if n > 1 else None,
-        "test_se": float(np.sqrt(v_test)),
-        "n_seeds": n,
-        "df": float(df),
-    }
-
-
 def verdict(diff: Mapping[str, Any]) -> str:
     """`higher` / `lower` when the interval excludes 0, else `not shown`."""
+    if diff["ci"] is None:
+        return "not shown"
     lo, hi = diff["ci"]
     return "higher" if lo > 0 else ("lower" if hi < 0 else "not shown")
 
@@ -127,14 +92,15 @@ def compare_recipes(
             "with_real": int(len(np.unique(ref.groups[ref.labels == 0]))),
             "all": int(len(np.unique(ref.groups))),
         },
+        "groups": {**(c := group_counts(ref.groups, ref.labels)), "few": few_groups(c), "min_groups": MIN_GROUPS},
         "level": level,
         "n_boot": n_boot,
         "held_fixed": "each model's val-chosen threshold (not re-chosen per resample)",
     }
     for k in keys:
         per_seed = np.array([fb[k][0] - fa[k][0] for fa, fb in full])
-        boot_mean = np.mean(np.stack([np.asarray(rb[k]) - np.asarray(ra[k]) for ra, rb in resampled]), 0)
-        diff = seed_interval(per_seed, boot_mean, level)
+        boot = np.stack([np.asarray(rb[k]) - np.asarray(ra[k]) for ra, rb in resampled])
+        diff = seed_interval(per_seed, boot, level)
         diff["a"] = [float(fa[k][0]) for fa, _ in full]
         diff["b"] = [float(fb[k][0]) for _, fb in full]
         diff["verdict"] = verdict(diff)

@@ -11,9 +11,14 @@ import numpy as np
 
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.statistics import (
+    MIN_GROUPS,
+    Rechosen,
     degenerate_threshold,
     deployment_rates,
+    few_groups,
+    group_counts,
     intervals,
+    outside,
     percentile_interval,
     rechosen_thresholds,
     resampled_at,
@@ -29,26 +34,30 @@ AGGREGATES = {"mean": np.mean, "max": np.max, "median": np.median}
 
 @dataclass
 class Scores:
-    """Per-frame labels, p_fake and the video each frame came from."""
+    """Per-frame labels, p_fake, the video each frame came from, and the group an interval resamples whole
+    (`groups`: the identity where the split grouped by identity, else the video; `group_unit` names which)."""
 
     labels: np.ndarray
     p_fake: np.ndarray
     videos: np.ndarray
+    groups: np.ndarray | None = None
+    group_unit: str = "video"
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels).astype(int)
         self.p_fake = np.asarray(self.p_fake, dtype=np.float64)
         self.videos = np.asarray(self.videos, dtype=object)
-        if not len(self.labels) == len(self.p_fake) == len(self.videos):
-            raise ValueError("Scores: labels, p_fake and videos differ in length")
+        self.groups = self.videos if self.groups is None else np.asarray(self.groups, dtype=object)
+        if not len(self.labels) == len(self.p_fake) == len(self.videos) == len(self.groups):
+            raise ValueError("Scores: labels, p_fake, videos and groups differ in length")
 
 
 def aggregate_videos(scores: Scores, how: str) -> Scores:
-    """One score per video: the mean (or max, median) of its frames' p_fake; the video's label."""
-    names, inverse = np.unique(scores.videos.astype(str), return_inverse=True)
+    """One score per video: the mean (or max, median) of its frames' p_fake; the video's label and group."""
+    names, first, inverse = np.unique(scores.videos.astype(str), return_index=True, return_inverse=True)
     p = np.array([AGGREGATES[how](scores.p_fake[inverse == i]) for i in range(len(names))])
     labels = np.array([scores.labels[inverse == i][0] for i in range(len(names))])
-    return Scores(labels, p, names.astype(object))
+    return Scores(labels, p, names.astype(object), scores.groups[first], scores.group_unit)
 
 
 def video_thresholds(val: Scores, threshold: Mapping[str, Any]) -> dict[str, float]:
@@ -77,18 +86,51 @@ def bootstrap_settings(report: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def resampled_threshold(val: Scores | None, threshold: float, rule: Mapping[str, Any], boot: Mapping[str, Any]) -> Any:
-    """The threshold each test resample is evaluated at: re-chosen on a val resample (one per resample) with
-    `rechoose_threshold`, else the one val-chosen threshold (intervals conditional on it)."""
+def resampled_threshold(
+    val: Scores | None, threshold: float, rule: Mapping[str, Any], boot: Mapping[str, Any]
+) -> Rechosen | float:
+    """The threshold each test resample is evaluated at: re-chosen on a val resample (one per resample, with how
+    many fell back to the rule's fallback) with `rechoose_threshold`, else the one val-chosen threshold."""
     if not boot["rechoose_threshold"]:
         return float(threshold)
-    return rechosen_thresholds(val.labels, val.p_fake, val.videos, rule, int(boot["n"]), int(boot["seed"]) + 1)
+    return rechosen_thresholds(val.labels, val.p_fake, val.groups, rule, int(boot["n"]), int(boot["seed"]) + 1)
+
+
+# What every interval holds fixed, whatever report.rechoose_threshold says: fitted once on all of val.
+HELD_FIXED = (
+    "the trained models",
+    "the ensemble weight (fitted or fixed) and any calibration, fitted once on all of val, not refitted per resample",
+)
 
 
 def _put(block: dict[str, Any], name: str, samples: Mapping[str, np.ndarray], boot: Mapping[str, Any]) -> None:
-    """block[name + '_ci'] and block[name + '_ci_defined'] (resamples that defined each figure) from resampled figures."""
+    """block[name + '_ci'], block[name + '_ci_defined'] (resamples that defined each figure) and, where a point
+    estimate lies outside its own interval, block[name + '_ci_outside'] (the figures it happens to)."""
     iv = intervals(samples, float(boot["level"]), float(boot["min_defined_share"]))
     block[f"{name}_ci"], block[f"{name}_ci_defined"] = iv["ci"], iv["defined"]
+    point = block.get(name) or {}
+    out = [k for k, ci in iv["ci"].items() if outside(point.get(k), ci)]
+    if out:
+        block[f"{name}_ci_outside"] = out
+
+
+def resampling_record(test: Scores, boot: Mapping[str, Any], rechosen: bool, fell_back: int | None) -> dict[str, Any]:
+    """The `bootstrap` block: settings, what was resampled (unit, groups per class, too few?), what was held
+    fixed, and how many threshold re-choices fell back to the rule's fallback."""
+    counts = group_counts(test.groups, test.labels)
+    return {
+        "n": int(boot["n"]),
+        "seed": int(boot["seed"]),
+        "level": float(boot["level"]),
+        "min_defined_share": float(boot["min_defined_share"]),
+        "resampled": f"whole {test.group_unit} groups, stratified (groups holding a real item, groups of fakes only), "
+        "each resample keeping the split's number of groups of each kind",
+        "groups": {"unit": test.group_unit, **counts, "few": few_groups(counts), "min_groups": MIN_GROUPS},
+        "threshold_rechosen_on_val_resamples": rechosen,
+        "threshold_fallbacks": fell_back,
+        "held_fixed": [*HELD_FIXED, *([] if rechosen else ["the one val-chosen threshold (frame and video level)"])],
+        "conditional_on": None if rechosen else "the one val-chosen threshold (frame and video level)",
+    }
 
 
 def add_intervals(
@@ -103,44 +145,41 @@ def add_intervals(
 ) -> None:
     """Add `test_ci`, `test_at_0.5_ci`, `video_level.test_ci` and deployment intervals to an evaluated block.
 
-    Resamples are stratified by class and draw whole videos. With `rechoose_threshold`, the val-chosen
-    threshold is chosen again on a val resample for each test resample (frame level and video level
-    alike), so the interval carries the threshold's own variability; `threshold_ci` is that spread.
-    Each `<block>_ci_defined` says how many resamples defined each figure; below `min_defined_share` of
-    them the interval is null. `val=None` (no val scores stored, e.g. dfl-eval of a single training run):
-    the intervals are conditional on the stored thresholds, and `bootstrap.conditional_on` says so.
-    `frame_thresholds`: resampled_threshold's result for this val and threshold, when the caller already
+    Resamples draw whole groups (Scores.groups: identities where the split grouped by identity, else videos),
+    stratified by what a group holds. With `rechoose_threshold`, the val-chosen threshold is chosen again on a val
+    resample for each test resample (frame level and video level alike), so the interval carries the threshold's
+    own variability; `threshold_ci` is that spread and `bootstrap.threshold_fallbacks` counts the re-choices that
+    fell back to the rule's fallback. Each `<block>_ci_defined` says how many resamples defined each figure;
+    below `min_defined_share` of them the interval is null. `val=None` (no val scores stored, e.g. dfl-eval of a
+    single training run): the intervals are conditional on the stored thresholds, and `bootstrap.conditional_on`
+    says so. `frame_thresholds`: resampled_threshold's result for this val and threshold, when the caller already
     has it (the same val resamples serve every degradation dfl-eval tries).
     """
     if val is None:
         bootstrap = {**bootstrap, "rechoose_threshold": False}
     n, seed, level = int(bootstrap["n"]), int(bootstrap["seed"]), float(bootstrap["level"])
-    t = frame_thresholds
-    if t is None:
-        t = resampled_threshold(val, block["threshold"], rule, bootstrap)
-    if not np.isscalar(t):
-        block["threshold_ci"] = percentile_interval(t, level, float(bootstrap["min_defined_share"]))[0]
-    at_t, at_05 = resampled_at(test.labels, test.p_fake, test.videos, [t, 0.5], n, seed)
+    min_share = float(bootstrap["min_defined_share"])
+    r = frame_thresholds
+    if r is None:
+        r = resampled_threshold(val, block["threshold"], rule, bootstrap)
+    t, fell_back = (r.thresholds, r.fell_back) if isinstance(r, Rechosen) else (r, None)
+    if isinstance(r, Rechosen):
+        block["threshold_ci"] = percentile_interval(t, level, min_share)[0]
+    at_t, at_05 = resampled_at(test.labels, test.p_fake, test.groups, [t, 0.5], n, seed)
     _put(block, "test", at_t, bootstrap)
     _put(block, "test_at_0.5", at_05, bootstrap)
     rechosen = bool(bootstrap["rechoose_threshold"])
-    block["bootstrap"] = {
-        "n": n,
-        "seed": seed,
-        "level": level,
-        "min_defined_share": float(bootstrap["min_defined_share"]),
-        "resampled": "videos, stratified by class (each resample keeps the split's real and fake video counts)",
-        "threshold_rechosen_on_val_resamples": rechosen,
-        "conditional_on": None if rechosen else "the one val-chosen threshold (frame and video level)",
-    }
+    block["bootstrap"] = resampling_record(test, bootstrap, rechosen, fell_back)
     if "video_level" in block:
         vl = block["video_level"]
         tv = aggregate_videos(test, video_aggregate)
         vv = aggregate_videos(val, video_aggregate) if rechosen else None
-        vt = resampled_threshold(vv, vl["threshold"], rule, bootstrap)
-        if not np.isscalar(vt):
-            vl["threshold_ci"] = percentile_interval(vt, level, float(bootstrap["min_defined_share"]))[0]
-        _put(vl, "test", resampled_metrics(tv.labels, tv.p_fake, tv.videos, vt, n, seed), bootstrap)
+        vr = resampled_threshold(vv, vl["threshold"], rule, bootstrap)
+        vt = vr.thresholds if isinstance(vr, Rechosen) else vr
+        if isinstance(vr, Rechosen):
+            vl["threshold_ci"] = percentile_interval(vt, level, min_share)[0]
+            vl["threshold_fallbacks"] = vr.fell_back
+        _put(vl, "test", resampled_metrics(tv.labels, tv.p_fake, tv.groups, vt, n, seed), bootstrap)
         vl["threshold_rechosen_on_val_resamples"] = rechosen
     if prevalences and "deployment" in block:
         for label, m in (("val-chosen", at_t), ("0.5", at_05)):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from deepfake_lightning.evaluation.report import num
-from deepfake_lightning.evaluation.statistics import CLAIM_METRICS, two_level_claim
+from deepfake_lightning.evaluation.statistics import CLAIM_METRICS, SEEDS_ADVISED, two_level_claim
 from deepfake_lightning.results import PREDICTIONS_FILE, load_predictions
 
 # (label, path into one seed's metrics.json)
@@ -41,16 +41,18 @@ def seed_inputs(folder: str | Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """What two_level_claim needs of one seed's results folder: its stored test and val scores (ensemble as
     evaluated, baseline) from predictions.npz, and the two thresholds of its claim."""
     pr = load_predictions(folder)
+    # A folder written before groups were stored: its resamples draw videos (REPORT.md names the unit).
+    groups = {s: pr[f"{s}_groups" if f"{s}_groups" in pr else f"{s}_videos"].astype(str) for s in ("val", "test")}
     return {
         "test_labels": pr["test_labels"],
-        "test_videos": pr["test_videos"].astype(str),
+        "test_groups": groups["test"],
         "p_new": pr["test_p_fake_ensemble"],
         "p_base": pr["test_p_fake_baseline"],
         "t_new": float(metrics["models"]["ensemble"]["threshold"]),
         "t_base": 0.5,
         "reported": (metrics["models"]["ensemble"]["test"], metrics["models"]["baseline"]["test_at_0.5"]),
         "val_labels": pr["val_labels"],
-        "val_videos": pr["val_videos"].astype(str),
+        "val_groups": groups["val"],
         "val_p_new": pr["val_p_fake_ensemble"],
     }
 
@@ -75,14 +77,12 @@ def recipe_claim(folders: dict[int, Path], per_seed: dict[int, dict[str, Any]]) 
     inputs = [seed_inputs(folders[s], m) for s, m in per_seed.items()]
     if not boot["threshold_rechosen_on_val_resamples"]:
         for x in inputs:
-            for k in ("val_labels", "val_videos", "val_p_new"):
+            for k in ("val_labels", "val_groups", "val_p_new"):
                 del x[k]
-    out = two_level_claim(
-        inputs, int(boot["n"]), int(boot["seed"]), float(boot["level"]), float(boot["min_defined_share"]),
-        threshold_rule(first),
-    )  # fmt: skip
+    out = two_level_claim(inputs, int(boot["n"]), int(boot["seed"]), float(boot["level"]), threshold_rule(first))
+    out["groups"]["unit"] = (boot.get("groups") or {}).get("unit", "video")
     out["compared"] = "ensemble at its val-chosen threshold minus baseline at 0.5, test split, mean over seeds"
-    out["scope"] = "the recipe: resamples model seeds as well as test videos"
+    out["scope"] = "the recipe: counts the spread between model seeds as well as the test set's sampling"
     return out
 
 
@@ -161,7 +161,8 @@ def write_seed_report(out: str | Path, summary: dict[str, Any]) -> Path:
 
 
 def recipe_lines(rc: dict[str, Any] | None, n_seeds: int) -> list[str]:
-    """REPORT.md lines for the claim over seeds: verdict, differences with intervals, and how many seeds to run."""
+    """REPORT.md lines for the claim over seeds: verdict, differences with intervals, what they count, and what the
+    seed count means for them."""
     if not rc:
         return ["The claim over seeds was not computed (a seed lacks a baseline, stored scores or intervals)."]
 
@@ -169,21 +170,57 @@ def recipe_lines(rc: dict[str, Any] | None, n_seeds: int) -> list[str]:
         ci = rc[k]["ci"]
         return f"{k.replace('_', ' ')} {rc[k]['estimate']:+.3f}" + ("" if not ci else f" [{ci[0]:+.3f}, {ci[1]:+.3f}]")
 
-    need = rc["seeds_recommended"]
+    g = rc.get("groups") or {}
+    rechosen = rc.get("threshold_rechosen_on_val_resamples")
     lines = [
         f"**The claim for the recipe** (ensemble at its val-chosen threshold minus baseline at 0.5, mean over "
-        f"{n_seeds} model seeds; {100 * rc['level']:.0f}% intervals from a two-level bootstrap that resamples the "
-        f"seeds and, within each resample, the test videos, thresholds re-chosen on val resamples): "
-        f"**{rc['verdict']}**. " + ", ".join(d(k) for k in CLAIM_METRICS) + ".",
+        f"{n_seeds} model seeds; {100 * rc['level']:.0f}% intervals: mean +- t({n_seeds - 1}) x the square root of the "
+        f"seeds' variance / {n_seeds} plus the test sampling variance the seeds share, the latter from "
+        f"{rc['n_boot']} resamples of whole test {g.get('unit', 'video')} groups ({g.get('real', '?')} holding real "
+        f"items, {g.get('fake', '?')} holding fakes), "
+        + ("each seed's threshold re-chosen on val resamples" if rechosen else "thresholds held at their val choice")
+        + f"): **{rc['verdict']}**. "
+        + ", ".join(d(k) for k in CLAIM_METRICS)
+        + ".",
         "",
-        "This is the verdict about the method; each seed's own verdict below is about one trained model. ",
+        "This is the verdict about the method; each seed's own verdict below is about one trained model. "
+        + seed_advice(n_seeds),
     ]
-    if n_seeds < need:
+    if rechosen and rc.get("threshold_fallbacks"):
         lines[-1] += (
-            f"With {n_seeds} seeds, a resample made of one seed repeated has probability {n_seeds ** (1 - n_seeds):.3f}, "
-            f"more than the interval's tail ({(1 - rc['level']) / 2:.3f}), so one seed alone can set an end of the "
-            f'interval: run at least {need} seeds (`SEEDS="{" ".join(str(i) for i in range(need))}"`) to trust it.'
+            f" {rc['threshold_fallbacks']} of the {n_seeds * rc['n_boot']} threshold re-choices fell back to the "
+            "rule's fallback (no threshold met its constraint on that val resample)."
         )
-    else:
-        lines[-1] += f"{n_seeds} seeds: at least the {need} needed for the seed level to be resampled meaningfully."
+    if g.get("few"):
+        lines[-1] += few_groups_sentence(g)
+    out = [k.replace("_", " ") for k in CLAIM_METRICS if rc[k].get("outside")]
+    if out:
+        lines[-1] += f" The estimate of {', '.join(out)} lies outside its own interval (see README, Intervals)."
     return lines
+
+
+def seed_advice(n_seeds: int) -> str:
+    """What the number of seeds means for the recipe interval (tests/test_coverage.py measures its coverage)."""
+    if n_seeds < 2:
+        return (
+            "With one seed the spread between seeds is not measured: the interval counts the test sampling only "
+            f"and says nothing about the recipe; run at least {SEEDS_ADVISED} seeds."
+        )
+    if n_seeds < SEEDS_ADVISED:
+        return (
+            f"With {n_seeds} seeds the interval is valid but wide (t with {n_seeds - 1} degree of freedom; in "
+            f"simulation it covers more often than its level); {SEEDS_ADVISED} or more give a tighter one."
+        )
+    return (
+        f"{n_seeds} seeds: in simulation (clustered test items, seed and test noise) this interval covers the true "
+        f"recipe difference within simulation error of its level from {SEEDS_ADVISED} seeds on."
+    )
+
+
+def few_groups_sentence(g: dict[str, Any]) -> str:
+    """The warning for an interval resting on fewer groups per class than statistics.MIN_GROUPS."""
+    return (
+        f" **Too few groups to trust this interval**: the test split holds {g.get('real')} {g.get('unit')} groups with "
+        f"real items and {g.get('fake')} with fakes, fewer than {g.get('min_groups')} for a class; a bootstrap "
+        "recombining so few clusters understates the uncertainty."
+    )

@@ -96,8 +96,9 @@ def select_threshold(
     min_fake_recall: float,
     fallback: str,
     target_fpr: float,
+    warn: bool = True,
 ) -> ThresholdChoice:
-    """Choose a threshold from a sweep.
+    """Choose a threshold from a sweep (`warn`: log a fallback; resamples count theirs instead).
 
     - max_real_recall: the highest real recall with fake recall >= min_fake_recall (the paper's
       sweep_real_threshold); when no threshold meets it, says so and uses `fallback`.
@@ -116,16 +117,18 @@ def select_threshold(
         ok = [r for r in sweep if r["fake_recall"] >= min_fake_recall - 1e-12]
         if not ok:
             note = f"no threshold reaches fake recall >= {min_fake_recall}; fell back to {fallback}"
-            log.warning(note)
-            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr)
+            if warn:
+                log.warning(note)
+            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr, warn)
             return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
         best = _best(ok, lambda r: r["real_recall"])
     elif criterion == "target_fpr":
         ok = [r for r in sweep if 1.0 - r["real_recall"] <= target_fpr + 1e-12]
         if not ok:
             note = f"no threshold flags at most {target_fpr} of real items; fell back to {fallback}"
-            log.warning(note)
-            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr)
+            if warn:
+                log.warning(note)
+            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr, warn)
             return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
         best = max(ok, key=lambda r: (r["fake_recall"], r["real_recall"]))
     elif criterion in ("youden", "balanced_accuracy"):
