@@ -132,6 +132,7 @@ def claim(
     out["threshold_fallbacks"] = r.fell_back if t_res is not None else None
     out["scope"] = "these trained models, on this test split (model seed fixed; make paper SEEDS=... for the recipe)"
     out["threshold_rechosen_on_val_resamples"] = t_res is not None
+    out["groups"]["unit"] = str(test["group_unit"])
     out["estimate_threshold"] = t_point
     if boot["n"] <= 0:
         for k in CLAIM_METRICS:
@@ -169,6 +170,7 @@ def compare_pseudo_fakes(
     )
     out["scope"] = "these two trained models, on this test split (one model seed)"
     out["threshold_fallbacks"] = fell_back
+    out["groups"]["unit"] = str(test["group_unit"])
     return out
 
 

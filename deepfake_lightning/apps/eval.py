@@ -307,10 +307,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             block["bootstrap"]["conditional_on_reason"] = "report.rechoose_threshold=false"
     out = Path(cfg.out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    plot_roc_pr({name: (scores.labels, scores.p_fake)}, out / "plots" / "roc_pr.png")
-    plot_confusion(
-        block["test"]["confusion_matrix"], f"{name} @ {block['threshold']:.2f}", out / "plots" / "confusion.png"
-    )
+    where = f"{cfg.subset} of {Path(str(cfg.data.root)).name}"
+    plot_roc_pr({name: (scores.labels, scores.p_fake)}, out / "plots" / "roc_pr.png", split=where)
+    title = f"{name}, counts on {where}\n@ {block['threshold']:.2f} (threshold chosen on the run's val split)"
+    plot_confusion(block["test"]["confusion_matrix"], title, out / "plots" / "confusion.png")
     counts = {"real": int((scores.labels == 0).sum()), "fake": int((scores.labels == 1).sum())}
     metrics = {
         "eval": {

@@ -12,7 +12,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc  # noqa: E402
+from torchmetrics.functional.classification import (  # noqa: E402
+    binary_auroc,
+    binary_average_precision,
+    binary_precision_recall_curve,
+    binary_roc,
+)
 
 
 def save_figure(fig: plt.Figure, path: Path, legends: Sequence = (), legend_size: int = 8) -> Path:
@@ -43,20 +48,29 @@ def plot_confusion(cm: Sequence[Sequence[int]], title: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def plot_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
-    """ROC and PR curves (fake = positive) of several models, given {name: (labels, p_fake)}."""
+def plot_roc_pr(curves: Mapping[str, tuple[np.ndarray, np.ndarray]], path: Path, split: str = "test") -> Path:
+    """ROC and PR curves (fake = positive) of several models on one split, given {name: (labels, p_fake)}: the
+    split in the titles, each model's ROC AUC and average precision in the legends, and the chance levels (the
+    diagonal; precision = the split's share of fakes)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 4))
+    share = None
     for name, (y, p) in curves.items():
         yt, pt = torch.as_tensor(np.asarray(y)).long(), torch.as_tensor(np.asarray(p)).float()
         if yt.min() == yt.max():
             continue
+        share = float(yt.float().mean())
         fpr, tpr, _ = binary_roc(pt, yt)
         prec, rec, _ = binary_precision_recall_curve(pt, yt)
-        a.plot(fpr.numpy(), tpr.numpy(), label=name)
-        b.plot(rec.numpy(), prec.numpy(), label=name)
-    a.plot([0, 1], [0, 1], "k:", lw=0.8)
-    a.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake recall)", title="ROC")
-    b.set(xlabel="recall (fake)", ylabel="precision (fake)", title="Precision-recall")
+        auc = float(binary_auroc(pt, yt))
+        ap = float(binary_average_precision(pt, yt))
+        a.plot(fpr.numpy(), tpr.numpy(), label=f"{name} (AUC {auc:.3f})")
+        b.plot(rec.numpy(), prec.numpy(), label=f"{name} (AP {ap:.3f})")
+    a.plot([0, 1], [0, 1], "k:", lw=0.8, label="chance")
+    if share is not None:
+        b.axhline(share, color="k", ls=":", lw=0.8, label=f"chance (share of fakes {share:.2f})")
+    a.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake recall)",
+          title=f"ROC, {split} split (every threshold)")  # fmt: skip
+    b.set(xlabel="recall (fake)", ylabel="precision (fake)", title=f"Precision-recall, {split} split", ylim=(0, 1.02))
     return save_figure(fig, path, (a, b))
 
 
@@ -88,15 +102,16 @@ def plot_reliability(curves: Mapping[str, Mapping[str, Sequence[float]]], title:
 
 
 def read_csv_log(path: Path) -> dict[str, list[tuple[int, float]]]:
-    """Lightning CSVLogger metrics.csv as {metric: [(epoch, value)]}, epoch-level values only."""
-    series: dict[str, list[tuple[int, float]]] = {}
+    """Lightning CSVLogger metrics.csv as {metric: [(epoch, value)]}, epoch-level values only, one per epoch: the
+    first (dfl-train validates the chosen checkpoint again after fitting; that pass is not a training epoch)."""
+    series: dict[str, dict[int, float]] = {}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             for k, v in row.items():
                 if k in ("epoch", "step") or not v or k.endswith("_step"):
                     continue
-                series.setdefault(k, []).append((int(row["epoch"]), float(v)))
-    return series
+                series.setdefault(k, {}).setdefault(int(row["epoch"]), float(v))
+    return {k: sorted(v.items()) for k, v in series.items()}
 
 
 def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
@@ -115,7 +130,11 @@ def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
                 e, v = zip(*s[key])
                 b.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
     a.set(xlabel="epoch", ylabel="loss", title="Loss")
-    b.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (val at the calibrated threshold)")
+    b.set(
+        xlabel="epoch",
+        ylabel="accuracy",
+        title="Accuracy (train: argmax; val: at the threshold chosen on val that epoch)",
+    )
     return save_figure(fig, path, (a, b), legend_size=7)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from deepfake_lightning.evaluation.metrics import format_report
+from deepfake_lightning.evaluation.operating import better_sentence, in_words
 from deepfake_lightning.evaluation.plots import (
     plot_confusion,
     plot_reliability,
@@ -15,7 +16,7 @@ from deepfake_lightning.evaluation.plots import (
     plot_sweep,
     plot_training_curves,
 )
-from deepfake_lightning.evaluation.statistics import CI_METRICS, COMPARISON_METRICS, ROBUST_METRICS
+from deepfake_lightning.evaluation.statistics import CI_METRICS, CLAIM_METRICS, COMPARISON_METRICS, ROBUST_METRICS
 from deepfake_lightning.results import PREDICTIONS_FILE, load_metrics, load_predictions
 
 # The paper's table 1 (milestone vs final ensemble) and its ensemble report at 0.5 (figure 8).
@@ -81,15 +82,92 @@ def value_with_ci(
         if defined is not None and n and defined < n:
             return f"{_f(value, pct)} [no interval: defined in {defined} of {n} resamples]"
         return _f(value, pct)
-    return f"{_f(value, pct)} [{_f(ci[0], pct)}, {_f(ci[1], pct)}]"
+    text = f"{_f(value, pct)} [{_f(ci[0], pct)}, {_f(ci[1], pct)}]"
+    if defined is not None and n and defined < n:
+        # The interval speaks for the resamples that defined the figure only; it says nothing about the others.
+        text += f" (of the {defined} of {n} resamples defining it)"
+    return text
 
 
 def figure_cell(block: dict, name: str, key: str, pct: bool = True) -> str:
-    """One figure of block[name] with its interval from block[name + '_ci'] (and its count of defined resamples)."""
+    """One figure of block[name] with its interval from block[name + '_ci'] (and its count of defined resamples);
+    `†` where the interval rests on too few groups, `‡` where the estimate lies outside its own interval."""
     m = block.get(name) or {}
     ci = (block.get(f"{name}_ci") or {}).get(key)
     defined = (block.get(f"{name}_ci_defined") or {}).get(key)
-    return value_with_ci(m.get(key), ci, pct, defined, (block.get("bootstrap") or {}).get("n"))
+    boot = block.get("bootstrap") or {}
+    text = value_with_ci(m.get(key), ci, pct, defined, boot.get("n"))
+    if ci is not None and (boot.get("groups") or {}).get("few"):
+        text += " †"
+    if ci is not None and key in (block.get(f"{name}_ci_outside") or []):
+        text += " ‡"
+    return text
+
+
+def few_groups_sentence(g: dict[str, Any]) -> str:
+    """The warning for an interval resting on fewer groups per class than statistics.MIN_GROUPS."""
+    return (
+        f" **Too few groups to trust this interval**: the test split holds {g.get('real')} {g.get('unit', 'video')} "
+        f"groups with real items and {g.get('fake')} with fakes, fewer than {g.get('min_groups')} for a class; a "
+        "bootstrap recombining so few clusters understates the uncertainty."
+    )
+
+
+def calibrated(metrics: dict, name: str) -> bool:
+    """Whether this model's scores were calibrated before its thresholds were applied."""
+    return bool((((metrics.get("calibration") or {}).get("models") or {}).get(name) or {}).get("applied"))
+
+
+def point_05_note(metrics: dict, name: str, m: dict) -> str:
+    """`, on calibrated scores` for the fixed 0.5 of a calibrated model: no longer the paper's milestone."""
+    return ", on calibrated scores" if calibrated(metrics, name) and abs(float(m["threshold"]) - 0.5) < 1e-9 else ""
+
+
+def any_outside(*blocks: dict) -> bool:
+    """Whether some block has a figure whose estimate lies outside its own interval (video levels included)."""
+    return any(
+        k.endswith("_ci_outside") and v
+        for b in blocks
+        for blk in (b, b.get("video_level") or {})
+        for k, v in blk.items()
+    )
+
+
+def brackets_note(boot: dict, what: str = "test", outside_seen: bool = False) -> str:
+    """What the intervals resample and hold fixed, in one paragraph (shared by table 1, the model table, dfl-eval)."""
+    g = boot.get("groups") or {}
+    unit = g.get("unit", "video")
+    text = (
+        f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over {boot['n']} resamples of whole {what} "
+        f"{unit} groups ({g.get('real', '?')} holding real items, {g.get('fake', '?')} holding fakes), stratified by "
+        "what a group holds; "
+        + (
+            "each threshold chosen again on a resample of val (its groups) each time"
+            + (
+                f", {boot['threshold_fallbacks']} of those re-choices falling back to the rule's fallback"
+                if boot.get("threshold_fallbacks")
+                else ""
+            )
+            if boot.get("threshold_rechosen_on_val_resamples")
+            else "conditional on the one val-chosen threshold (report.rechoose_threshold=false)"
+        )
+        + ". Held fixed (fitted once on all of val, not refitted per resample): "
+        + "; ".join(boot.get("held_fixed") or ["the trained models"])
+        + f". An interval defined by fewer than {100 * boot['min_defined_share']:.0f}% of the resamples is not shown."
+    )
+    if g.get("few"):
+        text += (
+            f" **† Too few groups to trust these intervals**: fewer than {g['min_groups']} {unit} groups hold a class "
+            "here, and a bootstrap that recombines so few clusters understates the uncertainty."
+        )
+    if unit == "video":
+        text += " Videos are resampled as if independent: the split was not grouped by identity, or the data name none."
+    if outside_seen:
+        text += (
+            " ‡: the estimate (at the one full-val threshold) lies outside its own interval, whose thresholds are "
+            "re-chosen per resample: the val choice is at an edge of its own spread."
+        )
+    return text
 
 
 def _diff(value: float, ci: list[float] | None, pct: bool = True) -> str:
@@ -111,7 +189,9 @@ def table1(metrics: dict) -> str:
     final = ens["test"]
     claim = metrics.get("claim") or {}
     lines = [
-        "| Metric | Paper milestone | Paper final (ensemble) | Paper improvement | This run: baseline @0.5 "
+        "| Metric | Paper milestone | Paper final (ensemble) | Paper improvement | This run: baseline @0.5"
+        + (" (calibrated scores: not the paper's milestone)" if calibrated(metrics, "baseline") else "")
+        + " "
         f"| This run: ensemble @{ens['threshold']:.2f} (val-chosen) | This run: difference (paired) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -131,18 +211,8 @@ def table1(metrics: dict) -> str:
         )
     boot = ens.get("bootstrap")
     if boot:
-        lines += [
-            "",
-            f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over {boot['n']} resamples of whole test "
-            "videos, stratified by class (each resample keeps the split's real and fake video counts)"
-            + (
-                ", the ensemble's threshold chosen again on a resample of val each time"
-                if boot.get("threshold_rechosen_on_val_resamples")
-                else "; conditional on the one val-chosen threshold (report.rechoose_threshold=false)"
-            )
-            + f". An interval defined by fewer than {100 * boot['min_defined_share']:.0f}% of the "
-            "resamples is not shown. The paired difference is the two reported figures' difference.",  # fmt: skip
-        ]
+        note = brackets_note(boot, outside_seen=any_outside(ens, base_block))
+        lines += ["", note + " The paired difference is the two reported figures' difference."]
     return "\n".join(lines)
 
 
@@ -163,13 +233,29 @@ def claim_check(metrics: dict) -> str:
     def d(k: str) -> str:
         return f"{k.replace('_', ' ')} {_diff(c[k]['estimate'], c[k]['ci'], False)}"
 
+    g = c.get("groups") or {}
+    ens, base = models["ensemble"], models["baseline"]
     text = (
-        f"**For these trained models, on this test split** (one model seed; the interval resamples test videos, "
-        f"not training): the paper's claim (ensemble at its val-chosen threshold beats the baseline at 0.5) "
-        f"{words[c['verdict']]}. Differences on test (ensemble - baseline): {d('balanced_accuracy')}, "
-        f"{d('real_recall')}, {d('fake_recall')}. Whether the recipe does this, over the randomness of training, "
-        "is the verdict over seeds (`make paper SEEDS=...`)."
+        f"**For these trained models, on this test split** (one model seed; the interval resamples test "
+        f"{g.get('unit', 'video')} groups, not training): the paper's claim (ensemble at its val-chosen threshold beats "
+        f"the baseline at 0.5{point_05_note(metrics, 'baseline', base['test_at_0.5'])}) {words[c['verdict']]}. "
+        f"Differences on test (ensemble - baseline): {d('balanced_accuracy')}, {d('real_recall')}, {d('fake_recall')}. "
+        f"In practice: the ensemble at {ens['threshold']:.2f} {in_words(ens['test'])}; the baseline at 0.50 "
+        f"{in_words(base['test_at_0.5'])}."
+        + better_sentence(models, "ensemble", "val-chosen")
+        + " Whether the recipe does this, over the randomness of training, is the verdict over seeds "
+        "(`make paper SEEDS=...`)."
     )
+    if c.get("threshold_fallbacks"):
+        text += (
+            f" {c['threshold_fallbacks']} of the {c['n_boot']} threshold re-choices in the interval fell back to the "
+            "rule's fallback."
+        )
+    out = [k.replace("_", " ") for k in CLAIM_METRICS if (c.get(k) or {}).get("outside")]
+    if out:
+        text += f" The estimate of {', '.join(out)} lies outside its own interval (thresholds re-chosen per resample)."
+    if g.get("few"):
+        text += few_groups_sentence(g)
     deg = models["ensemble"].get("degenerate_threshold")
     if deg:
         alt = deg["test_at_balanced_accuracy_threshold"]
@@ -295,9 +381,10 @@ def make_plots(out: Path, metrics: dict, runs: dict[str, str]) -> list[tuple[str
     models = metrics["models"]
     images: list[tuple[str, str]] = []
     for name, block in models.items():
-        for label, m in (("val-chosen threshold", block["test"]), ("0.5", block["test_at_0.5"])):
-            fn = f"confusion_{name}_{'val' if label != '0.5' else '05'}.png"
-            plot_confusion(m["confusion_matrix"], f"{name} @ {m['threshold']:.2f} ({label})", plots / fn)
+        for label, m in (("threshold chosen on val", block["test"]), ("fixed threshold", block["test_at_0.5"])):
+            fn = f"confusion_{name}_{'val' if label != 'fixed threshold' else '05'}.png"
+            title = f"{name}, test split counts\n@ {m['threshold']:.2f} ({label}{point_05_note(metrics, name, m)})"
+            plot_confusion(m["confusion_matrix"], title, plots / fn)
             images.append((f"{name} confusion @ {m['threshold']:.2f}", f"plots/{fn}"))
     ens = models["ensemble"]
     plot_sweep(
@@ -415,6 +502,9 @@ def tables_section(metrics: dict) -> list[str]:
         "",
         model_table(metrics),
         "",
+        "Brackets as under table 1; † and ‡ as there. Threshold 0.50 is on calibrated scores for a model whose "
+        "calibration was applied (Calibration below).",
+        "",
     ]
 
 
@@ -499,6 +589,7 @@ def pseudo_fake_section(metrics: dict) -> list[str]:
     if not pf and not c:
         return []
     lines = ["## Self-blended pseudo-fakes", ""]
+    level = f"{100 * float((c or {}).get('level', 0.95)):.0f}%"
     if pf:
         lines += [
             (
@@ -509,7 +600,8 @@ def pseudo_fake_section(metrics: dict) -> list[str]:
             + f" ({pf['method']}; mask: {pf['mask']}; from {pf['made_from']})"
             + (", on real frames and pseudo-fakes only." if pf.get("only_reals_and_pseudo_fakes") else ".")
             + f" Per epoch the model saw about {pf['seen_per_epoch']['real']} real and {pf['seen_per_epoch']['fake']} "
-            "fake frames (what class weights count)."
+            "fake frames (the counts a specialist's class weight, fake/real x multiplier, is computed from; a model "
+            "without class weights just sees them)."
             + (f" Checkpoint and threshold chosen on {pf['val']}." if pf.get("val") else ""),
             "",
         ]
@@ -521,10 +613,16 @@ def pseudo_fake_section(metrics: dict) -> list[str]:
         }
         lines += [
             f"On this test split, for these two trained models (one seed), pseudo-fakes {words[c['verdict']]}. "
-            "General with minus general without, each at its val-chosen threshold (re-chosen on val resamples in "
-            "the intervals):",
+            "General with minus general without, each at its val-chosen threshold"
+            + (" (re-chosen on val resamples in the intervals)" if c.get("threshold_fallbacks") is not None else "")
+            + ". In practice: with pseudo-fakes the general model "
+            + in_words(metrics["models"]["general"]["test"])
+            + "; without, it "
+            + in_words(metrics["models"]["general_without_pseudo_fakes"]["test"])
+            + "."
+            + (few_groups_sentence(c["groups"]) if (c.get("groups") or {}).get("few") else ""),
             "",
-            "| Figure | difference [95% CI] |",
+            f"| Figure | difference [{level} interval] |",
             "|---|---|",
         ]
         for k in ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall"):
@@ -638,17 +736,13 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
         lines.append(f"| {label} | {thr:.2f} | " + " | ".join(cells) + " |")
     boot = block.get("bootstrap")
     if boot:
-        lines += [
-            "",
-            f"Brackets: {100 * boot['level']:.0f}% intervals over {boot['n']} resamples of these videos, stratified "
-            "by class; "
-            + (
-                "the thresholds chosen again on a resample of the run's own val scores each time, so their "
-                "variability counts."
-                if boot["threshold_rechosen_on_val_resamples"]
-                else f"conditional on the run's stored thresholds ({boot['conditional_on_reason']})."
-            ),
-        ]
+        note = brackets_note(boot, "evaluated", any_outside(block))
+        if not boot["threshold_rechosen_on_val_resamples"]:
+            note += f" Conditional on the run's stored thresholds: {boot['conditional_on_reason']}."
+        lines += ["", note]
+        src = v.get("threshold_source")
+        if src:
+            lines += ["", f"Video threshold: {src}."]
     lines += ["", "```", format_report(t, f"{name} (threshold = {block['threshold']:.2f}, chosen on val)"), "```", ""]
     lines += [f"![{p}](plots/{p})" for p in ("roc_pr.png", "confusion.png") if (out / "plots" / p).is_file()]
     if metrics.get("robustness"):
