@@ -49,14 +49,15 @@ def test_resamples_draw_whole_groups():
 
 
 def test_identity_groups_resample_real_and_fake_videos_of_one_person_together():
-    # Identity p1 holds a real and a fake video; p2 a real one; p3 fakes only. Whole identities are drawn,
-    # stratified by what they hold: {p1, p2} (with a real item) and {p3} (fakes only).
-    groups = np.array(["p1", "p1", "p2", "p3", "p3"])
-    labels = np.array([0, 1, 0, 1, 1])
+    # Identities p1, p2 hold a real and a fake video; p3 a real one; p4 fakes only. Whole identities are drawn,
+    # stratified by what they hold: {p1, p2} (both classes), {p3} (real only), {p4} (fakes only).
+    groups = np.array(["p1", "p1", "p2", "p2", "p3", "p4", "p4"])
+    labels = np.array([0, 1, 0, 1, 0, 1, 1])
     w = group_weights(groups, labels, 200, seed=0)
-    assert (w[:, 0] == w[:, 1]).all() and (w[:, 3] == w[:, 4]).all()
-    assert (w[:, [0, 2]].sum(1) == 2).all() and (w[:, 3] == 1).all()  # two draws among p1, p2; p3 always once
-    assert group_counts(groups, labels) == {"real": 2, "fake": 2}
+    assert (w[:, 0] == w[:, 1]).all() and (w[:, 2] == w[:, 3]).all() and (w[:, 5] == w[:, 6]).all()
+    assert (w[:, 0] + w[:, 2] == 2).all() and (w[:, 4] == 1).all() and (w[:, 5] == 1).all()
+    assert set(np.unique(w[:, 0])) == {0.0, 1.0, 2.0}  # p1 drawn 0, 1 or 2 times
+    assert group_counts(groups, labels) == {"real": 3, "fake": 3}
 
 
 def test_identity_clusters_widen_the_interval_to_its_nominal_coverage():

@@ -123,7 +123,7 @@ def resampling_record(test: Scores, boot: Mapping[str, Any], rechosen: bool, fel
         "seed": int(boot["seed"]),
         "level": float(boot["level"]),
         "min_defined_share": float(boot["min_defined_share"]),
-        "resampled": f"whole {test.group_unit} groups, stratified (groups holding a real item, groups of fakes only), "
+        "resampled": f"whole {test.group_unit} groups, stratified by what a group holds (both classes, real only, fake only), "
         "each resample keeping the split's number of groups of each kind",
         "groups": {"unit": test.group_unit, **counts, "few": few_groups(counts), "min_groups": MIN_GROUPS},
         "threshold_rechosen_on_val_resamples": rechosen,

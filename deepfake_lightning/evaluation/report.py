@@ -738,7 +738,7 @@ def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
     if boot:
         note = brackets_note(boot, "evaluated", any_outside(block))
         if not boot["threshold_rechosen_on_val_resamples"]:
-            note += f" Conditional on the run's stored thresholds: {boot['conditional_on_reason']}."
+            note += f" Intervals conditional on the run's stored thresholds: {boot['conditional_on_reason']}."
         lines += ["", note]
         src = v.get("threshold_source")
         if src:

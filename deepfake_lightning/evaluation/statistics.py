@@ -31,8 +31,9 @@ MIN_GROUPS = 10
 
 
 def group_weights(groups: np.ndarray, labels: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Item weights [n_boot, n]: whole groups drawn with replacement, stratified by what a group holds (groups with
-    a real item, groups of fakes only), so every resample keeps both classes and the number of groups of each kind.
+    """Item weights [n_boot, n]: whole groups drawn with replacement, stratified by what a group holds (real and fake
+    items, real only, fake only), so every resample keeps the number of groups of each kind and no resample lacks a
+    class that the split has.
 
     A group is an identity where the split grouped by identity, else a video (data.splits.resampling_groups): the
     items of one group are not independent, so the group is what is resampled. With one video per group this is the
@@ -40,11 +41,13 @@ def group_weights(groups: np.ndarray, labels: np.ndarray, n_boot: int, seed: int
     """
     n_boot = max(int(n_boot), 0)
     names, inverse = np.unique(np.asarray(groups).astype(str), return_inverse=True)
-    has_real = np.zeros(len(names), dtype=bool)
-    np.logical_or.at(has_real, inverse, np.asarray(labels).astype(int) == 0)
+    y = np.asarray(labels).astype(int)
+    has_real, has_fake = np.zeros(len(names), dtype=bool), np.zeros(len(names), dtype=bool)
+    np.logical_or.at(has_real, inverse, y == 0)
+    np.logical_or.at(has_fake, inverse, y == 1)
     rng = np.random.default_rng(seed)
     counts = np.zeros((n_boot, len(names)))
-    for stratum in (has_real, ~has_real):
+    for stratum in (has_real & has_fake, has_real & ~has_fake, ~has_real):
         members = np.flatnonzero(stratum)
         if len(members):
             draws = members[rng.integers(0, len(members), size=(n_boot, len(members)))]
