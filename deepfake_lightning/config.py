@@ -207,7 +207,6 @@ def check_block(key: str, node: Any, schema: type) -> Any:
 def validate(cfg: DictConfig) -> None:
     """Fail at start-up, naming the key, on values that would only break later (or be silently ignored)."""
     for key, schema in SCHEMAS.items():
-        # A block where the app has one (dfl-predict's `threshold` is a plain number, not the rule).
         if key in cfg and OmegaConf.is_dict(cfg[key]):
             check_block(key, cfg[key], schema)
     for key, choices in APP_CHOICES.items():
@@ -235,7 +234,9 @@ def validate(cfg: DictConfig) -> None:
     img = OmegaConf.select(cfg, "data.extract.image_size", default=None)
     if size is not None and img is not None and int(img) < int(size):
         raise ValueError(
-            f"data.extract.image_size={img} is smaller than model.input_size={size}; frames are cropped, not grown"
+            f"data.extract.image_size={img} is smaller than model.input_size={size}; frames are cropped, not grown. "
+            "An experiment sets both to match: experiment=demo_general (the CPU demo) or experiment=paper_general "
+            "(the paper's settings); dfl-train --help lists the experiments"
         )
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 # split.json's format and checks live with the splits; the apps reach them through this module.
+from deepfake_lightning.data.cache import write_json
 from deepfake_lightning.data.splits import (
     SPLIT_FILE,
     SplitMismatchError,
@@ -96,10 +97,7 @@ def write_metrics(folder: str | Path, metrics: dict[str, Any], kind: str) -> Pat
     validate(metrics, kind)
     path = Path(folder) / METRICS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, path)
-    return path
+    return write_json(path, metrics, indent=2, sort_keys=False)
 
 
 def results_for_split(folder: str | Path, fingerprint: str) -> dict[str, Any]:
@@ -165,8 +163,6 @@ def write_predictions(folder: str | Path, arrays: dict[str, np.ndarray]) -> Path
 
 def check_runs_split(runs: dict[str, str | Path]) -> tuple[str, Path]:
     """All runs share one recorded split: (its fingerprint, the first run's split.json); else SplitMismatchError."""
-    from deepfake_lightning.models.loading import run_folder
-
     records = {role: (str(run_folder(run)), read_split(run_folder(run))) for role, run in runs.items()}
     return check_same_split(records), run_folder(next(iter(runs.values()))) / SPLIT_FILE
 
@@ -187,3 +183,43 @@ def check_results_split(folder: str | Path, roles: tuple[str, ...] | None = None
             f"made on split {fingerprint}; re-run dfl-ensemble into {folder}"
         )
     return fingerprint
+
+
+# Path helpers of a run folder (dfl-train's output): the results folder's owner knows its files.
+def find_checkpoint(run: str | Path) -> Path:
+    """The checkpoint of a run: the path itself, or the run's best checkpoint (metrics.json), else last.ckpt."""
+    run = Path(run)
+    if run.is_file():
+        return run
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: neither a run folder nor a checkpoint file")
+    best = load_metrics(run, missing_ok=True).get("checkpoint")
+    if best:
+        best_path = Path(best) if Path(best).is_absolute() else run / best
+        if best_path.is_file():
+            return best_path
+        # The run's figures came from that checkpoint: another one would not match them.
+        raise FileNotFoundError(
+            f"{run}: metrics.json names the checkpoint its figures come from, {best_path}, and it is missing; "
+            "restore it, or pass the path of another checkpoint explicitly"
+        )
+    for cand in (run / "checkpoints" / "last.ckpt", run / "ensemble.ckpt"):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError(f"{run}: no checkpoint found (looked for metrics.json's best, checkpoints/last.ckpt)")
+
+
+def run_folder(run: str | Path) -> Path:
+    """The run folder (the one holding config.yaml) of a run folder or of a checkpoint inside it."""
+    run = Path(run)
+    if not run.exists():
+        raise FileNotFoundError(f"{run}: no such run folder or checkpoint")
+    for folder in (run, run.parent, run.parent.parent) if run.is_file() else (run,):
+        if (folder / "config.yaml").is_file():
+            return folder
+    raise FileNotFoundError(f"{run}: no config.yaml in its run folder; pass the run folder written by dfl-train")
+
+
+def run_config(ckpt: Path) -> DictConfig:
+    """The resolved config.yaml written beside a run's checkpoints."""
+    return OmegaConf.load(run_folder(ckpt) / "config.yaml")

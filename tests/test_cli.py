@@ -60,3 +60,16 @@ def test_a_command_line_that_cannot_run_says_so_in_one_line(app, args, says):
     assert err.startswith(f"dfl-{app}: error: ") and says in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert "TORCH False" in res.stderr  # answered before the app (and torch) loaded
+
+
+def test_the_console_scripts_are_the_apps():
+    # One list of apps: pyproject's [project.scripts] names exactly APPS, each a launcher of its own name.
+    from pathlib import Path
+
+    import tomllib
+
+    from deepfake_lightning.apps import cli
+
+    scripts = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {f"dfl-{n}": f"deepfake_lightning.apps.cli:{n}" for n in APPS}
+    assert all(getattr(cli, n).args == (n,) for n in APPS)

@@ -262,7 +262,7 @@ def test_predict_uses_the_video_threshold_for_videos_and_the_frame_threshold_for
 def test_a_missing_best_checkpoint_is_an_error_not_last_ckpt(runs, tmp_path):
     import shutil
 
-    from deepfake_lightning.models.loading import find_checkpoint
+    from deepfake_lightning.results import find_checkpoint
 
     run = tmp_path / "copy"
     shutil.copytree(runs["general"], run)

@@ -144,7 +144,7 @@ def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, 
 
     import cv2
 
-    from deepfake_lightning.apps import quote_override
+    from deepfake_lightning.apps.argv import quote_override
 
     folder = tmp_path / "Jürgen Müller 写真"
     folder.mkdir()

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.pipeline import applies_to, chain, extract
 from deepfake_lightning.results import load_metrics
 
@@ -34,7 +33,7 @@ def run(cfg: DictConfig) -> dict:
     return load_metrics(out)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="chain")
+@hydra_app("chain")
 def main(cfg: DictConfig) -> float | None:
     return run_app(cfg, run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
 

@@ -8,6 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from deepfake_lightning.apps.argv import prepare_argv
 from deepfake_lightning.config import CONF_DIR, compose_app, config_folders
 
 HELP_FLAGS = ("--help", "-h")
@@ -136,8 +137,8 @@ def early_error(name: str, overrides: list[str]) -> str | None:
 
     try:
         cfg = compose_app(name, overrides)
-    except Exception as exc:  # Hydra's own composition errors: one line, from Hydra
-        return str(exc).strip().splitlines()[0] if str(exc).strip() else None
+    except Exception as exc:  # Hydra's own composition errors, in one line
+        return composition_error(name, overrides, str(exc).strip())
     missing = [k for k, v in leaves(cfg) if v == REQUIRED]  # in the config's order: run before data.root
     if missing:
         return (f"{missing[0]} is required: pass {missing[0]}=... on the command line, e.g. "
@@ -146,13 +147,62 @@ def early_error(name: str, overrides: list[str]) -> str | None:
         validate(cfg)
     except Exception as exc:
         return user_error(exc)
+    return missing_path(cfg)
+
+
+# Keys naming a file or folder the app reads: one that does not exist is an error before anything (Hydra's run
+# folder included) is written.
+READ_PATHS = ("data.root", "data_root", "run", "input", "general", "specialist", "baseline", "compare_general",
+              "data.split_file")  # fmt: skip
+
+
+def missing_path(cfg: Any) -> str | None:
+    """`key=value: no such file or folder` for the first READ_PATHS key whose value does not exist, else None."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    for key in READ_PATHS:
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if isinstance(value, str) and value and not Path(value).expanduser().exists():
+            return f"{key}={value}: no such file or folder"
     return None
+
+
+def composition_error(name: str, overrides: list[str], text: str) -> str | None:
+    """Hydra's composition error in one line: a misspelt key names the nearest existing keys, a missing option
+    lists every option of its group (Hydra's own list, which runs over several lines)."""
+    import difflib
+    import re
+
+    if not text:
+        return None
+    lines = [x.strip() for x in text.splitlines() if x.strip()]
+    bad = re.match(r"Could not override '([^']+)'", lines[0])
+    if bad:
+        key = bad.group(1)
+        rest = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != key]
+        try:
+            known = [k for k, _ in leaves(compose_app(name, rest))]
+        except Exception:
+            known = []
+        near = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(near)}?" if near else f"dfl-{name} --help lists every key"
+        return f"{key} is not a key of dfl-{name}: {hint} (+{key}=... adds a new key)"
+    if "Available options in" in text:
+        i = next(i for i, x in enumerate(lines) if x.startswith("Available options in"))
+        options = []
+        for x in lines[i + 1 :]:
+            if x.startswith("Config search path"):
+                break
+            options.append(x)
+        return f"{lines[0]}; {lines[i].rstrip(':')}: {', '.join(options)}"
+    return lines[0]
 
 
 def launch(name: str) -> None:
     """Answer --help, or a command line that cannot run, without importing the app; else run the app."""
-    # File names were already quoted for Hydra's grammar: importing this module ran apps/__init__.py first.
-    args = sys.argv[1:]
+    args = prepare_argv(name)  # file names quoted for Hydra's grammar, dfl-predict's threshold= read
     overrides = [a for a in args if not a.startswith("-")]
     if any(a in HELP_FLAGS for a in args):
         print(help_text(name, [o for o in overrides if not o.startswith("hydra.")]))
@@ -168,9 +218,9 @@ def launch(name: str) -> None:
     importlib.import_module(f"deepfake_lightning.apps.{name}").main()
 
 
-# The console scripts (pyproject.toml [project.scripts]): one launcher each.
-synth, extract, train, ensemble, chain, report, yolo, gradcam, export, predict = (
-    functools.partial(launch, name)
-    for name in ("synth", "extract", "train", "ensemble", "chain", "report", "yolo", "gradcam", "export", "predict")
-)
-eval = functools.partial(launch, "eval")  # noqa: A001 - the console script's name
+def __getattr__(name: str) -> Any:
+    """The console scripts (pyproject.toml [project.scripts], `dfl-X = deepfake_lightning.apps.cli:X`): one launcher
+    per app of APPS, the one list of apps (a test checks pyproject against it)."""
+    if name in APPS:
+        return functools.partial(launch, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

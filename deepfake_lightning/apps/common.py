@@ -16,6 +16,30 @@ from deepfake_lightning.config import CONF_DIR, register_resolvers
 # The configs ship inside the package: Hydra finds them through pkg://, so an installed wheel works from
 # any folder. CONFIG_DIR is the same folder on disk, for code that lists a config group.
 CONFIG_PATH = "pkg://deepfake_lightning.conf"
+
+
+def hydra_app(config_name: str) -> Callable[[Callable[[Any], Any]], Callable[[], Any]]:
+    """hydra.main for the app of `config_name`, with the command line prepared first (apps/argv.py: file names
+    quoted, dfl-predict's threshold=): the one place a `python -m deepfake_lightning.apps.X` start touches argv."""
+    import functools
+
+    import hydra
+
+    from deepfake_lightning.apps.argv import prepare_argv
+
+    def wrap(task: Callable[[Any], Any]) -> Callable[[], Any]:
+        main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(task)
+
+        @functools.wraps(task)
+        def start() -> Any:
+            prepare_argv(config_name)
+            return main()
+
+        return start
+
+    return wrap
+
+
 CONFIG_DIR = str(CONF_DIR)
 
 

@@ -6,14 +6,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import lightning as L
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
 from deepfake_lightning.evaluation.statistics import (
@@ -28,7 +27,8 @@ from deepfake_lightning.evaluation.statistics import (
     reliability_bins,
 )
 from deepfake_lightning.models.ensemble import EnsembleModule, fit_weight, fuse_logits, p_fake_from_logits
-from deepfake_lightning.models.loading import datamodule_from_run, load_classifier, run_folder
+from deepfake_lightning.models.loading import datamodule_from_run, load_classifier
+from deepfake_lightning.results import run_folder
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +328,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="ensemble")
+@hydra_app("ensemble")
 def main(cfg: DictConfig) -> float | None:
     return run_app(cfg, run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
 

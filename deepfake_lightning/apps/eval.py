@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
@@ -342,7 +342,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="eval")
+@hydra_app("eval")
 def main(cfg: DictConfig) -> float | None:
     return run_app(cfg, run, lambda m: next(iter(m["models"].values()))["test"]["balanced_accuracy"])
 

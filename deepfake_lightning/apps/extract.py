@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.results import write_split
 
@@ -46,7 +46,7 @@ def run(cfg: DictConfig) -> dict:
     return m
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="extract")
+@hydra_app("extract")
 def main(cfg: DictConfig) -> None:
     return run_app(cfg, run)
 

@@ -6,12 +6,11 @@ import logging
 from pathlib import Path
 
 import cv2
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.transforms import center_crop
 from deepfake_lightning.evaluation.gradcam import (
     LogitsOnly,
@@ -115,7 +114,7 @@ def run(cfg: DictConfig) -> Path:
     return grid
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="gradcam")
+@hydra_app("gradcam")
 def main(cfg: DictConfig) -> None:
     return run_app(cfg, run)
 

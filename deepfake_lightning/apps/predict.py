@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.extract import extract_item, run_extract_config
 from deepfake_lightning.data.items import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VideoItem, unusable_entry
 from deepfake_lightning.evaluation.protocol import AGGREGATES
@@ -65,15 +64,52 @@ def degenerate_note(predictor: Predictor) -> str | None:
     return None
 
 
+DIGITS = 4  # scores and thresholds as printed: a p_fake is not known to 16 digits
+CSV_COLUMNS = ("path", "kind", "n_frames", "p_fake", "label", "threshold", "threshold_source", "face_found", "crop",
+               "frame_scores", "threshold_warning", "error")  # fmt: skip
+
+
+def face_words(kinds: list[str], ext: Any) -> dict[str, Any]:
+    """Whether a face was found in the scored frames and how the crops were made (`face_found`, `crop`)."""
+    if not ext.face_crop:
+        return {"face_found": None, "crop": "centre crop of each frame (face_crop=false for this run)"}
+    n = len(kinds)
+    found = sum(k != "none" for k in kinds)
+    if not found:
+        return {"face_found": False, "crop": f"no face found in {n} frame(s): the centre of each frame was scored, "
+                                             "not a face; the score says little"}  # fmt: skip
+    tracked = sum(k == "tracked" for k in kinds)
+    how = f"{ext.face_detector} face box with margin {ext.face_margin:g}"
+    return {"face_found": True, "crop": f"{how} in {found} of {n} frame(s)"
+                                        + (f" ({tracked} tracked from a neighbouring frame)" if tracked else "")}  # fmt: skip
+
+
+def video_mismatch(predictor: Predictor, k: int, aggregate: str, override: float | None) -> str | None:
+    """Why the video threshold does not fit how the videos are scored here, or None: it was chosen on val for the
+    run's K frames per video and for each aggregate; another K, or a run with no video threshold for this
+    aggregate, compares a differently distributed score with it."""
+    if override is not None:
+        return None
+    run_k = int(run_extract_config(predictor.data_config, None).frames_per_video)
+    if not (predictor.video_thresholds or {}).get(aggregate):
+        return (f"this run stores no video-level threshold for aggregate={aggregate}: videos are compared with the "
+                "frame threshold, a different rule from the one validated")  # fmt: skip
+    if k != run_k:
+        return (f"the video threshold was chosen on val with {run_k} frames per video; these videos are scored with "
+                f"frames_per_video={k}, so their {aggregate} is distributed differently (pass frames_per_video={run_k}, "
+                "or threshold=...)")  # fmt: skip
+    return None
+
+
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score every input; unreadable files get a line with an `error` field."""
     app_start(cfg)
     predictor = load_predictor(cfg.run)
-    warning = None if cfg.get("threshold") is not None else degenerate_note(predictor)
+    warning = None if cfg.get("fixed_threshold") is not None else degenerate_note(predictor)
     if warning:
         print(f"dfl-predict: warning: {warning}", file=sys.stderr)
     module, data_cfg = predictor.module, predictor.data_config
-    override = cfg.get("threshold")
+    override = cfg.get("fixed_threshold")
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
     module = module.to(device)
     ext = run_extract_config(data_cfg, cfg.frames_per_video)
@@ -102,20 +138,26 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
             entry["error"] = reason
             log.warning("cannot score %s: %s", f, reason)
             continue
-        entry.update(n_frames=len(kept), frame_scores=[])
+        entry.update(n_frames=len(kept), frame_scores=[], **face_words([k[2] for k in kept], ext))
         for _, img, *_ in kept:
             pending.append((len(results) - 1, img))
             if len(pending) >= int(cfg.batch_size):
                 flush()
     flush()
     used: set[str] = set()
+    mismatch = video_mismatch(predictor, ext.frames_per_video, str(cfg.aggregate), override)
+    if mismatch and any(e["kind"] == "video" and "error" not in e for e in results):
+        print(f"dfl-predict: warning: {mismatch}", file=sys.stderr)
     for e in results:
         if "error" not in e:
             threshold, source = threshold_for(predictor, e["kind"], str(cfg.aggregate), override)
-            e["p_fake"] = float(agg(e["frame_scores"]))
+            e["p_fake"] = round(float(agg(e["frame_scores"])), DIGITS)
+            e["frame_scores"] = [round(x, DIGITS) for x in e["frame_scores"]]
             e["label"] = "fake" if e["p_fake"] >= threshold else "real"
-            e["threshold"] = threshold
+            e["threshold"] = round(float(threshold), DIGITS)
             e["threshold_source"] = source
+            if mismatch and e["kind"] == "video":
+                e["threshold_warning"] = mismatch
             if warning and source.startswith("frame"):
                 e["threshold_warning"] = warning
             if source not in used:
@@ -129,19 +171,10 @@ def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
     buf = io.StringIO()
     if fmt == "csv":
         w = csv.writer(buf)
-        w.writerow(["path", "kind", "n_frames", "p_fake", "label", "frame_scores", "error"])
+        w.writerow(CSV_COLUMNS)
         for r in results:
-            w.writerow(
-                [
-                    r["path"],
-                    r["kind"],
-                    r.get("n_frames", 0),
-                    r.get("p_fake", ""),
-                    r.get("label", ""),
-                    " ".join(f"{s:.6f}" for s in r.get("frame_scores", [])),
-                    r.get("error", ""),
-                ]
-            )
+            row = {**r, "frame_scores": " ".join(f"{x:.4f}" for x in r.get("frame_scores", []))}
+            w.writerow([row.get(c, 0 if c == "n_frames" else "") for c in CSV_COLUMNS])
     elif fmt == "jsonl":
         for r in results:
             buf.write(json.dumps(r) + "\n")
@@ -153,7 +186,7 @@ def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
         sys.stdout.write(buf.getvalue())
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="predict")
+@hydra_app("predict")
 def main(cfg: DictConfig) -> None:
     return run_app(cfg, run)
 
@@ -162,6 +195,9 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score, write the lines; an input of which nothing could be scored is an error (after its lines)."""
     results = predict(cfg)
     write(results, str(cfg.format), cfg.get("output"))
+    if not results:
+        exts = " ".join(sorted(MEDIA_EXTENSIONS))
+        raise ValueError(f"input={cfg.input}: no image or video file there (looked for {exts})")
     if not any("p_fake" in r for r in results):
         raise ValueError(f"nothing could be scored under {cfg.input} (each line above says why)")
     return results

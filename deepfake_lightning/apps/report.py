@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.evaluation.report import write_report
 from deepfake_lightning.results import check_results_split
 
@@ -26,7 +25,7 @@ def report(cfg: DictConfig) -> None:
         print(f"W&B results run (group {group}): {folder}")
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="report")
+@hydra_app("report")
 def main(cfg: DictConfig) -> None:
     return run_app(cfg, report)
 

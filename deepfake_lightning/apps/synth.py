@@ -6,10 +6,9 @@ import logging
 import shutil
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.synthetic import generate_dataset
 
 log = logging.getLogger(__name__)
@@ -31,13 +30,19 @@ def run(cfg: DictConfig) -> dict[str, int]:
                     "splits", "dfdc_train_part_0"):  # fmt: skip
             shutil.rmtree(out / sub, ignore_errors=True)
         stamp.unlink(missing_ok=True)
-    counts = generate_dataset(out, **params)
+    print(
+        f"dfl-synth: writing {params['num_real']} real and {params['num_fake']} fake videos ({params['frames_per_video']} "
+        f"frames of {params['resolution']} px each) to {out}"
+        + ("; `synth=demo` writes the small demo set" if params["num_real"] + params["num_fake"] > 2000 else ""),
+        flush=True,
+    )
+    counts = generate_dataset(out, progress=True, **params)
     OmegaConf.save(OmegaConf.create(params), stamp)
     print(f"wrote {counts} to {out}")
     return counts
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="synth")
+@hydra_app("synth")
 def main(cfg: DictConfig) -> None:
     return run_app(cfg, run)
 

@@ -10,7 +10,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
 from deepfake_lightning.models.loading import build_classifier, load_checkpoint_file
@@ -163,7 +163,7 @@ def threshold_config(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="train")
+@hydra_app("train")
 def main(cfg: DictConfig) -> float | None:
     return run_app(cfg, train, lambda r: r.get("optimized_metric"))
 

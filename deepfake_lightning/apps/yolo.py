@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import CONFIG_PATH, app_start, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return block
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="yolo")
+@hydra_app("yolo")
 def main(cfg: DictConfig) -> float | None:
     return run_app(cfg, run, lambda m: m["val"]["balanced_accuracy"])
 

@@ -82,11 +82,13 @@ def read_json(path: Path, kind: type, expected: str) -> Any:
     return obj
 
 
-def write_json(path: Path, obj: dict) -> None:
-    """Write JSON atomically (temp file, then rename)."""
+def write_json(path: Path, obj: Any, indent: int = 2, sort_keys: bool = True) -> Path:
+    """Write JSON atomically (temp file, then rename): the one writer of the cache's, split.json's and
+    metrics.json's files, so a reader never sees half a file."""
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    tmp.write_text(json.dumps(obj, indent=indent, sort_keys=sort_keys))
     os.replace(tmp, path)
+    return path
 
 
 def write_index(path: Path, index: dict[str, np.ndarray] | dict[str, list]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from deepfake_lightning.config import STRATEGIES
+from deepfake_lightning.data.cache import write_json
 
 SPLITS = ("train", "val", "test")
 DROPPED = "dropped"  # split.strict_identities: rows kept out of every split (listed in split.json)
@@ -333,10 +333,7 @@ def write_split(record: dict[str, Any], path: str | Path, overwrite: bool = Fals
                 "use a new run folder"
             )
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path)
-    return path
+    return write_json(path, record, indent=1, sort_keys=False)
 
 
 def split_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -225,19 +226,39 @@ def _write_video(path: Path, frames: list[np.ndarray], fps: float) -> None:
     writer.release()
 
 
-def generate_dataset(
-    out_dir: str | Path,
-    num_real: int = 890,
-    num_fake: int = 4415,
-    num_identities: int = 59,
-    youtube_fraction: float = 0.337,
-    test_fraction: float = 0.08,
-    frames_per_video: int = 16,
-    resolution: int = 128,
-    fps: float = 25.0,
-    artifact_strength: float = 0.5,
-    seed: int = 0,
-    layout: str = "celebdf",
+def synth_defaults() -> dict[str, Any]:
+    """The generated dataset's settings as conf/synth/default.yaml has them (their one home)."""
+    from omegaconf import OmegaConf
+
+    from deepfake_lightning.config import CONF_DIR
+
+    return dict(OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "synth" / "default.yaml")))
+
+
+def generate_dataset(out_dir: str | Path, seed: int = 0, progress: bool = False, **settings: Any) -> dict[str, int]:
+    """Write a Celeb-DF v2 style folder (`settings`: keys of conf/synth/default.yaml; one left out takes its value
+    there); returns the number of videos written per sub-folder. `progress`: a progress bar over the videos."""
+    known = synth_defaults()
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ValueError(f"synth: unknown setting(s) {unknown}; the settings are {sorted(known)}")
+    return _generate(Path(out_dir), seed=seed, progress=progress, **{**known, **settings})
+
+
+def _generate(
+    out_dir: Path,
+    num_real: int,
+    num_fake: int,
+    num_identities: int,
+    youtube_fraction: float,
+    test_fraction: float,
+    frames_per_video: int,
+    resolution: int,
+    fps: float,
+    artifact_strength: float,
+    seed: int,
+    layout: str,
+    progress: bool,
 ) -> dict[str, int]:
     """Write a Celeb-DF v2 style folder; returns the number of videos written per sub-folder.
 
@@ -257,7 +278,12 @@ def generate_dataset(
     per_id = [n_celeb // num_identities + (1 if k < n_celeb % num_identities else 0) for k in range(num_identities)]
     celeb_videos = [(ids[k], v) for k in range(num_identities) for v in range(per_id[k])]
 
+    from tqdm import tqdm
+
+    bar = tqdm(total=num_real + num_fake, unit="video", desc="dfl-synth", disable=not progress)
+
     def write(rel: str, scene: Scene, target: Identity, source: Identity | None, strength: float) -> None:
+        bar.update(1)
         frames = [
             render_frame(seed, scene, target, f, frames_per_video, resolution, source, strength, (rel,))
             for f in range(frames_per_video)
@@ -289,6 +315,7 @@ def generate_dataset(
         strength = artifact_strength * float(r.uniform(0.15, 1.0))
         write(rel, make_scene(seed, f"{a_ident}_{v}"), looks[a_ident], looks[b_ident], strength)
         fakes.append(rel)
+    bar.close()
     tr = _rng(seed, "test-list")
     test_real = tr.choice(len(reals), max(1, int(round(test_fraction * len(reals)))), replace=False)
     test_fake = tr.choice(len(fakes), max(1, int(round(test_fraction * len(fakes)))), replace=False)

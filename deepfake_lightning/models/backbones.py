@@ -71,7 +71,7 @@ def load_weights(net: nn.Module, path: str | Path) -> dict[str, Any]:
     loaded (e.g. a backbone without this head); a shape mismatch, or a checkpoint that matches no key of the
     network, is an error naming the file: never a silent random start.
     """
-    from deepfake_lightning.models.loading import find_checkpoint
+    from deepfake_lightning.results import find_checkpoint
 
     file = find_checkpoint(path) if Path(path).is_dir() else Path(path)
     state = load_state_dict_file(file)

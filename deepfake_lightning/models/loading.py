@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning import results
 from deepfake_lightning.models.classifier import DeepfakeClassifier
 from deepfake_lightning.models.ensemble import EnsembleModule
+from deepfake_lightning.results import find_checkpoint, run_config, run_folder
 
 # Keys of a model config that are not arguments of the module: `balanced_sampler` belongs to the recipe
 # (the general model samples balanced batches) and is read by the data config (data.balanced_sampler).
@@ -29,43 +30,6 @@ def build_classifier(model_cfg: DictConfig | dict, for_checkpoint: bool = False,
         cfg["compile"] = False
     cfg.update(overrides)
     return hydra.utils.instantiate(cfg)
-
-
-def find_checkpoint(run: str | Path) -> Path:
-    """The checkpoint of a run: the path itself, or the run's best checkpoint (metrics.json), else last.ckpt."""
-    run = Path(run)
-    if run.is_file():
-        return run
-    if not run.is_dir():
-        raise FileNotFoundError(f"{run}: neither a run folder nor a checkpoint file")
-    best = results.load_metrics(run, missing_ok=True).get("checkpoint")
-    if best:
-        best_path = Path(best) if Path(best).is_absolute() else run / best
-        if best_path.is_file():
-            return best_path
-        # The run's figures came from that checkpoint: another one would not match them.
-        raise FileNotFoundError(
-            f"{run}: metrics.json names the checkpoint its figures come from, {best_path}, and it is missing; "
-            "restore it, or pass the path of another checkpoint explicitly"
-        )
-    for cand in (run / "checkpoints" / "last.ckpt", run / "ensemble.ckpt"):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError(f"{run}: no checkpoint found (looked for metrics.json's best, checkpoints/last.ckpt)")
-
-
-def run_folder(run: str | Path) -> Path:
-    """The run folder (the one holding config.yaml) of a run folder or of a checkpoint inside it."""
-    run = Path(run)
-    for folder in (run, run.parent, run.parent.parent) if run.is_file() else (run,):
-        if (folder / "config.yaml").is_file():
-            return folder
-    raise FileNotFoundError(f"{run}: no config.yaml in its run folder; pass the run folder written by dfl-train")
-
-
-def run_config(ckpt: Path) -> DictConfig:
-    """The resolved config.yaml written beside a run's checkpoints."""
-    return OmegaConf.load(run_folder(ckpt) / "config.yaml")
 
 
 def load_checkpoint_file(path: Path) -> dict:

@@ -1,0 +1,61 @@
+"""The command line as a user types it, made into Hydra overrides: file names passed as they are."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Keys whose values are file or folder names (any app): passed to Hydra quoted, so that `photo (1).jpg`,
+# `Smith, John.jpg`, `O'Brien.jpg`, `a[1].jpg`, `x=y.jpg` or `Jürgen Müller 写真.jpg` are taken as they are.
+PATH_KEYS = frozenset(
+    {"input", "output", "run", "out_dir", "data.root", "data_root", "data.split_file", "general", "specialist",
+     "baseline", "compare_general", "ckpt_path", "paths.cache_dir"}
+)  # fmt: skip
+# dfl-predict's fixed threshold: `threshold` is also a config group, which Hydra would try to select.
+PREDICT_THRESHOLD = "fixed_threshold"
+
+
+def _quoted(value: str) -> str:
+    # In a quoted value Hydra's grammar only needs the quote escaped (and a backslash right before one).
+    return "'" + value.replace("\\'", "\\\\'").replace("'", "\\'") + "'"
+
+
+def quote_override(arg: str) -> str:
+    """A `key=value` override whose value Hydra's grammar would reject unquoted, quoted for it; anything else as
+    it is. Quoted: a non-ASCII value (any key), and the value of a path key (PATH_KEYS) unless it is already
+    quoted, a list, or a comma-separated sweep of names that do not exist as one file."""
+    if arg.startswith("-") or "=" not in arg:
+        return arg
+    key, value = arg.split("=", 1)
+    if not value or value[0] in "'\"":
+        return arg
+    if key.lstrip("+~") in PATH_KEYS and value[0] != "[":
+        if "," not in value or os.path.exists(value):
+            return f"{key}={_quoted(value)}"
+        return arg
+    if value.isascii() or value[0] in "[{":
+        return arg
+    return f"{key}={_quoted(value)}"
+
+
+def prepare_argv(app: str, argv: list[str] | None = None) -> list[str]:
+    """sys.argv[1:] for Hydra (in place when `argv` is None): file names quoted, and dfl-predict's `threshold=X`
+    (a number) read as its fixed threshold. Run where an app starts (cli.launch, common.hydra_app), never on
+    import; quoting twice changes nothing."""
+    args = sys.argv[1:] if argv is None else argv
+    out = []
+    for a in args:
+        if app == "predict" and a.startswith("threshold=") and _is_number(a.split("=", 1)[1]):
+            a = f"{PREDICT_THRESHOLD}={a.split('=', 1)[1]}"
+        out.append(quote_override(a))
+    if argv is None:
+        sys.argv[1:] = out
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
