@@ -243,7 +243,7 @@ def face_detection_table(frames: list[np.ndarray], detectors: tuple[str, ...] = 
         row = {}
         for det in detectors:
             t0 = time.perf_counter()
-            found = sum(detect_face(v[name], det) is not None for v in variants)
+            found = sum(detect_face(v[name], det, 0.0) is not None for v in variants)
             row[det] = {"found": found, "ms_per_frame": 1000 * (time.perf_counter() - t0) / len(frames)}
         out["variants"][name] = row
     return out

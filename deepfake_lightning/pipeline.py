@@ -4,10 +4,12 @@ and dfl-chain: which step takes which override, running a step, resuming what is
 from __future__ import annotations
 
 import functools
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -16,6 +18,30 @@ from deepfake_lightning.config import compose_app, config_folders
 from deepfake_lightning.results import METRICS_FILE, load_metrics
 
 MODELS = {"baseline": "milestone", "general": "general", "specialist": "specialist"}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a data profile (conf/profile/<name>.yaml) means for the chain: the prefix of the experiments its three
+    trainings run (`<prefix>_milestone`, ...) and the YOLO11-cls baselines it trains (with their experiments)."""
+
+    experiments: str
+    yolos: dict[str, str]
+
+
+# The one place that knows the profiles (make paper's --profile choices, dfl-chain's `profile`).
+PROFILES = {
+    "demo": Profile("demo", {"yolo11n": "demo_yolo11n"}),  # the CPU demo runs the nano model only
+    "demo_scratch": Profile("demo_scratch", {"yolo11n": "demo_scratch_yolo11n"}),
+    "full": Profile("paper", {"yolo11n": "yolo11n", "yolo11s": "yolo11s"}),  # the paper ran both
+}
+
+
+def profile_of(name: str) -> Profile:
+    """The Profile of a profile name, or an error listing them."""
+    if name not in PROFILES:
+        raise ValueError(f"profile={name}: must be one of {sorted(PROFILES)}")
+    return PROFILES[name]
 
 
 app_config = functools.cache(compose_app)  # an app's composed default config, once per process
@@ -92,7 +118,7 @@ def chain(
 
     `train_args` go to the three trainings only (e.g. model.net.arch=efficientnet_b0 for a backbone sweep).
     """
-    prefix = profile if profile.startswith("demo") else "paper"  # demo -> demo_general, demo_scratch_general
+    prefix = profile_of(profile).experiments
     seed_arg = [] if seed is None else [f"seed={seed}"]  # the model seed; split.seed stays fixed
     group = f"paper-{out.name}"  # W&B: the trainings and the results run of this chain in one group
     out.mkdir(parents=True, exist_ok=True)
@@ -142,14 +168,12 @@ def chain(
             *seed_arg,
         ]
         step("ensemble", "ensemble", args, out / "ensemble")
-    # The paper ran YOLO11n-cls and YOLO11s-cls; the CPU demo runs the nano model only.
-    for name in ("yolo11n",) if profile.startswith("demo") else ("yolo11n", "yolo11s"):
+    for name, exp in profile_of(profile).yolos.items():
         if no_yolo:
             break
         if name in load_metrics(out).get("models", {}) and not fresh:
             print(f"==> {name}: done before, reusing its results")
             continue
-        exp = f"{prefix}_{name}" if profile.startswith("demo") else name
         args = [
             f"experiment={exp}",
             f"data.root={root}",
@@ -163,3 +187,87 @@ def chain(
     if not (out / "gradcam" / "grid.png").is_file() or fresh:
         step("gradcam", "gradcam", [f"out_dir={out}", f"hydra.run.dir={out}/gradcam/run"], out / "gradcam")
     step("report", "report", [f"out_dir={out}", f"hydra.run.dir={out}/report", f"wandb_group={group}"], out / "report")
+
+
+def run(
+    root: Path,
+    out: Path,
+    profile: str,
+    overrides: Sequence[str] = (),
+    seeds: Sequence[int] = (),
+    jobs: int = 1,
+    fresh: bool = False,
+    *,
+    no_yolo: bool,
+    seed: int | None = None,
+    train_args: Sequence[str] = (),
+) -> dict:
+    """The chain, the one runner behind `make paper` and dfl-chain: extract once, then train x3, ensemble, YOLO,
+    Grad-CAM and report into `out` (model seed `seed`), or with `seeds` once per model seed into out/seed-N (`jobs`
+    at a time) and their summary into `out`; returns out's metrics.json. `overrides` reach every step that has the
+    key; `train_args` the three trainings only."""
+    from deepfake_lightning.evaluation.claims import SEEDS_ADVISED
+    from deepfake_lightning.evaluation.seeds import seed_advice, seed_summary, write_seed_report
+    from deepfake_lightning.results import write_metrics
+    from deepfake_lightning.runtime import JOBS_ENV
+
+    profile_of(profile)
+    root, out = Path(root).resolve(), Path(out).resolve()
+    if not root.is_dir():
+        raise SystemExit(f"data root {root} is not a folder (data.root)")
+    overrides = [o for o in overrides if o != "--"]
+    if seeds and any(o.split("=", 1)[0].lstrip("+~") == "seed" for o in overrides):
+        raise SystemExit("give the model seeds with SEEDS=..., not seed= in ARGS")
+    unused = unaccepted(overrides)
+    if unused:
+        raise SystemExit(
+            f"ARGS: {' '.join(unused)}: no step of the chain ({', '.join(STEP_APPS)}) has that key; "
+            "check the spelling (dfl-train --cfg job shows a step's keys) or add + for a new key"
+        )
+    if jobs < 1:
+        raise SystemExit(f"JOBS={jobs}: give 1 or more")
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+
+    def for_app(config_name: str) -> list[str]:
+        return [o for o in overrides if applies_to(o, config_name)]
+
+    # Extraction and the split are shared by every seed: only the model seed changes between chains.
+    split_file = extract(root, out, profile, for_app)
+
+    def one(folder: Path, s: int | None) -> None:
+        chain(root, folder, split_file, profile, for_app, fresh, no_yolo, s, train_args)
+
+    if not seeds:
+        one(out, seed)
+        print(f"\nREPORT.md: {out / 'REPORT.md'}  (whole chain {time.monotonic() - t0:.0f}s)")
+        print(
+            "The claim's verdict here is about this trained model on this test split. For a verdict about the "
+            f"recipe (over the randomness of training), run at least {SEEDS_ADVISED} model seeds: "
+            f'SEEDS="{" ".join(str(i) for i in range(SEEDS_ADVISED))}".'
+        )
+        return load_metrics(out)
+    if jobs == 1:
+        for s in seeds:
+            print(f"\n=== seed {s} ===", flush=True)
+            one(out / f"seed-{s}", s)
+    else:
+        # Several seed chains at once: every step they start divides the cores by the jobs (runtime.py).
+        from concurrent.futures import ThreadPoolExecutor
+
+        os.environ[JOBS_ENV] = str(jobs)
+        print(f"\n=== seeds {list(seeds)}, {jobs} at a time ===", flush=True)
+        with ThreadPoolExecutor(jobs) as pool:
+            for f in [pool.submit(one, out / f"seed-{s}", s) for s in seeds]:
+                f.result()
+    per_seed = {s: load_metrics(out / f"seed-{s}") for s in seeds}
+    summary = seed_summary(per_seed, {s: out / f"seed-{s}" for s in seeds})
+    write_metrics(out, summary, "seeds")
+    report = write_seed_report(out, summary)
+    print(f"\nREPORT.md: {report}  ({len(seeds)} seeds, {time.monotonic() - t0:.0f}s)")
+    rc = summary.get("recipe_claim")
+    if rc:
+        print(f"The claim over {len(seeds)} seeds (the recipe): {rc['verdict']}")
+    if len(seeds) < SEEDS_ADVISED:
+        print(seed_advice(len(seeds)))
+    return summary

@@ -67,3 +67,10 @@ def evaluate(val, test, threshold: dict, bootstrap=None, paper_protocol: bool = 
 
 # The configs a researcher edits (experiments, sweeps, profiles): the checkout's conf/, ahead of the package's.
 RESEARCH_CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def build_resnet50(**kw):
+    """The paper's ResNet-50 with its head, for tests (model/resnet50_baseline.yaml's dropout 0.5, two classes)."""
+    from deepfake_lightning.models.backbones import build_backbone
+
+    return build_backbone("resnet50", **{"head": "enhanced", "dropout": 0.5, "num_classes": 2, **kw})

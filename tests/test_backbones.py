@@ -8,11 +8,11 @@ from torch import nn
 from deepfake_lightning.evaluation.gradcam import cam_maps, cam_target
 from deepfake_lightning.models.backbones import (
     build_backbone,
-    build_resnet50,
     check_input_size,
     classifier_name,
     early_layers,
 )
+from tests.helpers import build_resnet50
 
 # (arch, input size for the test, parts that `early` must freeze, parts that must stay trainable)
 FAST = [
@@ -37,7 +37,7 @@ def _trainable(net: nn.Module, name: str) -> bool:
 @pytest.mark.parametrize(("arch", "size", "frozen", "free"), FAMILIES)
 def test_family_builds_trains_freezes_and_gives_a_cam(arch, size, frozen, free):
     torch.manual_seed(0)
-    net = build_backbone(arch, head="enhanced", freeze_layers="early")
+    net = build_backbone(arch, "enhanced", 0.5, 2, freeze_layers="early")
     head = net.get_submodule(classifier_name(net).rpartition(".")[0] or classifier_name(net))
     assert isinstance(net.get_submodule(classifier_name(net)), nn.Linear)
     assert any(isinstance(m, nn.BatchNorm1d) for m in net.modules()), "the enhanced head (with BatchNorm) is in place"
@@ -57,19 +57,19 @@ def test_family_builds_trains_freezes_and_gives_a_cam(arch, size, frozen, free):
 
 
 def test_resnet50_early_is_the_papers_freezing_and_the_old_builder_matches():
-    net = build_backbone("resnet50", freeze_layers="early")
+    net = build_backbone("resnet50", "enhanced", 0.5, 2, freeze_layers="early")
     assert early_layers(net) == ["conv1", "bn1", "layer1", "layer2"]
     torch.manual_seed(3)
     a = build_resnet50(head="enhanced")
     torch.manual_seed(3)
-    b = build_backbone("resnet50", head="enhanced")
+    b = build_backbone("resnet50", "enhanced", 0.5, 2)
     assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
 
 
 def test_unknown_arch_and_too_small_input_name_the_keys():
     with pytest.raises(ValueError, match="model.net.arch='nope'"):
-        build_backbone("nope")
-    vit = build_backbone("vit_b_16")
+        build_backbone("nope", "enhanced", 0.5, 2)
+    vit = build_backbone("vit_b_16", "enhanced", 0.5, 2)
     with pytest.raises(ValueError, match=r"model.net.arch=vit_b_16 cannot take model.input_size=64.*224"):
         check_input_size(vit, 64)
     check_input_size(vit, 224)
@@ -78,7 +78,7 @@ def test_unknown_arch_and_too_small_input_name_the_keys():
 @pytest.mark.parametrize("arch", ["efficientnet_b0", pytest.param("convnext_tiny", marks=pytest.mark.slow)])
 def test_onnx_export_parity(arch, tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
-    net = build_backbone(arch, head="enhanced").eval()
+    net = build_backbone(arch, "enhanced", 0.5, 2).eval()
     x = torch.randn(2, 3, 64, 64)
     path = tmp_path / f"{arch}.onnx"
     torch.onnx.export(net, (x,), str(path), input_names=["x"], output_names=["y"], opset_version=17, dynamo=False)

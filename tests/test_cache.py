@@ -19,14 +19,16 @@ from tests.conftest import make_dm
 def test_reuse_and_rebuild(tiny_root, tmp_path, caplog):
     items = list_celebdf(tiny_root)[:6]
     cfg = packaged_extract_config(image_size=24)
-    a = build_cache(tiny_root, items, cfg, tmp_path)
+    a = build_cache(tiny_root, items, cfg, tmp_path, chunk_files=32)
     assert a.frames.shape == (6, 24, 24, 3) and a.frames.dtype == np.uint8
     with caplog.at_level(logging.INFO):
-        b = build_cache(tiny_root, items, cfg, tmp_path)
+        b = build_cache(tiny_root, items, cfg, tmp_path, chunk_files=32)
     assert b.path == a.path and "reusing" in caplog.text
-    c = build_cache(tiny_root, items, packaged_extract_config(image_size=24, frames_per_video=2), tmp_path)
+    c = build_cache(
+        tiny_root, items, packaged_extract_config(image_size=24, frames_per_video=2), tmp_path, chunk_files=32
+    )
     assert c.path != a.path and len(c) == 12
-    d = build_cache(tiny_root, items[:5], cfg, tmp_path)
+    d = build_cache(tiny_root, items[:5], cfg, tmp_path, chunk_files=32)
     assert d.path != a.path and len(d) == 5
 
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from deepfake_lightning.evaluation.claims import seed_interval
 from deepfake_lightning.evaluation.compare import TestScores, compare_recipes, verdict
-from deepfake_lightning.evaluation.statistics import group_weights, seed_interval
+from deepfake_lightning.evaluation.statistics import group_weights
 
 
 def test_seed_interval_by_hand():

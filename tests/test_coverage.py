@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from deepfake_lightning.evaluation.statistics import SEEDS_ADVISED, two_level_claim
+from deepfake_lightning.evaluation.claims import SEEDS_ADVISED, two_level_claim
 
 G, REAL, FAKE = 30, 3, 3  # identities in the test split, real and fake items each
 TAU, SEED_SD, ITEM_SD = 0.7, 0.3, 0.6  # identity effect, seed effect (new recipe), each seed's own noise

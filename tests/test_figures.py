@@ -8,19 +8,16 @@ import numpy as np
 import pytest
 
 from deepfake_lightning.config import CRITERIA
+from deepfake_lightning.evaluation.calibration import calibrated_logits, fit_calibration
+from deepfake_lightning.evaluation.claims import CLAIM_METRICS, paired_claim, two_level_claim
+from deepfake_lightning.evaluation.deployment import deployment_rates
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores
 from deepfake_lightning.evaluation.statistics import (
-    CLAIM_METRICS,
-    calibrated_logits,
-    deployment_rates,
-    fit_calibration,
     group_weights,
-    paired_claim,
     percentile_interval,
     rechosen_thresholds,
     resampled_metrics,
-    two_level_claim,
     weighted_rates,
 )
 from deepfake_lightning.evaluation.thresholds import sweep_thresholds

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from deepfake_lightning.data.splits import resampling_groups
+from deepfake_lightning.evaluation.calibration import fit_calibration
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.operating import better_on_val, in_words
 from deepfake_lightning.evaluation.protocol import Scores
-from deepfake_lightning.evaluation.statistics import MIN_GROUPS, fit_calibration, rechosen_thresholds
+from deepfake_lightning.evaluation.statistics import MIN_GROUPS, rechosen_thresholds
 from deepfake_lightning.evaluation.thresholds import sweep_thresholds
 from tests.helpers import evaluate, rule
 

@@ -97,7 +97,7 @@ def test_lite_head_freezing_cam_and_weights_description():
 
 def test_lite_onnx_export_parity(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
-    net = build_backbone("efficientnet_lite0", head="baseline", dropout=0.0, num_classes=2, input_size=64).eval()
+    net = build_backbone("efficientnet_lite0", "baseline", 0.0, 2, input_size=64).eval()
     x = torch.randn(2, 3, 64, 64)
     path = tmp_path / "lite.onnx"
     torch.onnx.export(net, x, str(path), input_names=["x"], output_names=["y"], dynamo=False)

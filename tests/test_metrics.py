@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from deepfake_lightning.evaluation.calibration import p_fake_from_logits
 from deepfake_lightning.evaluation.metrics import (
     DetectionMetrics,
     classification_report,
@@ -13,7 +14,7 @@ from deepfake_lightning.evaluation.metrics import (
     equal_error_rate,
 )
 from deepfake_lightning.evaluation.protocol import Scores, aggregate_videos
-from deepfake_lightning.models.ensemble import fit_weight, fuse_logits, p_fake_from_logits
+from deepfake_lightning.models.ensemble import fit_weight, fuse_logits
 from tests.helpers import evaluate, rule
 
 

@@ -91,9 +91,9 @@ def test_ensemble_metrics_schema_and_report(trained, tmp_path):
     # curves read them instead of re-fusing raw logits.
     import numpy as np
 
+    from deepfake_lightning.evaluation.calibration import calibrated_logits, p_fake_from_logits
     from deepfake_lightning.evaluation.metrics import detection_metrics
-    from deepfake_lightning.evaluation.statistics import calibrated_logits
-    from deepfake_lightning.models.ensemble import fuse_logits, p_fake_from_logits
+    from deepfake_lightning.models.ensemble import fuse_logits
 
     pr = np.load(out / "predictions.npz")
     fused = fuse_logits(pr["test_main"], pr["test_specialist"], metrics["ensemble"]["weight"])

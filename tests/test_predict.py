@@ -26,7 +26,7 @@ def _cfg(run, inp, **kw):
         "format": "jsonl",
         "aggregate": "mean",
         "frames_per_video": None,
-        "threshold": None,
+        "fixed_threshold": None,
         "batch_size": 4,
         "device": "cpu",
     }
@@ -134,7 +134,7 @@ def test_predict_checks_choices_first_and_warns_on_a_degenerate_threshold(ensemb
     err = capsys.readouterr().err
     assert "warning: the val-chosen threshold 0.00 calls all fake on val" in err and "0.42" in err
     assert "calls all fake" in results[0]["threshold_warning"]
-    assert "threshold_warning" not in predict(_cfg(run, image, threshold=0.5))[0]
+    assert "threshold_warning" not in predict(_cfg(run, image, fixed_threshold=0.5))[0]
 
 
 def test_a_file_name_with_spaces_and_non_ascii_is_passed_as_it_is(ensemble_dir, tiny_root, tmp_path):

@@ -120,19 +120,19 @@ def test_only_training_frames_are_blended_and_the_fallback_is_recorded(tiny_root
 def test_loading_weights_says_what_it_loaded(tmp_path, caplog):
     from deepfake_lightning.models.backbones import build_backbone, load_weights
 
-    net = build_backbone("mobilenet_v3_small", head="baseline")
+    net = build_backbone("mobilenet_v3_small", "baseline", 0.0, 2)
     state = net.state_dict()
     partial = {k: v for k, v in state.items() if not k.startswith("classifier")}
     partial["extra.weight"] = torch.zeros(1)
     torch.save(partial, tmp_path / "partial.pt")
     caplog.set_level(logging.INFO)
-    report = load_weights(build_backbone("mobilenet_v3_small", head="baseline"), tmp_path / "partial.pt")
+    report = load_weights(build_backbone("mobilenet_v3_small", "baseline", 0.0, 2), tmp_path / "partial.pt")
     assert report["loaded"] == len(partial) - 1 and report["unexpected"] == ["extra.weight"]
     assert report["missing"] and all(k.startswith("classifier") for k in report["missing"])
     assert any("loaded" in r.message and "partial.pt" in r.message for r in caplog.records)
     torch.save({"something.else": torch.zeros(3)}, tmp_path / "none.pt")
     with pytest.raises(ValueError, match="matches no tensor"):
-        load_weights(build_backbone("mobilenet_v3_small", head="baseline"), tmp_path / "none.pt")
+        load_weights(build_backbone("mobilenet_v3_small", "baseline", 0.0, 2), tmp_path / "none.pt")
 
 
 def test_make_paper_knows_when_pseudo_fakes_are_on():
@@ -143,9 +143,9 @@ def test_make_paper_knows_when_pseudo_fakes_are_on():
 
 
 def test_with_and_without_pseudo_fakes_compared_on_one_split(tiny_root, tmp_path):
-    from deepfake_lightning.apps.ensemble import PLAIN
     from deepfake_lightning.apps.ensemble import run as run_ensemble
     from deepfake_lightning.apps.train import train
+    from deepfake_lightning.evaluation.claims import PLAIN
     from deepfake_lightning.evaluation.report import write_report
 
     runs = {}

@@ -3,15 +3,14 @@
 import numpy as np
 import pytest
 
+from deepfake_lightning.evaluation.claims import claim_verdict, paired_claim
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.statistics import (
     CI_METRICS,
     bootstrap_ci,
-    claim_verdict,
     degenerate_threshold,
     group_counts,
     group_weights,
-    paired_claim,
     rechosen_thresholds,
     weighted_metrics,
 )
@@ -120,7 +119,7 @@ def test_rechosen_thresholds_vary_and_degenerate_is_named():
 
 
 def test_deployment_rates_worked_example():
-    from deepfake_lightning.evaluation.statistics import deployment_rates
+    from deepfake_lightning.evaluation.deployment import deployment_rates
 
     # Real recall 0.9, fake recall 0.8, 10% fakes: of 1,000 items, 100 fakes (80 flagged) and 900 real
     # (90 flagged): PPV 80/170, NPV 810/830, 1,000 false alarms per 10,000 real, 1,700 flagged per 10,000.
@@ -148,7 +147,7 @@ def test_target_fpr_criterion():
 
 
 def test_ece_zero_when_perfectly_calibrated_and_temperature_keeps_ranking():
-    from deepfake_lightning.evaluation.statistics import calibrated_logits, expected_calibration_error, fit_calibration
+    from deepfake_lightning.evaluation.calibration import calibrated_logits, expected_calibration_error, fit_calibration
 
     # In each bin the share of fakes equals the score: 0.2 -> 1 fake in 5, 0.8 -> 4 in 5.
     p = np.r_[np.full(5, 0.2), np.full(5, 0.8)]

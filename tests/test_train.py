@@ -10,10 +10,10 @@ from omegaconf import open_dict
 
 from deepfake_lightning.apps.common import CONFIG_DIR
 from deepfake_lightning.apps.train import train
-from deepfake_lightning.models.backbones import build_resnet50, keep_frozen_bn_eval
+from deepfake_lightning.models.backbones import keep_frozen_bn_eval
 from deepfake_lightning.models.classifier import specialist_class_weights
 from deepfake_lightning.models.loading import build_classifier
-from tests.helpers import RESEARCH_CONF, compose_cfg, tiny_train_overrides
+from tests.helpers import RESEARCH_CONF, build_resnet50, compose_cfg, tiny_train_overrides
 
 EXPERIMENTS = sorted(p.stem for p in (RESEARCH_CONF / "experiment").glob("*.yaml") if "yolo" not in p.stem)
 

@@ -93,10 +93,10 @@ def test_face_box_on_a_large_frame_maps_back(monkeypatch):
         return (10, 20, 30, 40)
 
     monkeypatch.setattr(faces, "_detect", fake_detect)
-    box = faces.detect_face(np.zeros((1080, 1920, 3), np.uint8))
+    box = faces.detect_face(np.zeros((1080, 1920, 3), np.uint8), "haar", 0.0)
     assert max(seen["shape"]) == faces.DETECT_MAX_SIDE
     assert box == (30, 60, 90, 120)  # scaled by 1920 / 640 = 3
-    assert faces.detect_face(np.zeros((100, 120, 3), np.uint8)) == (10, 20, 30, 40)
+    assert faces.detect_face(np.zeros((100, 120, 3), np.uint8), "haar", 0.0) == (10, 20, 30, 40)
 
 
 def test_one_face_track_per_video():
@@ -121,7 +121,7 @@ def test_dlib_finds_a_face_and_frames_without_one_are_tracked(tiny_root, monkeyp
     found = None
     for v in videos:
         frames = read_frames(v, 4)
-        boxes = [faces.detect_face(f, "dlib") for _, f in frames]
+        boxes = [faces.detect_face(f, "dlib", 0.0) for _, f in frames]
         if any(boxes):
             found = (v, frames, boxes)
             break
@@ -130,7 +130,7 @@ def test_dlib_finds_a_face_and_frames_without_one_are_tracked(tiny_root, monkeyp
     h, w = frames[0][1].shape[:2]
     x, y, bw, bh = next(b for b in boxes if b)
     assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h
-    assert faces.detect_face(np.zeros((h, w, 3), np.uint8), "dlib") is None
+    assert faces.detect_face(np.zeros((h, w, 3), np.uint8), "dlib", 0.0) is None
     # Hide the face in every frame but the first: the others take its box.
     first = next(b for b in boxes if b)
     calls = iter([first] + [None] * (len(frames) - 1))

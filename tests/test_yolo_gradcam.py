@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from deepfake_lightning.evaluation.gradcam import LogitsOnly, cam_maps, overlays, resnet_layers, yolo_layers
-from deepfake_lightning.models.backbones import build_resnet50
 from deepfake_lightning.models.yolo import export_split_folders, p_fake_from_probs, predict_p_fake, train_yolo
+from tests.helpers import build_resnet50
 
 
 def test_class_index_mapping():
@@ -54,10 +54,11 @@ def no_network(monkeypatch):
 def test_yolo_trains_one_epoch_offline(tiny_dm, tmp_path, no_network):
     idx = tiny_dm.cache.index
     export_split_folders(tiny_dm.cache.frames, idx["label"], tiny_dm.split, idx["row"], tmp_path / "data")
-    best = train_yolo(tmp_path / "data", tmp_path / "run", "yolo11n-cls.yaml", epochs=1, imgsz=32, batch=16)
+    best = train_yolo(tmp_path / "data", tmp_path / "run", "yolo11n-cls.yaml", epochs=1, imgsz=32, batch=16,
+                      device=None, workers=0, seed=0)  # fmt: skip
     assert best.is_file()
     test_rows = idx["row"][tiny_dm.rows("test")][:5]
-    p = predict_p_fake(best, [tiny_dm.cache.frames[r] for r in test_rows], tmp_path / "run", imgsz=32)
+    p = predict_p_fake(best, [tiny_dm.cache.frames[r] for r in test_rows], tmp_path / "run", imgsz=32, batch=16)
     assert p.shape == (len(test_rows),) and ((p >= 0) & (p <= 1)).all()
     assert (tmp_path / "run" / "ultralytics_config").is_dir()
 

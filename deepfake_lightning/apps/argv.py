@@ -11,6 +11,8 @@ PATH_KEYS = frozenset(
     {"input", "output", "run", "out_dir", "data.root", "data_root", "data.split_file", "general", "specialist",
      "baseline", "compare_general", "ckpt_path", "paths.cache_dir"}
 )  # fmt: skip
+# Of those, the ones an app writes: never a sweep of existing names, so always quoted.
+WRITTEN_KEYS = frozenset({"output", "out_dir"})
 # dfl-predict's fixed threshold: `threshold` is also a config group, which Hydra would try to select.
 PREDICT_THRESHOLD = "fixed_threshold"
 
@@ -23,14 +25,14 @@ def _quoted(value: str) -> str:
 def quote_override(arg: str) -> str:
     """A `key=value` override whose value Hydra's grammar would reject unquoted, quoted for it; anything else as
     it is. Quoted: a non-ASCII value (any key), and the value of a path key (PATH_KEYS) unless it is already
-    quoted, a list, or a comma-separated sweep of names that do not exist as one file."""
+    quoted, a list, or (a key the app reads) a comma-separated sweep of names that do not exist as one file."""
     if arg.startswith("-") or "=" not in arg:
         return arg
     key, value = arg.split("=", 1)
     if not value or value[0] in "'\"":
         return arg
     if key.lstrip("+~") in PATH_KEYS and value[0] != "[":
-        if "," not in value or os.path.exists(value):
+        if "," not in value or os.path.exists(value) or key.lstrip("+~") in WRITTEN_KEYS:
             return f"{key}={_quoted(value)}"
         return arg
     if value.isascii() or value[0] in "[{":

@@ -12,25 +12,17 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import app_start, hydra_app, run_app
-from deepfake_lightning.pipeline import applies_to, chain, extract
-from deepfake_lightning.results import load_metrics
+from deepfake_lightning.pipeline import run as run_chain
 
 
 def run(cfg: DictConfig) -> dict:
-    """One chain into cfg.out_dir (with model.net.arch=cfg.arch for the three trainings, when given)."""
+    """One chain into cfg.out_dir (with model.net.arch=cfg.arch for the three trainings, when given), by the runner
+    `make paper` also calls (pipeline.run)."""
     app_start(cfg)
-    root, out = Path(str(cfg.data_root)).resolve(), Path(str(cfg.out_dir)).resolve()
-    if not root.is_dir():
-        raise FileNotFoundError(f"data_root={root} is not a folder")
-    overrides = [str(o) for o in cfg.get("overrides") or []]
-
-    def for_app(config_name: str) -> list[str]:
-        return [o for o in overrides if applies_to(o, config_name)]
-
-    split_file = extract(root, out, str(cfg.profile), for_app)
     arch = [f"model.net.arch={cfg.arch}"] if cfg.get("arch") else []  # null: the profile's experiments' own
-    chain(root, out, split_file, str(cfg.profile), for_app, False, bool(cfg.no_yolo), int(cfg.seed), arch)
-    return load_metrics(out)
+    overrides = [str(o) for o in cfg.get("overrides") or []]
+    return run_chain(Path(str(cfg.data_root)), Path(str(cfg.out_dir)), str(cfg.profile), overrides,
+                     no_yolo=bool(cfg.no_yolo), seed=int(cfg.seed), train_args=arch)  # fmt: skip
 
 
 @hydra_app("chain")

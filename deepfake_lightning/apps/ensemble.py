@@ -14,19 +14,15 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
-from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
-from deepfake_lightning.evaluation.statistics import (
-    CLAIM_METRICS,
+from deepfake_lightning.evaluation.calibration import (
+    calibrate,
     calibrated_logits,
-    comparison_verdict,
-    expected_calibration_error,
-    fit_calibration,
-    paired_claim,
-    paired_differences,
-    rechosen_thresholds,
-    reliability_bins,
+    p_fake_from_logits,
 )
-from deepfake_lightning.models.ensemble import EnsembleModule, fit_weight, fuse_logits, p_fake_from_logits
+from deepfake_lightning.evaluation.claims import PLAIN, ensemble_claim, pseudo_fake_comparison
+from deepfake_lightning.evaluation.deployment import deployment_summary
+from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores, video_thresholds
+from deepfake_lightning.models.ensemble import EnsembleModule, fit_weight, fuse_logits
 from deepfake_lightning.models.loading import datamodule_from_run, load_classifier
 from deepfake_lightning.results import run_folder
 
@@ -58,120 +54,6 @@ def collect(
     if (merged["labels"] != dm.cache.index["label"][rows]).any():
         raise RuntimeError(f"{stage}: predicted labels differ from the cache index")
     return merged
-
-
-def calibrate(
-    evaluated: dict, val_labels: np.ndarray, test_labels: np.ndarray, how: str, val_groups: np.ndarray | None = None
-) -> dict[str, Any]:
-    """A calibration per model fitted on val logits (bounded; see statistics.fit_calibration), and ECE on val
-    and test before and after it.
-
-    `how=none` fits Platt scaling for the report only; `temperature` or `platt` applies each model's fit
-    downstream, except where the fit reached a bound or did not lower the NLL on held-out folds of val's groups
-    (then that model keeps its raw scores, and `applied` is False for it with the reason).
-    """
-    method = "platt" if how == "none" else how
-    out: dict[str, Any] = {
-        "requested": how,
-        "method": f"{method} scaling of the logit difference, NLL on val, bounded",
-        "applied": False,
-        "models": {},
-    }
-    for name, (lv, lt) in evaluated.items():
-        fit = fit_calibration(lv, val_labels, method, val_groups)
-        row: dict[str, Any] = {**fit, "applied": how != "none" and fit["apply"]}
-        del row["apply"]
-        if how != "none" and not fit["apply"]:
-            log.warning("calibration of %s not applied: %s", name, fit["reason"])
-        t, b = (fit["temperature"], fit["bias"]) if fit["apply"] else (1.0, 0.0)
-        for split, logits, labels in (("val", lv, val_labels), ("test", lt, test_labels)):
-            before, after = p_fake_from_logits(logits), p_fake_from_logits(calibrated_logits(logits, t, b))
-            row[f"ece_{split}_before"] = expected_calibration_error(labels, before)
-            row[f"ece_{split}_after"] = expected_calibration_error(labels, after)
-            row[f"reliability_{split}_before"] = reliability_bins(labels, before)
-            row[f"reliability_{split}_after"] = reliability_bins(labels, after)
-        out["models"][name] = row
-    out["applied"] = any(r["applied"] for r in out["models"].values())
-    return out
-
-
-def deployment(models: dict[str, Any]) -> dict[str, Any]:
-    """Each model at its val-chosen threshold (and the baseline at 0.5) at each deployment prevalence of fakes,
-    with the intervals evaluate_scores computed from the same resamples as the recalls'."""
-    out: dict[str, Any] = {}
-    for name, block in models.items():
-        for label, dep in (block.get("deployment") or {}).items():
-            if label == "val-chosen" or name == "baseline":
-                out[f"{name}@{label}"] = dep
-    return out
-
-
-def claim(
-    val: dict, test: dict, evaluated: dict, rule: dict[str, Any], boot: dict[str, Any], models: dict[str, Any]
-) -> dict[str, Any]:
-    """The paper's claim as a paired bootstrap on test: ensemble at its val-chosen threshold minus baseline at 0.5.
-
-    The estimate is the difference of the two reported blocks; the interval re-chooses the ensemble's
-    threshold on val resamples (as its own interval does). It speaks for these trained models on this
-    test split; `make paper SEEDS=...` gives the verdict over model seeds (evaluation/seeds.py).
-    """
-    p_ens = p_fake_from_logits(evaluated["ensemble"][1])
-    p_base = p_fake_from_logits(evaluated["baseline"][1])
-    n = max(int(boot["n"]), 1)
-    t_point = float(models["ensemble"]["threshold"])
-    t_res = None
-    if boot["rechoose_threshold"] and boot["n"] > 0:
-        p_val = p_fake_from_logits(evaluated["ensemble"][0])
-        r = rechosen_thresholds(val["labels"], p_val, val["groups"], rule, n, boot["seed"] + 1)
-        t_res = r.thresholds
-    out = paired_claim(
-        test["labels"], test["groups"], p_ens, t_point, p_base, 0.5, n, boot["seed"], boot["level"],
-        boot["min_defined_share"], t_res, (models["ensemble"]["test"], models["baseline"]["test_at_0.5"]),
-    )  # fmt: skip
-    out["compared"] = "ensemble at its val-chosen threshold minus baseline at 0.5, test split, paired group resamples"
-    out["threshold_fallbacks"] = r.fell_back if t_res is not None else None
-    out["scope"] = "these trained models, on this test split (model seed fixed; make paper SEEDS=... for the recipe)"
-    out["threshold_rechosen_on_val_resamples"] = t_res is not None
-    out["groups"]["unit"] = str(test["group_unit"])
-    out["estimate_threshold"] = t_point
-    if boot["n"] <= 0:
-        for k in CLAIM_METRICS:
-            out[k]["ci"] = None
-        out["verdict"] = "not shown"
-        out["note"] = "report.bootstrap=0: no intervals, so no verdict from a point estimate"
-    return out
-
-
-PLAIN = "general_without_pseudo_fakes"
-COMPARED = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
-
-
-def compare_pseudo_fakes(
-    val: dict, test: dict, evaluated: dict, rule: dict[str, Any], boot: dict[str, Any], models: dict[str, Any]
-) -> dict[str, Any]:
-    """General with pseudo-fakes minus general without, each at its val-chosen threshold, paired video resamples
-    of the test split (thresholds re-chosen on val resamples); verdict `helped` / `hurt` / `not shown` from the
-    ROC AUC and balanced-accuracy intervals."""
-    n = max(int(boot["n"]), 1)
-    ps = {m: [p_fake_from_logits(evaluated[m][i]) for i in (0, 1)] for m in ("general", PLAIN)}
-    t = {m: float(models[m]["threshold"]) for m in ps}
-    fell_back = None
-    if boot["rechoose_threshold"] and boot["n"] > 0:
-        r = {m: rechosen_thresholds(val["labels"], ps[m][0], val["groups"], rule, n, boot["seed"] + 1) for m in ps}
-        t = {m: x.thresholds for m, x in r.items()}
-        fell_back = sum(x.fell_back for x in r.values())
-    out = paired_differences(
-        test["labels"], test["groups"], ps["general"][1], t["general"], ps[PLAIN][1], t[PLAIN], COMPARED, n,
-        boot["seed"], boot["level"], boot["min_defined_share"], (models["general"]["test"], models[PLAIN]["test"]),
-    )  # fmt: skip
-    out["verdict"] = comparison_verdict(out) if boot["n"] > 0 else "not shown"
-    out["compared"] = (
-        "general trained with pseudo-fakes minus general trained without, each at its val-chosen threshold"
-    )
-    out["scope"] = "these two trained models, on this test split (one model seed)"
-    out["threshold_fallbacks"] = fell_back
-    out["groups"]["unit"] = str(test["group_unit"])
-    return out
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -297,9 +179,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     metrics.setdefault("models", {}).update(models)
     metrics["calibration"] = calibration
-    metrics["deployment"] = deployment(models)
+    metrics["deployment"] = deployment_summary(models)
     if "baseline" in evaluated:
-        metrics["claim"] = claim(val, test, evaluated, thr, bootstrap_settings(cfg.report), models)
+        metrics["claim"] = ensemble_claim(val, test, evaluated, thr, bootstrap_settings(cfg.report), models)
         c = metrics["claim"]
         print(
             f"[claim] ensemble@val-threshold - baseline@0.5 on test: balanced acc "
@@ -307,7 +189,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             f"{c['real_recall']['estimate']:+.3f} {c['real_recall']['ci']}: {c['verdict']}"
         )
     if PLAIN in evaluated:
-        metrics["pseudo_fake_comparison"] = compare_pseudo_fakes(
+        metrics["pseudo_fake_comparison"] = pseudo_fake_comparison(
             val, test, evaluated, thr, bootstrap_settings(cfg.report), models
         )
         c = metrics["pseudo_fake_comparison"]

@@ -17,6 +17,7 @@ from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
+from deepfake_lightning.evaluation.calibration import calibrated_logits, p_fake_from_logits
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
@@ -30,8 +31,7 @@ from deepfake_lightning.evaluation.protocol import (
 )
 from deepfake_lightning.evaluation.report import write_eval_report
 from deepfake_lightning.evaluation.seeds import threshold_rule
-from deepfake_lightning.evaluation.statistics import ROBUST_METRICS, calibrated_logits
-from deepfake_lightning.models.ensemble import p_fake_from_logits
+from deepfake_lightning.evaluation.statistics import ROBUST_METRICS
 from deepfake_lightning.models.loading import Predictor, load_predictor
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ def models_of(pred: Predictor, stored: tuple[dict[str, Any], Any] | None) -> dic
 
 @torch.inference_mode()
 def score_models(
-    pred: Predictor, models: dict[str, dict[str, Any]], dm: FrameCacheDataModule, device: str, subset: str = "all"
+    pred: Predictor, models: dict[str, dict[str, Any]], dm: FrameCacheDataModule, device: str, subset: str
 ) -> dict[str, Scores]:
     """p_fake of every frame of `subset` (in the cache's row order, with labels and videos) for each model of
     `models_of`: the run's own model, and an ensemble's members where it stores how they were evaluated."""
@@ -257,7 +257,7 @@ def robustness(
     dm0 = hydra.utils.instantiate({**clean_dm, "split_file": None})
     dm0.only_videos = videos
     dm0.setup()
-    for name, sc in score_models(pred, models, dm0, device).items():
+    for name, sc in score_models(pred, models, dm0, device, "all").items():
         out["clean"][name] = figures(sc, models[name])
     for kind in kinds:
         rows = []
@@ -265,7 +265,7 @@ def robustness(
             dm = hydra.utils.instantiate({**clean_dm, "split_file": None})
             dm.only_videos, dm.perturb = videos, Perturbation(kind, level, int(cfg.seed))
             dm.setup()
-            scores = score_models(pred, models, dm, device)
+            scores = score_models(pred, models, dm, device, "all")
             rows.append({"level": level, "parameter": parameter(kind, level),
                          "videos": int(len(np.unique(next(iter(scores.values())).videos.astype(str)))),
                          # a file the degradation could not be applied to is left out, and named here

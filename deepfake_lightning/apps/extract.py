@@ -20,8 +20,8 @@ def run(cfg: DictConfig) -> dict:
     """Build (or reuse) the cache for `cfg.data`, write this split to the run folder; returns the manifest."""
     app_start(cfg)
     dm: FrameCacheDataModule = hydra.utils.instantiate(cfg.data)
-    num_shards = int(cfg.get("num_shards", 1))
-    if num_shards > 1 and not cfg.get("merge", False):
+    num_shards = int(cfg.num_shards)
+    if num_shards > 1 and not cfg.merge:
         cache = dm.build_shard(int(cfg.shard), num_shards)
         print(f"shard {cfg.shard} of {num_shards}: {len(cache)} frames in {cache.path}")
         return cache.manifest

@@ -74,7 +74,7 @@ def face_words(kinds: list[str], ext: Any) -> dict[str, Any]:
     if not ext.face_crop:
         return {"face_found": None, "crop": "centre crop of each frame (face_crop=false for this run)"}
     n = len(kinds)
-    found = sum(k != "none" for k in kinds)
+    found = sum(k in ("detected", "tracked") for k in kinds)  # else `center`: no face in any frame
     if not found:
         return {"face_found": False, "crop": f"no face found in {n} frame(s): the centre of each frame was scored, "
                                              "not a face; the score says little"}  # fmt: skip
@@ -91,7 +91,7 @@ def video_mismatch(predictor: Predictor, k: int, aggregate: str, override: float
     if override is not None:
         return None
     run_k = int(run_extract_config(predictor.data_config, None).frames_per_video)
-    if not (predictor.video_thresholds or {}).get(aggregate):
+    if aggregate not in (predictor.video_thresholds or {}):
         return (f"this run stores no video-level threshold for aggregate={aggregate}: videos are compared with the "
                 "frame threshold, a different rule from the one validated")  # fmt: skip
     if k != run_k:

@@ -17,7 +17,7 @@ def report(cfg: DictConfig) -> None:
     check_results_split(cfg.out_dir)
     path = write_report(cfg.out_dir)
     print(f"report: {path}")
-    if cfg.get("wandb", True):
+    if cfg.wandb:
         from deepfake_lightning.evaluation.wandb_results import log_results
 
         group = cfg.get("wandb_group") or f"paper-{Path(str(cfg.out_dir)).resolve().name}"

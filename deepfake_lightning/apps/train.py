@@ -71,7 +71,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_arg = resolve_ckpt(cfg.get("ckpt_path"), out_dir)
-    if not cfg.get("train", True) and ckpt_arg is None:
+    if not cfg.train and ckpt_arg is None:
         raise ValueError(
             "train=false needs ckpt_path=<checkpoint> (or ckpt_path=last in its run folder): "
             "testing untrained weights would report a random model"
@@ -88,14 +88,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     if trainer.is_global_zero:
         # A resumed (or test-only) run must keep the split it was trained on: write_split refuses another.
-        write_split(dm.split_record, out_dir, overwrite=ckpt_arg is None and bool(cfg.get("train", True)))
+        write_split(dm.split_record, out_dir, overwrite=ckpt_arg is None and bool(cfg.train))
     for lg in loggers:
         if hasattr(lg, "log_hyperparams"):
             lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
 
     results: dict[str, Any] = {"model": cfg.model.name, "run_dir": str(out_dir), "backbone": backbone_record(model)}
     ckpt = ckpt_arg
-    if cfg.get("train", True):
+    if cfg.train:
         trainer.fit(model, datamodule=dm, ckpt_path=ckpt_arg)
         ckpt = None
         if trainer.checkpoint_callback is not None:
@@ -106,14 +106,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     results["epoch"] = checkpoint_epoch(ckpt) if ckpt else trainer.current_epoch - 1
     results["evaluated"] = (
         "best checkpoint on val"
-        if ckpt and cfg.get("train", True)
+        if ckpt and cfg.train
         else ("ckpt_path" if ckpt else "weights after the last epoch (no checkpoint callback)")
     )
     # Validate the checkpoint that is tested: its val metrics, its threshold, the sweep's objective.
     trainer.validate(model, datamodule=dm, ckpt_path=ckpt, weights_only=True, verbose=False)
     results["val"] = model.last_metrics["val"]
     results["video_thresholds"] = val_video_thresholds(model, dm, threshold_config(cfg))
-    if cfg.get("test", True):
+    if cfg.test:
         trainer.test(model, datamodule=dm, ckpt_path=ckpt, weights_only=True)
         labels, p_fake = model.test_metrics.gathered()
         results["threshold"] = float(model.threshold)

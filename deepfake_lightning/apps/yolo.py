@@ -26,7 +26,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     Y.set_environment(run_dir)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    if data.get("pseudo_fakes", "none") != "none":
+    if data["pseudo_fakes"] != "none":
         # ultralytics trains from exported image folders with its own loop: pseudo-fakes are not made there.
         log.warning("data.pseudo_fakes=%s is not used by YOLO (ultralytics' own trainer): it trains on the data as given",
                     data["pseudo_fakes"])  # fmt: skip

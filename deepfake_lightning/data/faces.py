@@ -40,9 +40,7 @@ def dlib_detector():  # noqa: ANN201 - dlib's own type
     return dlib.get_frontal_face_detector()
 
 
-def detect_face(
-    frame: np.ndarray, detector: str = "haar", min_score: float = 0.0, min_size_frac: float = 0.1
-) -> Box | None:
+def detect_face(frame: np.ndarray, detector: str, min_score: float, min_size_frac: float = 0.1) -> Box | None:
     """The largest face box (x, y, w, h) in a BGR frame, or None.
 
     dlib: upsampled once (faces down to ~40 px of the <= 640 px copy), boxes with a detection score

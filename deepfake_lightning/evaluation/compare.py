@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_lightning.evaluation.claims import seed_interval
 from deepfake_lightning.evaluation.statistics import (
     MIN_GROUPS,
     few_groups,
     group_counts,
     group_weights,
-    seed_interval,
     weighted_metrics,
 )
 
@@ -108,7 +108,7 @@ def compare_recipes(
     return out
 
 
-def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int = 128) -> TestScores:
+def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int | None = None) -> TestScores:
     """A trained run's (a dfl-train folder, or a dfl-ensemble folder) p_fake on its own test split, at its stored
     val-chosen threshold; items keyed `video#frame`, grouped by identity (the video where the data names none).
     Kept beside the run in test_scores.npz, keyed by the checkpoint's modification time."""
@@ -125,6 +125,7 @@ def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int = 128)
         if int(z["stamp"]) == stamp:
             return TestScores(z["keys"], z["labels"], z["p_fake"], float(z["threshold"]), z["groups"])
     pred = load_predictor(run)
+    batch_size = int(batch_size or pred.data_config["eval_batch_size"])  # default: the run's own
     dm = datamodule_from_run(OmegaConf.create({"data": pred.data_config}), batch_size, run / "split.json")
     dm.setup()
     module = pred.module.to(device).eval()

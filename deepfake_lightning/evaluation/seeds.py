@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from deepfake_lightning.evaluation.claims import CLAIM_METRICS, SEEDS_ADVISED, two_level_claim
 from deepfake_lightning.evaluation.report import few_groups_sentence, num
-from deepfake_lightning.evaluation.statistics import CLAIM_METRICS, SEEDS_ADVISED, two_level_claim
 from deepfake_lightning.results import PREDICTIONS_FILE, load_predictions
 
 # (label, path into one seed's metrics.json)

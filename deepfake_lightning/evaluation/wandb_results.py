@@ -22,12 +22,19 @@ def _interval(ci: dict | None, k: str) -> str:
     return "" if v is None else f"[{v[0]:.3f}, {v[1]:.3f}]"
 
 
-def log_results(out_dir: str | Path, group: str, project: str = "deepfake-lightning") -> str | None:
-    """Log OUT as one W&B run of `group`; returns the run's local folder (None when wandb is missing)."""
+def log_results(out_dir: str | Path, group: str, project: str | None = None) -> str | None:
+    """Log OUT as one W&B run of `group` in `project` (None: the project of conf/logger/wandb.yaml, where the
+    trainings log); returns the run's local folder (None when wandb is missing)."""
     try:
         import wandb
     except ImportError:
         return None
+    if project is None:
+        from omegaconf import OmegaConf
+
+        from deepfake_lightning.config import CONF_DIR
+
+        project = str(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml").wandb.project)
     out = Path(out_dir)
     metrics = load_metrics(out)
     os.environ.setdefault("WANDB_MODE", "offline")

@@ -29,7 +29,7 @@ HEADS = ("baseline", "enhanced")
 STEM = ("conv1", "bn1")
 
 
-def make_head(kind: str, in_features: int = 2048, num_classes: int = 2, dropout: float = 0.4) -> nn.Sequential:
+def make_head(kind: str, in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
     """`baseline`: Dropout + Linear (listing 2); `enhanced`: Dropout-Linear(512)-BN-ReLU-Dropout(0.2)-Linear (listing 3)."""
     if kind == "baseline":
         return nn.Sequential(nn.Dropout(dropout), nn.Linear(in_features, num_classes))
@@ -168,16 +168,16 @@ def classifier_name(net: nn.Module) -> str:
 
 
 def build_backbone(
-    arch: str = "resnet50",
-    head: str = "enhanced",
-    dropout: float = 0.4,
-    num_classes: int = 2,
+    arch: str,
+    head: str,
+    dropout: float,
+    num_classes: int,
     weights: str | None = None,
     freeze_layers: Sequence[str] | str = (),
     input_size: int | None = None,
 ) -> nn.Module:
-    """A torchvision classifier or EfficientNet-Lite with the paper's head; `weights` = None, "imagenet", or a
-    checkpoint path. `input_size`: the Lite family is built for it (static padding); torchvision ignores it."""
+    """A torchvision classifier or EfficientNet-Lite with the paper's head (the `model.net` config: its values live
+    in conf/model/*.yaml); `weights` = None, "imagenet", or a checkpoint path. `input_size`: the Lite family is built for it (static padding); torchvision ignores it."""
     if arch in lite.LITE_ARCHS:
         if input_size is None:
             raise ValueError(f"model.net.arch={arch} is built for its input size: give model.net.input_size")
@@ -232,10 +232,6 @@ def _torchvision(arch: str, weights: str | None) -> nn.Module:
     return get_model(arch, weights=None)
 
 
-# ResNet-50 by name: the `_target_` of configs written before `model.net.arch` existed.
-build_resnet50 = functools.partial(build_backbone, "resnet50")
-
-
 def check_input_size(net: nn.Module, size: int) -> None:
     """Fail at start, naming the keys, when the backbone cannot take `size` px inputs (ViT wants 224)."""
     was_training = net.training
@@ -252,3 +248,7 @@ def check_input_size(net: nn.Module, size: int) -> None:
         ) from exc
     finally:
         net.train(was_training)
+
+
+# ResNet-50 by name: the `_target_` of configs written before `model.net.arch` existed (they carry every other key).
+build_resnet50 = functools.partial(build_backbone, "resnet50")

@@ -85,13 +85,13 @@ class DeepfakeClassifier(L.LightningModule):
         self,
         net: nn.Module,
         optimizer: Callable[..., torch.optim.Optimizer],
+        input_size: int,
         scheduler: Callable[..., Any] | None = None,
-        input_size: int = 64,
         class_weights: Sequence[float] | None = None,
         real_weight_multiplier: float | None = None,
         augment: Mapping[str, Any] | None = None,
         channels_last: bool = False,
-        compile: bool = False,
+        compile: bool = False,  # model.compile (conf/model); False for a module built outside Hydra
         name: str = "classifier",
         seed: int = 0,
     ):

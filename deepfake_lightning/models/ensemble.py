@@ -8,6 +8,7 @@ import lightning as L
 import numpy as np
 import torch
 
+from deepfake_lightning.evaluation.calibration import p_fake_from_logits
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.thresholds import select_threshold, sweep_thresholds
 from deepfake_lightning.models.classifier import DeepfakeClassifier, prediction, split_batch
@@ -18,12 +19,6 @@ def fuse_logits(main: torch.Tensor | np.ndarray, specialist: torch.Tensor | np.n
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"ensemble.weight must be in [0, 1], got {weight}")
     return weight * main + (1.0 - weight) * specialist
-
-
-def p_fake_from_logits(logits: torch.Tensor | np.ndarray) -> np.ndarray:
-    """softmax(logits)[:, 1] as float64 numpy."""
-    t = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
-    return torch.softmax(t, dim=1)[:, 1].numpy()
 
 
 def fit_weight(

@@ -103,13 +103,13 @@ def export_split_folders(
 def train_yolo(
     data_dir: str | Path,
     run_dir: str | Path,
-    model: str = "yolo11n-cls.yaml",
-    epochs: int = 10,
-    imgsz: int = 224,
-    batch: int = 64,
-    device: str | None = None,
-    workers: int = 0,
-    seed: int = 0,
+    model: str,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    device: str | None,
+    workers: int,
+    seed: int,
     extra: dict[str, Any] | None = None,
 ) -> Path:
     """Train with ultralytics' trainer (offline; from the bundled .yaml or a local .pt); returns best.pt."""
@@ -149,7 +149,7 @@ def train_yolo(
 
 
 def predict_p_fake(
-    weights: str | Path, images: Sequence[np.ndarray], run_dir: str | Path, imgsz: int = 224, batch: int = 64
+    weights: str | Path, images: Sequence[np.ndarray], run_dir: str | Path, imgsz: int, batch: int
 ) -> np.ndarray:
     """p_fake (project convention) for RGB uint8 frames, with a trained YOLO classification model.
 

@@ -32,7 +32,7 @@ def _videos(folder: Path) -> list[Path]:
 
 
 def list_ffpp(
-    root: str | Path, compression: str = "c23", methods: Sequence[str] | None = None
+    root: str | Path, compression: str, methods: Sequence[str] | None = None
 ) -> tuple[list[VideoItem], list[dict[str, str]]]:
     """(items, skipped notes): originals and the selected methods' fakes at `compression`, sorted by path."""
     root = Path(root)
