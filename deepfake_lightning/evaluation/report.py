@@ -147,7 +147,7 @@ def brackets_note(boot: dict, what: str = "test", outside_seen: bool = False) ->
             if boot.get("threshold_rechosen_on_val_resamples")
             else "conditional on the one val-chosen threshold (report.rechoose_threshold=false)"
         )
-        + ". Held fixed (fitted once on all of val, not refitted per resample): "
+        + ". Held fixed across the resamples (a weight or calibration is fitted once on all of val, never refitted): "
         + "; ".join(boot.get("held_fixed") or ["the trained models"])
         + f". An interval defined by fewer than {100 * boot['min_defined_share']:.0f}% of the resamples is not shown."
     )
