@@ -29,7 +29,7 @@ APPS = {
     "synth": App("dfl-synth [synth=demo|default] [out_dir=<folder>]",
                  "Write the embedded Celeb-DF v2 style dataset (generated videos, nothing downloaded).",
                  "dfl-synth synth=demo"),
-    "extract": App("dfl-extract data.root=<folder> [data=celebdf|ffpp|dfdc|frames] [profile=demo|full]",
+    "extract": App("dfl-extract data.root=<folder> [data=<layout>] [profile=<profile>]",
                    "Extract frames into the frame cache, make the split and record it (split.json).",
                    "dfl-extract data.root=/data/Celeb-DF-v2 profile=full"),
     "train": App("dfl-train [experiment=<name>] data.root=<folder> [key=value ...]",
@@ -39,7 +39,7 @@ APPS = {
                     "Fuse general + specialist logits, choose the threshold on val, evaluate every model on test.",
                     "dfl-ensemble general=outputs/demo/train/general specialist=outputs/demo/train/specialist "
                     "out_dir=outputs/demo"),
-    "eval": App("dfl-eval run=<train run | ensemble folder> data.root=<folder> [data=celebdf|ffpp|dfdc|frames] "
+    "eval": App("dfl-eval run=<train run | ensemble folder> data.root=<folder> [data=<layout>] "
                 "[subset=all|test] [perturb=[jpeg,blur,...]] out_dir=<folder>",
                 "Test a finished run on any data with the thresholds it chose on its own val split.",
                 "dfl-eval run=outputs/demo data=frames data.root=/data/my-videos out_dir=outputs/eval-mine",

@@ -109,7 +109,7 @@ def readings(data: dict[str, Any]) -> list[str]:
     verdicts = {s: per[s]["claim"]["verdict"] for s in seeds}
     held = [s for s in seeds if verdicts[s] == "held"]
     out = [
-        f"- **The recipe** (two-level bootstrap over the {len(seeds)} model seeds and the test videos): "
+        f"- **The recipe** (the mean over the {len(seeds)} model seeds, paired on one test split): "
         f"**{rc.get('verdict', 'n/a')}**; balanced-accuracy difference {diff(rc['balanced_accuracy'])}, real-recall "
         f"difference {diff(rc['real_recall'])}, fake-recall difference {diff(rc['fake_recall'])}. "
         + f"The interval: {rc.get('method', rc.get('resampled', '?'))}; at {len(seeds)} seeds it covers the true "
