@@ -3,7 +3,7 @@ scratch at 64 px on 72 px frames; make paper maps each profile to its experiment
 
 import pytest
 
-from tests.helpers import compose_cfg
+from tests.helpers import RESEARCH_CONF, compose_cfg
 
 
 @pytest.mark.parametrize("model", ["milestone", "general", "specialist"])
@@ -36,3 +36,22 @@ def test_make_paper_maps_each_profile_to_its_experiments(tmp_path, monkeypatch):
         "experiment=demo_scratch_specialist",
         "experiment=demo_scratch_yolo11n",
     ]
+
+
+def test_make_paper_and_dfl_chain_run_one_runner(monkeypatch, tmp_path):
+    """Issue 29: both front doors call pipeline.run, with the same YOLO default; the profiles are one table."""
+    import deepfake_lightning.apps.chain as chain_app
+    import deepfake_lightning.apps.paper as paper_app
+    from deepfake_lightning.apps.argv import prepare_argv
+    from deepfake_lightning.pipeline import PROFILES
+    from tests.helpers import compose_cfg
+
+    seen = []
+    monkeypatch.setattr(paper_app, "run", lambda *a, **k: seen.append(("paper", a, k)))
+    monkeypatch.setattr(chain_app, "run_chain", lambda *a, **k: seen.append(("chain", a, k)) or {})
+    paper_app.main(["--data-root", str(tmp_path), "--out", str(tmp_path / "o"), "--profile", "demo_scratch"])
+    over = prepare_argv("chain", [f"data_root={tmp_path}", f"out_dir={tmp_path / 'c'}", "profile=demo_scratch"])
+    chain_app.run(compose_cfg("chain", over))
+    (_, pa, pk), (_, ca, ck) = seen
+    assert pa[2] == ca[2] == "demo_scratch" and pk["no_yolo"] is ck["no_yolo"] is False
+    assert sorted(PROFILES) == sorted(p.stem for p in (RESEARCH_CONF / "profile").glob("*.yaml"))

@@ -13,8 +13,9 @@ PATH_KEYS = frozenset(
 )  # fmt: skip
 # Of those, the ones an app writes: never a sweep of existing names, so always quoted.
 WRITTEN_KEYS = frozenset({"output", "out_dir"})
-# dfl-predict's fixed threshold: `threshold` is also a config group, which Hydra would try to select.
-PREDICT_THRESHOLD = "fixed_threshold"
+# A plain key of an app whose name is also a config group (Hydra would try to select an option of the group):
+# the key it is stored under. `dfl-predict threshold=0.5`, `dfl-chain profile=demo_scratch`.
+RENAMED = {("predict", "threshold"): "fixed_threshold", ("chain", "profile"): "data_profile"}
 
 
 def _quoted(value: str) -> str:
@@ -41,14 +42,15 @@ def quote_override(arg: str) -> str:
 
 
 def prepare_argv(app: str, argv: list[str] | None = None) -> list[str]:
-    """sys.argv[1:] for Hydra (in place when `argv` is None): file names quoted, and dfl-predict's `threshold=X`
-    (a number) read as its fixed threshold. Run where an app starts (cli.launch, common.hydra_app), never on
+    """sys.argv[1:] for Hydra (in place when `argv` is None): file names quoted, and a plain key named like a config
+    group (RENAMED: dfl-predict's `threshold=X`, a number; dfl-chain's `profile=`) given its stored name. Run where an app starts (cli.launch, common.hydra_app), never on
     import; quoting twice changes nothing."""
     args = sys.argv[1:] if argv is None else argv
     out = []
     for a in args:
-        if app == "predict" and a.startswith("threshold=") and _is_number(a.split("=", 1)[1]):
-            a = f"{PREDICT_THRESHOLD}={a.split('=', 1)[1]}"
+        key, eq, value = a.partition("=")
+        if eq and (app, key) in RENAMED and (app != "predict" or _is_number(value)):
+            a = f"{RENAMED[app, key]}={value}"
         out.append(quote_override(a))
     if argv is None:
         sys.argv[1:] = out

@@ -21,7 +21,7 @@ def run(cfg: DictConfig) -> dict:
     app_start(cfg)
     arch = [f"model.net.arch={cfg.arch}"] if cfg.get("arch") else []  # null: the profile's experiments' own
     overrides = [str(o) for o in cfg.get("overrides") or []]
-    return run_chain(Path(str(cfg.data_root)), Path(str(cfg.out_dir)), str(cfg.profile), overrides,
+    return run_chain(Path(str(cfg.data_root)), Path(str(cfg.out_dir)), str(cfg.data_profile), overrides,
                      no_yolo=bool(cfg.no_yolo), seed=int(cfg.seed), train_args=arch)  # fmt: skip
 
 
