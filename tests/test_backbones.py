@@ -150,7 +150,7 @@ def test_backbone_sweep_runs_the_chain_per_backbone(tiny_root, tmp_path):
         sys.executable, "-m", "deepfake_lightning.apps.chain", "-m", "hparams_search=backbone_sweep",
         f"data_root={tiny_root}", f"paths.log_dir={tmp_path / 'logs'}", f"hydra.callbacks.summary.out_dir={out}",
         "arch=resnet18,mobilenet_v3_large",
-        f"overrides=['paths.cache_dir={tmp_path / 'cache'}','logger=csv','report.bootstrap=50','report.wandb=false']",
+        f"overrides=['paths.cache_dir={tmp_path / 'cache'}','logger=csv','report.bootstrap=50']",
     ]  # fmt: skip
     env = {**os.environ, "DFL_DEMO_EPOCHS": "1"}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1500)
