@@ -254,16 +254,15 @@ def robustness(
         "clean": {},
         "kinds": {},
     }
-    dm0 = hydra.utils.instantiate({**clean_dm, "split_file": None})
-    dm0.only_videos = videos
+    make_dm = hydra.utils.instantiate({**clean_dm, "split_file": None}, _partial_=True)
+    dm0 = make_dm(only_videos=videos)
     dm0.setup()
     for name, sc in score_models(pred, models, dm0, device, "all").items():
         out["clean"][name] = figures(sc, models[name])
     for kind in kinds:
         rows = []
         for level in levels:
-            dm = hydra.utils.instantiate({**clean_dm, "split_file": None})
-            dm.only_videos, dm.perturb = videos, Perturbation(kind, level, int(cfg.seed))
+            dm = make_dm(only_videos=videos, perturb=Perturbation(kind, level, int(cfg.seed)))
             dm.setup()
             scores = score_models(pred, models, dm, device, "all")
             rows.append({"level": level, "parameter": parameter(kind, level),

@@ -111,6 +111,8 @@ class FrameCacheDataModule(L.LightningDataModule):
         persistent_workers: bool,
         balanced_sampler: bool,
         seed: int,
+        perturb: Any = None,
+        only_videos: set[str] | None = None,
     ):
         super().__init__()
         self.layout = layout
@@ -130,9 +132,10 @@ class FrameCacheDataModule(L.LightningDataModule):
         self.pseudo_fake_val = bool(pseudo_fake_val)
         self._val_blends: CachedFrames | None = None
         self.pseudo_fakes: PseudoFakes | None = None  # made in setup, for the training split only
-        # dfl-eval perturb=: a degradation applied before the face crop (its own cache), and the videos to keep.
-        self.perturb: Any = None
-        self.only_videos: set[str] | None = None
+        # dfl-eval perturb=: a degradation applied before the face crop (its own cache), and the videos to keep
+        # (given when the DataModule is made, never set from outside; not config keys).
+        self.perturb: Any = perturb
+        self.only_videos: set[str] | None = None if only_videos is None else set(only_videos)
         # The `split` group, checked at app start (config.SplitConfig); split.seed is its own key, not the model
         # seed, so runs with other model seeds share one split and can be fused.
         self.split_cfg = dict(split)
