@@ -29,17 +29,7 @@ from deepfake_lightning.data.pseudo_fakes import (
     seen_counts,
 )
 from deepfake_lightning.data.samplers import DistributedWeightedSampler
-from deepfake_lightning.data.splits import (
-    SPLITS,
-    assignment_from_record,
-    drop_swapped_in_leaks,
-    leak_report,
-    make_split,
-    read_split,
-    resampling_groups,
-    split_counts,
-    split_record,
-)
+from deepfake_lightning.data.splits import SPLITS, log_split, plan_split, resampling_groups, split_counts
 
 log = logging.getLogger(__name__)
 
@@ -228,110 +218,17 @@ class FrameCacheDataModule(L.LightningDataModule):
         cache = self.build()
         cache.index = self.video_view(cache.index)
         self.cache = cache
-        self.split, self.split_record = self.compute_split(cache)
+        key = str(cache.manifest.get("key", ""))
+        self.split, self.split_record = plan_split(
+            cache.index, self.split_cfg, self.split_file, self.layout, self.root, key
+        )
         labels = cache.index["label"]
         for s in SPLITS:
             pos = self.rows(s)
             self.datasets[s] = CachedFrames(cache.frames, cache.index["row"][pos], labels[pos])
         self.datasets["all"] = CachedFrames(cache.frames, cache.index["row"], labels)  # dfl-eval on another dataset
-        self.log_split()
+        log_split(self.split_record, self.class_counts_all())
         self.make_pseudo_fakes()
-
-    def compute_split(self, cache: FrameCache) -> tuple[np.ndarray, dict[str, Any]]:
-        """This run's split of the cache: read from `split_file`, or computed from (cache, split config)."""
-        idx = cache.index
-        if self.split_file is not None:
-            record = read_split(self.split_file)
-            assignment = assignment_from_record(record, idx["video"], idx["frame"], str(self.split_file))
-            # The leak report is derived from the assignment: computed again, so a split recorded before a
-            # check existed (e.g. swapped-in identities) is reported with it.
-            record["leaks"] = leak_report(
-                assignment, idx["video"], idx["identity"], self.layout.second_identities(idx["video"])
-            )
-            return assignment, record
-        if len(idx["label"]) == 0:
-            assignment = np.array([], dtype=object)
-        else:
-            assignment = make_split(
-                self.split_cfg["strategy"],
-                idx["label"],
-                idx["video"],
-                idx["identity"],
-                self.split_cfg["fractions"],
-                self.split_cfg["seed"],
-                self.split_cfg["group_by"],
-                self.official_assignment_of(idx["video"]),
-            )
-        second = self.layout.second_identities(idx["video"]) if len(idx["label"]) else None
-        if self.split_cfg["strict_identities"]:
-            if second is None:
-                raise ValueError(f"split.strict_identities: the {self.layout.name} layout names no swapped-in identity")
-            assignment, dropped = drop_swapped_in_leaks(assignment, idx["video"], idx["identity"], second)
-            log.warning(
-                "split.strict_identities: %d fake video(s) dropped, their swapped-in identity being in another "
-                "split (listed under videos.dropped in split.json), e.g. %s",
-                len(dropped),
-                dropped[:3],
-            )
-        key = str(cache.manifest.get("key", ""))
-        return assignment, split_record(assignment, idx, self.split_cfg, key, second)
-
-    def official_assignment_of(self, videos: np.ndarray) -> np.ndarray | None:
-        """Per frame, the split the dataset's own lists give its video ("" when none); only for split=official."""
-        if self.split_cfg["strategy"] != "official":
-            return None
-        official = self.layout.official_assignment(self.root)
-        return np.array([official.get(str(v), "") for v in videos], dtype=object)
-
-    def log_split(self) -> None:
-        """Counts per split and the leak report: identities (or videos) present in more than one split."""
-        rec = self.split_record or {}
-        leaks = rec.get("leaks", {})
-        log.info(
-            "split %s (group_by=%s, seed=%s, fingerprint %s): %s",
-            rec.get("strategy"),
-            rec.get("group_by"),
-            rec.get("seed"),
-            rec.get("fingerprint"),
-            self.class_counts_all(),
-        )
-        for name, c in self.class_counts_all().items():
-            missing = [k for k in ("real", "fake") if c[k] == 0]
-            if missing and c["real"] + c["fake"] > 0 or name in ("train", "val") and not c["real"] + c["fake"]:
-                log.warning(
-                    "split %s has no %s frames: %s; with few identities, whole-identity groups cannot fill every "
-                    "split (add data, change split.fractions, or use split.group_by=video)",
-                    name,
-                    " or ".join(missing) or "frames at all",
-                    "no threshold can be chosen on val" if name == "val" else "its figures will be partial",
-                )
-        n_id, n_vid = leaks.get("identities_in_several_splits", 0), leaks.get("videos_in_several_splits", 0)
-        if n_vid:
-            log.warning(
-                "split leak report: frames of %d video(s) are spread across train/val/test (per-frame split "
-                "with data.extract.frames_per_video > 1), e.g. %s; use split=grouped for a held-out figure",
-                n_vid,
-                leaks["examples"]["videos"][:3],
-            )
-        if n_id:
-            log.warning(
-                "split leak report: %d identit%s in more than one split (e.g. %s); a fake made from a real video "
-                "of that identity shares its background and motion. split.group_by=identity keeps each in one split",
-                n_id,
-                "y" if n_id == 1 else "ies",
-                leaks["examples"]["identities"][:3],
-            )
-        else:
-            log.info("split leak report: no identity in more than one split")
-        swapped = leaks.get("swapped_in") or {}
-        n_sw = swapped.get("fakes_whose_second_identity_is_in_another_split", 0)
-        if n_sw:
-            log.warning(
-                "split leak report: %d fake video(s) show a swapped-in face whose own videos are in another split "
-                "(e.g. %s); split.strict_identities=true keeps a fake only where both its identities are",
-                n_sw,
-                swapped["examples"][:3],
-            )
 
     # --- what models need ------------------------------------------------------------------------
     def class_counts(self, stage: str = "train") -> dict[str, int]:

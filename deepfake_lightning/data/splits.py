@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ import numpy as np
 
 from deepfake_lightning.config import STRATEGIES
 from deepfake_lightning.data.cache import write_json
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("train", "val", "test")
 DROPPED = "dropped"  # split.strict_identities: rows kept out of every split (listed in split.json)
@@ -369,3 +372,100 @@ def check_same_split(records: dict[str, tuple[str, dict[str, Any]]]) -> str:
                 "(split.seed is separate from seed)."
             )
     return ref["fingerprint"]
+
+
+def plan_split(
+    idx: dict[str, np.ndarray], split_cfg: dict[str, Any], split_file: Path | None, layout: Any, root: Path, key: str
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """A run's split of a cache index: read from `split_file` (another run's split.json), or made from the `split`
+    config (`layout` names the swapped-in identities and the official lists); with its split.json record."""
+    if split_file is not None:
+        record = read_split(split_file)
+        assignment = assignment_from_record(record, idx["video"], idx["frame"], str(split_file))
+        # The leak report is derived from the assignment: computed again, so a split recorded before a
+        # check existed (e.g. swapped-in identities) is reported with it.
+        record["leaks"] = leak_report(assignment, idx["video"], idx["identity"], layout.second_identities(idx["video"]))
+        return assignment, record
+    if len(idx["label"]) == 0:
+        assignment = np.array([], dtype=object)
+    else:
+        assignment = make_split(
+            split_cfg["strategy"],
+            idx["label"],
+            idx["video"],
+            idx["identity"],
+            split_cfg["fractions"],
+            split_cfg["seed"],
+            split_cfg["group_by"],
+            official_assignment(split_cfg, layout, root, idx["video"]),
+        )
+    second = layout.second_identities(idx["video"]) if len(idx["label"]) else None
+    if split_cfg["strict_identities"]:
+        if second is None:
+            raise ValueError(f"split.strict_identities: the {layout.name} layout names no swapped-in identity")
+        assignment, dropped = drop_swapped_in_leaks(assignment, idx["video"], idx["identity"], second)
+        log.warning(
+            "split.strict_identities: %d fake video(s) dropped, their swapped-in identity being in another "
+            "split (listed under videos.dropped in split.json), e.g. %s",
+            len(dropped),
+            dropped[:3],
+        )
+    return assignment, split_record(assignment, idx, split_cfg, key, second)
+
+
+def official_assignment(split_cfg: dict[str, Any], layout: Any, root: Path, videos: np.ndarray) -> np.ndarray | None:
+    """Per frame, the split the dataset's own lists give its video ("" when none); only for split=official."""
+    if split_cfg["strategy"] != "official":
+        return None
+    official = layout.official_assignment(root)
+    return np.array([official.get(str(v), "") for v in videos], dtype=object)
+
+
+def log_split(rec: dict[str, Any], counts: dict[str, dict[str, int]]) -> None:
+    """Log the counts per split and the leak report: identities (or videos) present in more than one split."""
+    leaks = rec.get("leaks", {})
+    log.info(
+        "split %s (group_by=%s, seed=%s, fingerprint %s): %s",
+        rec.get("strategy"),
+        rec.get("group_by"),
+        rec.get("seed"),
+        rec.get("fingerprint"),
+        counts,
+    )
+    for name, c in counts.items():
+        missing = [k for k in ("real", "fake") if c[k] == 0]
+        if missing and c["real"] + c["fake"] > 0 or name in ("train", "val") and not c["real"] + c["fake"]:
+            log.warning(
+                "split %s has no %s frames: %s; with few identities, whole-identity groups cannot fill every "
+                "split (add data, change split.fractions, or use split.group_by=video)",
+                name,
+                " or ".join(missing) or "frames at all",
+                "no threshold can be chosen on val" if name == "val" else "its figures will be partial",
+            )
+    n_id, n_vid = leaks.get("identities_in_several_splits", 0), leaks.get("videos_in_several_splits", 0)
+    if n_vid:
+        log.warning(
+            "split leak report: frames of %d video(s) are spread across train/val/test (per-frame split "
+            "with data.extract.frames_per_video > 1), e.g. %s; use split=grouped for a held-out figure",
+            n_vid,
+            leaks["examples"]["videos"][:3],
+        )
+    if n_id:
+        log.warning(
+            "split leak report: %d identit%s in more than one split (e.g. %s); a fake made from a real video "
+            "of that identity shares its background and motion. split.group_by=identity keeps each in one split",
+            n_id,
+            "y" if n_id == 1 else "ies",
+            leaks["examples"]["identities"][:3],
+        )
+    else:
+        log.info("split leak report: no identity in more than one split")
+    swapped = leaks.get("swapped_in") or {}
+    n_sw = swapped.get("fakes_whose_second_identity_is_in_another_split", 0)
+    if n_sw:
+        log.warning(
+            "split leak report: %d fake video(s) show a swapped-in face whose own videos are in another split "
+            "(e.g. %s); split.strict_identities=true keeps a fake only where both its identities are",
+            n_sw,
+            swapped["examples"][:3],
+        )
