@@ -66,8 +66,8 @@ def threshold_rule(block: dict[str, Any]) -> dict[str, Any]:
 
 
 def recipe_claim(folders: dict[int, Path], per_seed: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
-    """The claim over model seeds and test videos (two-level bootstrap), with the bootstrap settings the seeds
-    used; None when a seed has no baseline or no stored scores."""
+    """The claim over model seeds (claims.two_level_claim: the seeds' spread plus the shared test sampling), with
+    the bootstrap settings the seeds used; None when a seed has no baseline or no stored scores."""
     if any("baseline" not in m.get("models", {}) or not (folders[s] / PREDICTIONS_FILE).is_file()
            for s, m in per_seed.items()):  # fmt: skip
         return None
