@@ -87,6 +87,7 @@ def project_train_rate(model_cfg: Any, data_overrides: list[str], trainer_kw: di
     dm = datamodule_from_overrides(data_overrides)
     dm.setup()
     model.set_class_counts(**dm.seen_class_counts())
+    model.use_pseudo_fakes(dm.pseudo_fakes)
     timer = _StepTimer()
     trainer = L.Trainer(
         max_steps=steps,

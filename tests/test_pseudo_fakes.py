@@ -308,8 +308,8 @@ def test_the_classifier_augments_pseudo_fakes_with_their_pairs_draws(monkeypatch
     net = build_backbone("mobilenet_v3_small", head="baseline", dropout=0.0, num_classes=2, weights=None)
     model = DeepfakeClassifier(net, partial(torch.optim.AdamW, lr=1e-3), input_size=32)
     pf = PseudoFakes(polygons.numpy(), 0.5, "box", pairs=True)
-    model._trainer = SimpleNamespace(training=True, datamodule=SimpleNamespace(pseudo_fakes=pf), global_step=0,
-                                     global_rank=0)  # fmt: skip
+    model.use_pseudo_fakes(pf)  # as dfl-train hands them over: the model never reads the DataModule for them
+    model._trainer = SimpleNamespace(training=True, global_step=0, global_rank=0)
     seen = {}
     real_forward = BatchAugment.forward
 
@@ -358,3 +358,22 @@ def test_pseudo_fakes_only_can_choose_checkpoint_and_threshold_without_any_fake_
     assert metrics["video_thresholds"] is None or set(metrics["video_thresholds"]) >= {"mean"}
     with pytest.raises(Exception, match="pseudo_fake_val=true needs data.pseudo_fakes_only=true"):
         make_dm(tiny_root, tmp_path / "cache", pseudo_fakes="sbi", pseudo_fakes_only=False, pseudo_fake_val=True)
+
+
+def test_pseudo_fakes_made_but_not_handed_to_the_model_stop_the_fit(tiny_root, tmp_path):
+    """Issue 29: the model takes the pseudo-fakes from the app (use_pseudo_fakes), never from the DataModule at run
+    time; a DataModule that made them for a model that was not given them is refused at set-up, not ignored."""
+    from functools import partial
+    from types import SimpleNamespace
+
+    from deepfake_lightning.models.backbones import build_backbone
+    from deepfake_lightning.models.classifier import DeepfakeClassifier
+
+    net = build_backbone("mobilenet_v3_small", head="baseline", dropout=0.0, num_classes=2, weights=None)
+    model = DeepfakeClassifier(net, partial(torch.optim.AdamW, lr=1e-3), input_size=32)
+    pf = object()
+    model._trainer = SimpleNamespace(datamodule=SimpleNamespace(pseudo_fakes=pf))
+    with pytest.raises(RuntimeError, match="use_pseudo_fakes"):
+        model.setup("fit")
+    model.use_pseudo_fakes(pf)
+    model.setup("fit")

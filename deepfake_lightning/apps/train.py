@@ -83,6 +83,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     dm = hydra.utils.instantiate(cfg.data)
     dm.setup()
     model.set_class_counts(**dm.seen_class_counts())
+    model.use_pseudo_fakes(dm.pseudo_fakes)
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

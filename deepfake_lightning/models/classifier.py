@@ -128,6 +128,8 @@ class DeepfakeClassifier(L.LightningModule):
         self.test_metrics = DetectionMetrics()
         self._net_compiled = False
         self._counts_given = False  # set_class_counts: the specialist's weight needs the train split's counts
+        # use_pseudo_fakes: the DataModule's self-blended pseudo-fakes (data.pseudo_fakes=sbi), handed over by the app.
+        self.pseudo_fakes: Any = None
 
     # --- set-up --------------------------------------------------------------------------------
     def set_class_counts(self, real: int, fake: int) -> None:
@@ -140,7 +142,18 @@ class DeepfakeClassifier(L.LightningModule):
         self.class_weight.copy_(torch.tensor(w))
         log.info("%s: real class weight = %d/%d x %.2f = %.3f", self.hparams.name, fake, real, mult, w[0])
 
+    def use_pseudo_fakes(self, pseudo_fakes: Any) -> None:
+        """The training split's pseudo-fake maker (DataModule.pseudo_fakes, None without), given by the app as the
+        class counts are: the model blends training batches with it and never reads the DataModule at run time."""
+        self.pseudo_fakes = pseudo_fakes
+
     def setup(self, stage: str) -> None:
+        made = getattr(getattr(self._trainer, "datamodule", None), "pseudo_fakes", None) if stage == "fit" else None
+        if made is not None and self.pseudo_fakes is not made:  # a check at set-up, so they are never lost in silence
+            raise RuntimeError(
+                f"{self.hparams.name}: the DataModule made pseudo-fakes but the model was not given them; "
+                "call use_pseudo_fakes(datamodule.pseudo_fakes) before fit"
+            )
         if stage == "fit" and self.hparams.real_weight_multiplier is not None and not self._counts_given:
             raise RuntimeError(
                 f"{self.hparams.name}: model.real_weight_multiplier is set but no class counts were given; "
@@ -191,7 +204,7 @@ class DeepfakeClassifier(L.LightningModule):
             torch.manual_seed(step_seed(self.hparams.seed, self.global_step, self.global_rank))
             # Pseudo-fakes (data.pseudo_fakes=sbi) replace a share of the batch, drawn from the same step seed;
             # the DataModule makes them for its training split only.
-            pseudo = getattr(self.trainer.datamodule, "pseudo_fakes", None)
+            pseudo = self.pseudo_fakes
             if pseudo is not None and positions is not None and labels is not None:
                 blended = pseudo(images, labels, positions)
                 # A pseudo-fake is augmented exactly as its source real (never by a label-tied policy).
