@@ -11,6 +11,7 @@ from scipy import stats
 from deepfake_lightning.evaluation.calibration import p_fake_from_logits
 from deepfake_lightning.evaluation.statistics import (
     MIN_GROUPS,
+    ROBUST_METRICS,
     few_groups,
     group_counts,
     outside,
@@ -261,7 +262,7 @@ def ensemble_claim(
 PLAIN = "general_without_pseudo_fakes"
 
 
-COMPARED = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
+COMPARED = ROBUST_METRICS  # the four figures every with/without comparison tabulates
 
 
 def pseudo_fake_comparison(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_lightning.evaluation.claims import seed_interval
+from deepfake_lightning.evaluation.claims import COMPARED, seed_interval
 from deepfake_lightning.evaluation.statistics import (
     MIN_GROUPS,
     few_groups,
@@ -23,8 +23,6 @@ from deepfake_lightning.evaluation.statistics import (
     group_weights,
     weighted_metrics,
 )
-
-COMPARED = ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall")
 
 
 @dataclass(frozen=True)
