@@ -104,7 +104,7 @@ def project_train_rate(model_cfg: Any, data_overrides: list[str], trainer_kw: di
     if torch.cuda.is_available():
         torch.cuda.synchronize()
     timer.times.append(time.perf_counter())
-    return marginal_rate(timer.times, dm.batch_size, warmup)
+    return marginal_rate(timer.times, dm.loader_cfg.batch_size, warmup)
 
 
 def raw_train_rate(

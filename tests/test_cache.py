@@ -42,14 +42,14 @@ def test_bad_files_are_listed_and_the_rest_is_kept(tiny_root, tmp_path):
     with open(root / "List_of_testing_videos.txt", "a") as f:
         f.write("1 Celeb-real/id9_0000.mp4\nnonsense line\n")
     dm = make_dm(root, tmp_path / "cache")
-    m = dm.build().manifest
+    m = dm.source.build().manifest
     reasons = {s["path"]: s["reason"] for s in m["skipped"]}
     assert "empty" in reasons["Celeb-real/id0_9998.mp4"]
     assert "Celeb-real/id0_9999.mp4" in reasons
     assert "missing" in reasons["Celeb-real/id9_0000.mp4"]
     assert any("malformed" in r for r in reasons.values())
     assert m["n_frames"] == 56
-    assert m["counts"]["real"] + m["counts"]["fake"] == 56 and "split" not in dm.build().index
+    assert m["counts"]["real"] + m["counts"]["fake"] == 56 and "split" not in dm.source.build().index
 
 
 def test_killed_build_resumes_and_matches_an_uninterrupted_build(tiny_root, tmp_path, caplog):

@@ -262,7 +262,7 @@ def test_swapped_in_identity_leaks_are_reported_and_strict_drops_them(tiny_root,
     assert len(dropped) == n and set(dropped) == set(np.unique(idx["video"][np.isin(idx["video"], dropped)]))
     assert strict.split_record["leaks"]["swapped_in"]["fakes_whose_second_identity_is_in_another_split"] == 0
     # A fake kept by the strict split sits where both its identities are.
-    sec = strict.layout.second_identities(idx["video"])
+    sec = strict.source.layout.second_identities(idx["video"])
     where: dict[str, set] = {}
     for g, s in zip(idx["identity"], strict.split):
         where.setdefault(g, set()).add(s)

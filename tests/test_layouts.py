@@ -134,3 +134,40 @@ def test_extract_split_and_train_on_each_layout(layout, ffpp_root, dfdc_root, tm
     res = train(compose_cfg("train", overrides, tmp_path))
     assert res["dataset"]["split"]["strategy"] == ("official" if layout == "ffpp" else "grouped")
     assert (tmp_path / "split.json").is_file()
+
+
+def test_a_new_layout_is_one_module_named_by_data_layout(tiny_root, tmp_path, monkeypatch):
+    """Issue 29: a layout of one's own is one module (its Layout subclass) named by data.layout, with its own keys;
+    nothing else in the package changes. A key no part of the data config reads is refused, naming it."""
+    from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks
+    from deepfake_lightning.data.layouts import layout_class, names
+
+    (tmp_path / "my_layouts").mkdir()
+    (tmp_path / "my_layouts" / "__init__.py").write_text("")
+    (tmp_path / "my_layouts" / "reals_only.py").write_text(
+        "from deepfake_lightning.data.layouts.celebdf import CelebDF\n"
+        "class RealsOnly(CelebDF):\n"
+        "    def __init__(self, keep: int):\n"
+        "        super().__init__(None)\n"
+        "        self.keep = keep\n"
+        "    def list_items(self, root, strategy):\n"
+        "        items, skipped = super().list_items(root, strategy)\n"
+        "        return [it for it in items if it.label == 0][: self.keep], skipped\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from omegaconf import OmegaConf
+
+    from deepfake_lightning.config import compose_app
+
+    over = [f"data.root={tiny_root}", f"paths.cache_dir={tmp_path / 'c'}", "data.extract.image_size=32"]
+    keys = OmegaConf.to_container(compose_app("extract", over).data, resolve=True)
+    dm = FrameCacheDataModule(**data_blocks({**keys, "layout": "my_layouts.reals_only", "keep": 5}))
+    assert [it.label for it in dm.source.list_items()[0]] == [0] * 5
+    assert names() == ["celebdf", "dfdc", "ffpp", "frames"] and layout_class("ffpp").name == "ffpp"
+    with pytest.raises(ValueError, match="data.layout=nope: no such layout .*celebdf, dfdc, ffpp, frames"):
+        data_blocks({**keys, "layout": "nope"})
+    with pytest.raises(ValueError, match=r"data.test_list=x.txt: the ffpp layout does not read it"):
+        data_blocks({**keys, "layout": "ffpp", "compression": "c23", "methods": None, "test_list": "x.txt"})
+    del keys["batch_size"]
+    with pytest.raises(ValueError, match="data.batch_size: missing"):
+        data_blocks(keys)

@@ -77,7 +77,7 @@ def test_dataset_with_bad_files_completes_and_lists_them(tiny_root, tmp_path, co
         shutil.copy(corpus / f, root / "Celeb-synthesis" / f"id1_id2_{f}")
     with open(root / "List_of_testing_videos.txt", "a") as fh:
         fh.write("0 Celeb-synthesis/missing.mp4\n3 bad label\n")
-    m = make_dm(root, tmp_path / "c").build().manifest
+    m = make_dm(root, tmp_path / "c").source.build().manifest
     paths = {s["path"] for s in m["skipped"]}
     assert {f"Celeb-synthesis/id1_id2_{f}" for f in ("zero.mp4", "text.mp4", "header.mp4", "tiny.avi")} <= paths
     assert "Celeb-synthesis/missing.mp4" in paths and m["n_frames"] == 56
@@ -231,7 +231,7 @@ def test_nothing_under_the_root_is_passed_over_in_silence(tmp_path):
     os.symlink(tmp_path / "nowhere.mp4", root / "Celeb-real" / "id0_0001.mp4")
     os.symlink(root / "Celeb-real" / "id0_0002.mp4", root / "Celeb-real" / "id0_0002.mp4")
     (root / "Celeb-synthesis" / "id0_id1_0000.mp4").mkdir()
-    items, skipped = make_dm(root, tmp_path / "c").list_items()
+    items, skipped = make_dm(root, tmp_path / "c").source.list_items()
     reasons = {s["path"]: s["reason"] for s in skipped}
     assert reasons["Celeb-real/id0_0001.mp4"].startswith("a dangling symlink")
     assert reasons["Celeb-real/id0_0002.mp4"] == "a symlink loop"

@@ -13,13 +13,13 @@ def test_sharded_then_merged_equals_unsharded(tiny_root, tmp_path):
     root = tmp_path / "ds"
     shutil.copytree(tiny_root, root)
     (root / "Celeb-real" / "id0_9999.mp4").write_bytes(b"broken")
-    one = make_dm(root, tmp_path / "one", frames_per_video=2).build()
+    one = make_dm(root, tmp_path / "one", frames_per_video=2).source.build()
     dm = make_dm(root, tmp_path / "sharded", frames_per_video=2)
     with pytest.raises(FileNotFoundError, match="shards not built"):
-        dm.merge(3)
+        dm.source.merge(3)
     for i in range(3):
-        dm.build_shard(i, 3)
-    merged = dm.merge(3)
+        dm.source.build_shard(i, 3)
+    merged = dm.source.merge(3)
     assert merged.path.name == one.path.name
     assert np.array_equal(np.asarray(merged.frames), np.asarray(one.frames))
     assert (merged.path / INDEX_FILE).read_text() == (one.path / INDEX_FILE).read_text()

@@ -39,7 +39,7 @@ def test_every_experiment_composes_and_instantiates(experiment, tiny_root, cache
     model = build_classifier(cfg.model)
     dm = hydra.utils.instantiate(cfg.data)
     assert model.hparams.name in ("baseline", "general", "specialist", "sbi_general")
-    assert dm.batch_size == cfg.data.batch_size
+    assert dm.loader_cfg.batch_size == cfg.data.batch_size
     if cfg.trainer.accelerator == "cpu":
         with open_dict(cfg):
             cfg.trainer.fast_dev_run = True

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
+from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.calibration import (
     calibrate,
     calibrated_logits,
@@ -166,7 +167,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     metrics = results.results_for_split(out, dm.split_record["fingerprint"])
     metrics.update(
         {
-            "dataset": dm.dataset_summary(),
+            "dataset": dataset_summary(dm.split_record, dm.class_counts_all(), dm.cache.path),
             "skipped": dm.cache.manifest.get("skipped", []),
             "cache": str(dm.cache.path),
             "runs": {k: str(run_folder(v)) for k, v in members.items()},

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app, run_app
-from deepfake_lightning.data.datamodule import FrameCacheDataModule
+from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import Perturbation, parameter
 from deepfake_lightning.evaluation.calibration import calibrated_logits, p_fake_from_logits
@@ -67,8 +67,8 @@ def refuse_extract_overrides() -> None:
 
 def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataModule, str]:
     """The DataModule over cfg.data with the run's extraction settings; (dm, how the frames were chosen)."""
-    dm: FrameCacheDataModule = hydra.utils.instantiate(eval_data_config(cfg, pred))
-    cache = dm.build()
+    blocks = data_blocks(eval_data_config(cfg, pred))
+    cache = blocks["source"].build()
     key = cache.manifest.get("key")
     own = None
     if (pred.run_dir / results.SPLIT_FILE).is_file():
@@ -76,7 +76,7 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
     # The run's own data: the same cache, or (a cache rebuilt since, e.g. by a newer cache version) exactly the
     # videos its split.json records. Then its own split is used, never a new one that could put its training
     # videos in "test".
-    cached = set(dm.video_view(cache.index)["video"].astype(str))
+    cached = set(blocks["source"].layout.video_view(cache.index)["video"].astype(str))
     recorded = {v for names in (own or {}).get("videos", {}).values() for v in names}
     same_data = own is not None and (own.get("cache_key") == key or (bool(cached) and cached == recorded))
     if own is not None and not same_data and cached & set(own["videos"].get("train", [])):
@@ -86,7 +86,7 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
             sorted(cached & set(own["videos"]["train"]))[:3],
         )
     if same_data and cfg.subset != "all":
-        dm.split_file = pred.run_dir / results.SPLIT_FILE  # the run's own test split, exactly
+        blocks["split_file"] = pred.run_dir / results.SPLIT_FILE  # the run's own test split, exactly
         how = f"the run's own {cfg.subset} split (split.json {own['fingerprint']})"
     elif same_data:
         log.warning("subset=all on the data the run was trained on: the figures include its training frames")
@@ -95,6 +95,7 @@ def eval_datamodule(cfg: DictConfig, pred: Predictor) -> tuple[FrameCacheDataMod
         how = f"the {cfg.subset} part of a {cfg.split.strategy} split of this data"
     else:
         how = "all frames of data the run never saw"
+    dm = FrameCacheDataModule(**blocks)
     dm.setup()
     return dm, how
 
@@ -254,7 +255,7 @@ def robustness(
         "clean": {},
         "kinds": {},
     }
-    make_dm = hydra.utils.instantiate({**clean_dm, "split_file": None}, _partial_=True)
+    make_dm = hydra.utils.instantiate(clean_dm, _partial_=True)
     dm0 = make_dm(only_videos=videos)
     dm0.setup()
     for name, sc in score_models(pred, models, dm0, device, "all").items():

@@ -22,11 +22,11 @@ def run(cfg: DictConfig) -> dict:
     dm: FrameCacheDataModule = hydra.utils.instantiate(cfg.data)
     num_shards = int(cfg.num_shards)
     if num_shards > 1 and not cfg.merge:
-        cache = dm.build_shard(int(cfg.shard), num_shards)
+        cache = dm.source.build_shard(int(cfg.shard), num_shards)
         print(f"shard {cfg.shard} of {num_shards}: {len(cache)} frames in {cache.path}")
         return cache.manifest
     if num_shards > 1:
-        dm.merge(num_shards)
+        dm.source.merge(num_shards)
     dm.setup()
     cache, rec = dm.cache, dm.split_record
     assert cache is not None and rec is not None

@@ -9,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.data.layouts import layout_class, names
 from deepfake_lightning.data.synthetic import generate_dataset
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,7 @@ def run(cfg: DictConfig) -> dict[str, int]:
         print(f"dataset up to date, reusing {out}")
         return {}
     if out.exists():
-        for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis", "original_sequences", "manipulated_sequences",
-                    "splits", "dfdc_train_part_0"):  # fmt: skip
+        for sub in {w for name in names() for w in layout_class(name).written}:  # what any layout wrote
             shutil.rmtree(out / sub, ignore_errors=True)
         stamp.unlink(missing_ok=True)
     print(

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         run_dir, {f"{s}_{k}": getattr(v, k) for s, v in splits.items() for k in ("labels", "p_fake")}
     )
     # Read again inside: another step may have written the folder since the check above.
-    results.merge_model(out, str(y.name), block, run_dir, dm.dataset_summary(), dm.split_record)
+    results.merge_model(
+        out,
+        str(y.name),
+        block,
+        run_dir,
+        dataset_summary(dm.split_record, dm.class_counts_all(), dm.cache.path),
+        dm.split_record,
+    )
     m = block["test"]
     print(
         f"[{y.name}] test at val-chosen threshold {block['threshold']:.2f}: real recall {m['real_recall']:.3f}, "

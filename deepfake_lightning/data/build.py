@@ -21,7 +21,7 @@ import time
 import types
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ from deepfake_lightning.data.cache import (
 )
 from deepfake_lightning.data.extract import ExtractConfig, extract_item
 from deepfake_lightning.data.faces import resolve_landmarks
-from deepfake_lightning.data.items import VideoItem
+from deepfake_lightning.data.items import Layout, VideoItem
 from deepfake_lightning.runtime import available_cores
 
 log = logging.getLogger(__name__)
@@ -387,3 +387,59 @@ def merge_shards(
         raise
     log.info("merged %d shards into %s", num_shards, final)
     return FrameCache.load(final)
+
+
+@dataclass
+class CacheSource:
+    """Where a DataModule's frames come from: the layout's files under `root`, extracted with `extract` into
+    `cache_dir` (or a cache built elsewhere, e.g. merged shards, at `cache_path`, used as it is). dfl-eval's
+    `perturb` degrades each file before the face crop (its own cache) and `only_videos` keeps some videos."""
+
+    layout: Layout
+    root: Path
+    cache_dir: Path
+    extract: ExtractConfig
+    strategy: str  # split.strategy: a layout with official lists checks them while listing
+    cache_path: Path | None
+    workers: int | None  # extraction processes; None: all cores
+    chunk_files: int
+    perturb: Any
+    only_videos: set[str] | None
+    built: FrameCache | None = field(default=None, repr=False)  # what build() made or found
+
+    def list_items(self) -> tuple[list[VideoItem], list[dict[str, str]]]:
+        """(items, skipped entries such as malformed list lines, dangling symlinks), each skip logged."""
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"data.root={self.root} is not a folder (set data.root to the dataset folder)")
+        items, skipped = self.layout.list_items(self.root, self.strategy)
+        for entry in skipped:
+            log.warning("skipping %s: %s", entry["path"], entry["reason"])
+        if self.only_videos is not None:
+            keep, video_of = self.only_videos, self.layout.video_of
+            items = [it for it in items if it.path in keep or video_of(it.path) in keep]
+            skipped = [s for s in skipped if s["path"] in keep or video_of(s["path"]) in keep]
+        return items, skipped
+
+    def build(self) -> FrameCache:
+        """Build or reuse the frame cache (frames and index only); listed and loaded once per source, so a caller
+        that builds before the DataModule's setup (dfl-eval) does not pay twice."""
+        if self.built is None:
+            if self.cache_path is None:
+                self.built = self.build_shard(None, 1)
+            elif (self.cache_path / MANIFEST_FILE).is_file():
+                self.built = FrameCache.load(self.cache_path)
+            else:
+                raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
+        return self.built
+
+    def build_shard(self, shard: int | None, num_shards: int) -> FrameCache:
+        """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
+        items, skipped = self.list_items()
+        key = self.perturb.key if self.perturb is not None else ""
+        return build_cache(self.root, items, self.extract, self.cache_dir, pre_skipped=skipped, shard=shard,
+                           num_shards=num_shards, workers=self.workers, chunk_files=self.chunk_files, extra_key=key,
+                           perturb=self.perturb, manifest_extra=None if self.perturb is None else {"perturb": key})  # fmt: skip
+
+    def merge(self, num_shards: int) -> FrameCache:
+        """Merge the shards into the full cache, as `build` would have written it."""
+        return merge_shards(self.root, self.list_items()[0], self.extract, self.cache_dir, num_shards)

@@ -61,6 +61,8 @@ class Layout:
     official lists assign to which split, and whose face a fake shows. Listing only: no extraction, no split."""
 
     name = ""
+    # Top-level folders and files the layout's data has, which dfl-synth replaces when it writes this layout.
+    written: tuple[str, ...] = ()
 
     def list_items(self, root: Path, strategy: str) -> tuple[list[VideoItem], list[dict[str, str]]]:
         """(items, skipped entries, each {"path", "reason"}) under `root`; `strategy` is split.strategy."""
@@ -81,3 +83,8 @@ class Layout:
     def video_view(self, index: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The cache index as the rest of the chain sees it: one `video` per video."""
         return index
+
+    @staticmethod
+    def from_celebdf(root: Path, seed: int) -> dict[str, int]:
+        """Move a generated Celeb-DF folder (dfl-synth) into this layout; returns what was written per part."""
+        raise ValueError("dfl-synth does not write this layout")

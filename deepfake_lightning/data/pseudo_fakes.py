@@ -23,14 +23,17 @@ batch and runs on the training device (JPEG aside, which OpenCV encodes on the C
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+log = logging.getLogger(__name__)
 
 PSEUDO_FAKE_METHODS = ("none", "sbi")  # data.pseudo_fakes
 BLEND_RATIOS = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # the paper's dynamic blend
@@ -345,6 +348,35 @@ class PseudoFakes:
         return Blended(jpeg_pairs(images, pair, generator), labels, pair)
 
 
+@dataclass
+class PseudoFakeConfig:
+    """The DataModule's pseudo-fake block: data.pseudo_fakes (none | sbi) and the keys that go with it."""
+
+    pseudo_fakes: str
+    pseudo_fake_ratio: float
+    pseudo_fakes_only: bool  # the SBI setting: train on real frames + pseudo-fakes only (val/test as given)
+    pseudo_fake_val: bool  # with pseudo_fakes_only: dfl-train validates on val reals + one blend of each
+
+    def __post_init__(self) -> None:
+        if self.pseudo_fakes not in PSEUDO_FAKE_METHODS:
+            raise ValueError(f"data.pseudo_fakes must be one of {PSEUDO_FAKE_METHODS}, got {self.pseudo_fakes!r}")
+        if self.pseudo_fakes_only and self.pseudo_fakes == "none":
+            raise ValueError("data.pseudo_fakes_only=true needs data.pseudo_fakes=sbi (nothing else would be fake)")
+        if self.pseudo_fake_val and not self.pseudo_fakes_only:
+            raise ValueError("data.pseudo_fake_val=true needs data.pseudo_fakes_only=true (val reals and their blends)")
+
+
+def make_pseudo_fakes(cfg: PseudoFakeConfig, geometry: np.ndarray | None, landmarks: str, cache: str) -> PseudoFakes:
+    """The pseudo-fakes of data.pseudo_fakes=sbi over the face geometry the cache stored at extraction (one
+    row per cache-index position)."""
+    if geometry is None:
+        raise ValueError(
+            f"data.pseudo_fakes=sbi needs the face geometry stored at extraction; {cache} has none "
+            "(a cache written before it existed): delete it or point paths.cache_dir elsewhere to rebuild"
+        )
+    return PseudoFakes(face_polygons(geometry), cfg.pseudo_fake_ratio, landmarks, pairs=cfg.pseudo_fakes_only)
+
+
 def seen_counts(real: int, fake: int, ratio: float, balanced: bool, only_reals: bool) -> dict[str, float]:
     """Frames of each class the model sees per epoch: what class weights and the specialist's multiplier count.
     `only_reals` (the SBI setting): every real frame once with its blend; else pseudo-fakes replace a share
@@ -360,13 +392,30 @@ def describe(landmarks: str) -> str:
     return "convex hull of dlib's 68 landmarks" if landmarks == "dlib68" else "ellipse in the face box"
 
 
-__all__: Sequence[str] = (
-    "Blended",
-    "blended_pairs",
-    "PseudoFakes",
-    "face_polygons",
-    "hull_centres",
-    "jpeg_pairs",
-    "self_blend",
-    "seen_counts",
-)
+def pseudo_fake_summary(cfg: PseudoFakeConfig, pf: PseudoFakes, seen: dict[str, int]) -> dict[str, Any]:
+    """metrics.json `pseudo_fakes`: what was blended and how, and the classes seen per epoch."""
+    only = cfg.pseudo_fakes_only
+    how = (
+        "each real training frame once per epoch, beside its blend (SBI's pairs; training on real frames + "
+        "pseudo-fakes only)"
+        if only
+        else f"{100 * cfg.pseudo_fake_ratio:.0f}% of each training batch, made from its train-split real frames"
+    )
+    log.info(
+        "pseudo-fakes: self-blended (mask: %s), %s; per epoch the model sees about %.0f real and %.0f fake frames",
+        describe(pf.landmarks), how, seen["real"], seen["fake"],
+    )  # fmt: skip
+    return {
+        "method": "sbi (self-blended images)",
+        "ratio": None if only else cfg.pseudo_fake_ratio,
+        "pairs": only,  # every real frame beside its own blend, once per epoch
+        "only_reals_and_pseudo_fakes": only,
+        "mask": describe(pf.landmarks),
+        "landmarks": pf.landmarks,
+        "made_from": "train-split real frames" + ("" if cfg.pseudo_fake_val else "; val and test never blended"),
+        # What dfl-train chose its checkpoint and threshold on.
+        "val": "val real frames and one self-blend of each (no fake video seen in training or validation)"
+        if cfg.pseudo_fake_val
+        else "the data's val split",
+        "seen_per_epoch": seen,
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from deepfake_lightning.data.layouts import layout_class
 
 log = logging.getLogger(__name__)
 
@@ -330,77 +331,10 @@ def _generate(
 
 
 def relayout(root: str | Path, layout: str, seed: int = 0) -> dict[str, int]:
-    """Move a generated Celeb-DF folder into the FaceForensics++ or DFDC layout (same videos, their lists)."""
+    """Move a generated Celeb-DF folder into another layout (same videos, that layout's lists): its module's
+    Layout.from_celebdf."""
     root = Path(root)
-    reals = sorted((root / "Celeb-real").glob("*.mp4")) + sorted((root / "YouTube-real").glob("*.mp4"))
-    fakes = sorted((root / "Celeb-synthesis").glob("*.mp4"))
-    real_id = {p.stem: f"{i:03d}" for i, p in enumerate(reals)}  # idA_NNNN -> "007"
-    first_of = {}
-    for p in reals:
-        first_of.setdefault(p.stem.split("_")[0], real_id[p.stem])
-    counts: dict[str, int] = {}
-    if layout == "ffpp":
-        rdir = root / "original_sequences" / "youtube" / "c23" / "videos"
-        rdir.mkdir(parents=True, exist_ok=True)
-        for p in reals:
-            p.rename(rdir / f"{real_id[p.stem]}.mp4")
-        pairs: dict[str, list[list[str]]] = {"train": [], "val": [], "test": []}
-        # Pairs of one target identity share a split: 72/14/14 of the identities (FF++'s 720/140/140),
-        # at least one in each.
-        idents = sorted({p.stem.split("_")[0] for p in fakes})
-        order = [idents[i] for i in _rng(seed, "ffpp-split").permutation(len(idents))]
-        n_small = max(1, round(0.14 * len(idents)))
-        split_of_target = {k: "val" for k in order[:n_small]}
-        split_of_target.update({k: "test" for k in order[n_small : 2 * n_small]})
-        # FF++ lists each pair of real videos in one split (a_b and b_a with it). The generated face came
-        # from identity b, but to keep the lists consistent the name's source is a real video of the
-        # target's own split (the name is only a label here; the pixels are what the model sees).
-        celeb_reals = [q.stem for q in reals if q.parent.name == "Celeb-real"]
-        in_split: dict[str, list[str]] = {}
-        for stem in celeb_reals:
-            in_split.setdefault(split_of_target.get(stem.split("_")[0], "train"), []).append(real_id[stem])
-        used: set[tuple[str, str]] = set()
-        for n, p in enumerate(fakes):
-            a, b, v = p.stem.split("_")
-            target = real_id[f"{a}_{v}"]
-            cands = [r for r in in_split[split_of_target.get(a, "train")] if r != target] or [first_of[b]]
-            start = sorted(first_of).index(b) if b in first_of else 0
-            source = next(
-                (cands[(start + j) % len(cands)] for j in range(len(cands))
-                 if (target, cands[(start + j) % len(cands)]) not in used and
-                 (cands[(start + j) % len(cands)], target) not in used),
-                cands[start % len(cands)],
-            )  # fmt: skip
-            used.add((target, source))
-            methods = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures", "FaceShifter")
-            for j in range(len(methods)):  # a name taken in one method's folder goes to the next
-                mdir = root / "manipulated_sequences" / methods[(n + j) % 2 if j < 2 else j] / "c23" / "videos"
-                if not (mdir / f"{target}_{source}.mp4").exists():
-                    break
-            mdir.mkdir(parents=True, exist_ok=True)
-            p.rename(mdir / f"{target}_{source}.mp4")  # (target video, source identity) is unique per fake
-            pairs[split_of_target.get(a, "train")].append([target, source])
-        (root / "splits").mkdir(exist_ok=True)
-        for name, ps in pairs.items():
-            (root / "splits" / f"{name}.json").write_text(json.dumps(ps))
-        counts = {"original": len(reals), "manipulated": len(fakes), **{k: len(v) for k, v in pairs.items()}}
-    elif layout == "dfdc":
-        part = root / "dfdc_train_part_0"
-        part.mkdir(exist_ok=True)
-        meta: dict[str, dict[str, str]] = {}
-        for p in reals:
-            name = f"r{real_id[p.stem]}.mp4"
-            p.rename(part / name)
-            meta[name] = {"label": "REAL", "split": "train"}
-        for n, p in enumerate(fakes):
-            a, _, v = p.stem.split("_")
-            name = f"f{n:04d}.mp4"
-            p.rename(part / name)
-            meta[name] = {"label": "FAKE", "original": f"r{real_id[f'{a}_{v}']}.mp4", "split": "train"}
-        (part / "metadata.json").write_text(json.dumps(meta, indent=1))
-        counts = {"real": len(reals), "fake": len(fakes)}
-    else:
-        raise ValueError(f"synth.layout must be celebdf, ffpp or dfdc, got {layout!r}")
+    counts = layout_class(layout).from_celebdf(root, _rng(seed, f"{layout}-split"))
     for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis"):
         shutil.rmtree(root / sub, ignore_errors=True)
     (root / "List_of_testing_videos.txt").unlink(missing_ok=True)

@@ -61,6 +61,8 @@ def load_classifier(run: str | Path) -> tuple[DeepfakeClassifier, DictConfig]:
 # What the extraction did before a setting existed, for runs whose config.yaml predates it (their data settings
 # were flat keys of `data`, before the data.extract node): not defaults, the behaviour those runs had.
 BEFORE_SETTING = {"face_detector": "haar", "face_min_score": 0.0, "landmarks": "box"}
+OLD_DATAMODULES = {"CelebDFDataModule": "celebdf", "FFPPDataModule": "ffpp", "DFDCDataModule": "dfdc",
+                   "FrameFolderDataModule": "frames"}  # fmt: skip
 
 
 def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +74,9 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     from deepfake_lightning.data.extract import ExtractConfig
 
     shipped = shipped_config("data/celebdf.yaml")
+    old_class = str(data.get("_target_", "")).rsplit(".", 1)[-1]
+    if old_class in OLD_DATAMODULES:  # one DataModule class per layout, before data.layout
+        data = {**data, "_target_": shipped["_target_"], "layout": OLD_DATAMODULES[old_class]}
     flat = {f.name for f in fields(ExtractConfig)}
     old = {k: v for k, v in data.items() if k not in flat}
     missing = {

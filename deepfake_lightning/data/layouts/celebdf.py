@@ -65,10 +65,19 @@ def list_celebdf(root: str | Path) -> list[VideoItem]:
     return items
 
 
+def generated_videos(root: Path) -> tuple[list[Path], list[Path], dict[str, str]]:
+    """(real videos, fakes, a three-digit name per real video) of a generated Celeb-DF folder (dfl-synth writes
+    this layout first and moves it into another)."""
+    reals = sorted((root / "Celeb-real").glob("*.mp4")) + sorted((root / "YouTube-real").glob("*.mp4"))
+    fakes = sorted((root / "Celeb-synthesis").glob("*.mp4"))
+    return reals, fakes, {p.stem: f"{i:03d}" for i, p in enumerate(reals)}  # idA_NNNN -> "007"
+
+
 class CelebDF(Layout):
     """A folder in the Celeb-DF v2 layout; labels from List_of_testing_videos.txt where it names a video."""
 
     name = "celebdf"
+    written = (*REAL_DIRS, *FAKE_DIRS, TEST_LIST)
 
     def __init__(self, test_list: str | None):
         self.test_list = Path(str(test_list)) if test_list else None  # None: <root>/List_of_testing_videos.txt

@@ -9,11 +9,15 @@ whose original sits in another part folder still joins its group (DFDC's names a
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from deepfake_lightning.data.cache import read_json
 from deepfake_lightning.data.items import FAKE, REAL, VIDEO_EXTENSIONS, Layout, VideoItem
+from deepfake_lightning.data.layouts.celebdf import generated_videos
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class DFDC(Layout):
     swapped in (the Layout default: None)."""
 
     name = "dfdc"
+    written = ("dfdc_train_part_0",)
 
     def list_items(self, root: Path, strategy: str) -> tuple[list[VideoItem], list[dict[str, str]]]:
         items, skipped = list_dfdc(root)
@@ -67,3 +72,22 @@ class DFDC(Layout):
 
     def official_assignment(self, root: Path) -> dict[str, str]:
         raise ValueError("DFDC's public training parts carry no official train/val/test split; use split=grouped")
+
+    @staticmethod
+    def from_celebdf(root: Path, rng: np.random.Generator) -> dict[str, int]:
+        """A generated Celeb-DF folder (dfl-synth) as one DFDC part with its metadata.json."""
+        reals, fakes, real_id = generated_videos(root)
+        part = root / "dfdc_train_part_0"
+        part.mkdir(exist_ok=True)
+        meta: dict[str, dict[str, str]] = {}
+        for p in reals:
+            name = f"r{real_id[p.stem]}.mp4"
+            p.rename(part / name)
+            meta[name] = {"label": "REAL", "split": "train"}
+        for n, p in enumerate(fakes):
+            a, _, v = p.stem.split("_")
+            name = f"f{n:04d}.mp4"
+            p.rename(part / name)
+            meta[name] = {"label": "FAKE", "original": f"r{real_id[f'{a}_{v}']}.mp4", "split": "train"}
+        (part / "metadata.json").write_text(json.dumps(meta, indent=1))
+        return {"real": len(reals), "fake": len(fakes)}

@@ -10,6 +10,7 @@ is NNN, as Celeb-DF's idA_idB_NNNN is grouped with idA.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from deepfake_lightning.data.cache import read_json
 from deepfake_lightning.data.items import FAKE, REAL, VIDEO_EXTENSIONS, Layout, VideoItem
+from deepfake_lightning.data.layouts.celebdf import generated_videos
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +99,7 @@ class FFPP(Layout):
     """FaceForensics++: originals and the chosen methods at one compression; split=official reads splits/*.json."""
 
     name = "ffpp"
+    written = ("original_sequences", "manipulated_sequences", "splits")
 
     def __init__(self, compression: str, methods: Sequence[str] | None):
         self.compression = str(compression)
@@ -122,3 +125,55 @@ class FFPP(Layout):
 
     def second_identities(self, videos: np.ndarray) -> np.ndarray | None:
         return np.array([swapped_in_identity(str(v)) for v in videos], dtype=object)
+
+    @staticmethod
+    def from_celebdf(root: Path, rng: np.random.Generator) -> dict[str, int]:
+        """A generated Celeb-DF folder (dfl-synth) as FaceForensics++: originals, methods' folders, splits/*.json."""
+        reals, fakes, real_id = generated_videos(root)
+        first_of: dict[str, str] = {}
+        for p in reals:
+            first_of.setdefault(p.stem.split("_")[0], real_id[p.stem])
+        rdir = root / "original_sequences" / "youtube" / "c23" / "videos"
+        rdir.mkdir(parents=True, exist_ok=True)
+        for p in reals:
+            p.rename(rdir / f"{real_id[p.stem]}.mp4")
+        pairs: dict[str, list[list[str]]] = {"train": [], "val": [], "test": []}
+        # Pairs of one target identity share a split: 72/14/14 of the identities (FF++'s 720/140/140),
+        # at least one in each.
+        idents = sorted({p.stem.split("_")[0] for p in fakes})
+        order = [idents[i] for i in rng.permutation(len(idents))]
+        n_small = max(1, round(0.14 * len(idents)))
+        split_of_target = {k: "val" for k in order[:n_small]}
+        split_of_target.update({k: "test" for k in order[n_small : 2 * n_small]})
+        # FF++ lists each pair of real videos in one split (a_b and b_a with it). The generated face came
+        # from identity b, but to keep the lists consistent the name's source is a real video of the
+        # target's own split (the name is only a label here; the pixels are what the model sees).
+        celeb_reals = [q.stem for q in reals if q.parent.name == "Celeb-real"]
+        in_split: dict[str, list[str]] = {}
+        for stem in celeb_reals:
+            in_split.setdefault(split_of_target.get(stem.split("_")[0], "train"), []).append(real_id[stem])
+        used: set[tuple[str, str]] = set()
+        for n, p in enumerate(fakes):
+            a, b, v = p.stem.split("_")
+            target = real_id[f"{a}_{v}"]
+            cands = [r for r in in_split[split_of_target.get(a, "train")] if r != target] or [first_of[b]]
+            start = sorted(first_of).index(b) if b in first_of else 0
+            source = next(
+                (cands[(start + j) % len(cands)] for j in range(len(cands))
+                 if (target, cands[(start + j) % len(cands)]) not in used and
+                 (cands[(start + j) % len(cands)], target) not in used),
+                cands[start % len(cands)],
+            )  # fmt: skip
+            used.add((target, source))
+            methods = ("Deepfakes", "FaceSwap", "Face2Face", "NeuralTextures", "FaceShifter")
+            for j in range(len(methods)):  # a name taken in one method's folder goes to the next
+                mdir = root / "manipulated_sequences" / methods[(n + j) % 2 if j < 2 else j] / "c23" / "videos"
+                if not (mdir / f"{target}_{source}.mp4").exists():
+                    break
+            mdir.mkdir(parents=True, exist_ok=True)
+            p.rename(mdir / f"{target}_{source}.mp4")  # (target video, source identity) is unique per fake
+            pairs[split_of_target.get(a, "train")].append([target, source])
+        (root / "splits").mkdir(exist_ok=True)
+        for name, ps in pairs.items():
+            (root / "splits" / f"{name}.json").write_text(json.dumps(ps))
+        return {"original": len(reals), "manipulated": len(fakes), **{k: len(v) for k, v in pairs.items()}}
