@@ -131,7 +131,7 @@ def test_calibration_is_judged_on_held_out_folds():
 
 
 def test_dfl_eval_video_threshold_follows_one_rule():
-    from deepfake_lightning.apps.eval import evaluate as eval_block
+    from deepfake_lightning.evaluation.finished_run import evaluate as eval_block
 
     val = clustered(10, 6, 7)
     frames = Scores(np.repeat(val.labels, 2), np.repeat(val.p_fake, 2) + np.tile([0.0, 0.02], len(val.labels)),
