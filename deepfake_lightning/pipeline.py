@@ -207,7 +207,8 @@ def run(
     at a time) and their summary into `out`; returns out's metrics.json. `overrides` reach every step that has the
     key; `train_args` the three trainings only."""
     from deepfake_lightning.evaluation.claims import SEEDS_ADVISED
-    from deepfake_lightning.evaluation.seeds import seed_advice, seed_summary, write_seed_report
+    from deepfake_lightning.evaluation.seed_report import seed_advice, write_seed_report
+    from deepfake_lightning.evaluation.seeds import seed_summary
     from deepfake_lightning.results import write_metrics
     from deepfake_lightning.runtime import JOBS_ENV
 

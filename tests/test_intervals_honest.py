@@ -147,7 +147,7 @@ def test_dfl_eval_video_threshold_follows_one_rule():
 # --- labels ----------------------------------------------------------------------------------------------------
 def test_labels_follow_the_settings(tmp_path):
     from deepfake_lightning.evaluation.report import pseudo_fake_section
-    from deepfake_lightning.evaluation.seeds import recipe_lines
+    from deepfake_lightning.evaluation.seed_report import recipe_lines
 
     rc = {k: {"estimate": 0.1, "ci": [0.0, 0.2]} for k in ("balanced_accuracy", "real_recall", "fake_recall")}
     rc.update(verdict="not shown", level=0.9, n_boot=100, groups={"unit": "identity", "real": 20, "fake": 20},
@@ -234,7 +234,7 @@ def test_plots_name_split_threshold_and_chance(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("level", [0.9])
 def test_brackets_note_names_groups_and_what_is_fixed(level):
-    from deepfake_lightning.evaluation.report import brackets_note
+    from deepfake_lightning.evaluation.wording import brackets_note
 
     boot = {"level": level, "n": 100, "min_defined_share": 0.9, "threshold_rechosen_on_val_resamples": True,
             "threshold_fallbacks": 7, "held_fixed": ["the trained models", "the ensemble weight"],

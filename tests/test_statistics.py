@@ -165,7 +165,8 @@ def test_ece_zero_when_perfectly_calibrated_and_temperature_keeps_ranking():
 
 
 def test_seed_summary_mean_std_and_report(tmp_path):
-    from deepfake_lightning.evaluation.seeds import seed_summary, write_seed_report
+    from deepfake_lightning.evaluation.seed_report import write_seed_report
+    from deepfake_lightning.evaluation.seeds import seed_summary
 
     def m(ba, verdict):
         return {

@@ -17,13 +17,13 @@ from deepfake_lightning.apps.common import app_start, hydra_app, run_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import parameter
+from deepfake_lightning.evaluation.eval_report import write_eval_report
 from deepfake_lightning.evaluation.finished_run import evaluate, robustness, score_models, stored_outputs, stored_val
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
     add_intervals,
     bootstrap_settings,
 )
-from deepfake_lightning.evaluation.report import write_eval_report
 from deepfake_lightning.evaluation.statistics import ROBUST_METRICS
 from deepfake_lightning.models.loading import Predictor, load_predictor
 

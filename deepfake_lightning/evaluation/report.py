@@ -1,4 +1,5 @@
-"""REPORT.md: the paper's table 1 beside this run's, classification reports, the sweep, plots."""
+"""The chain's REPORT.md: the paper's table 1 beside this run's, the claim, classification reports, the sweep,
+calibration, deployment, pseudo-fakes, YOLO, plots (one function per section)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from deepfake_lightning.evaluation.claims import CLAIM_METRICS, COMPARISON_METRICS
+from deepfake_lightning.evaluation.claims import CLAIM_METRICS
 from deepfake_lightning.evaluation.metrics import format_report
 from deepfake_lightning.evaluation.operating import better_sentence, in_words
 from deepfake_lightning.evaluation.plots import (
@@ -17,7 +18,17 @@ from deepfake_lightning.evaluation.plots import (
     plot_sweep,
     plot_training_curves,
 )
-from deepfake_lightning.evaluation.statistics import CI_METRICS, ROBUST_METRICS
+from deepfake_lightning.evaluation.statistics import CI_METRICS
+from deepfake_lightning.evaluation.wording import (
+    any_outside,
+    brackets_note,
+    calibrated,
+    few_groups_sentence,
+    figure_cell,
+    pct_or_num,
+    point_05_note,
+    signed_diff,
+)
 from deepfake_lightning.results import PREDICTIONS_FILE, load_metrics, load_predictions
 
 # The paper's table 1 (milestone vs final ensemble) and its ensemble report at 0.5 (figure 8).
@@ -33,17 +44,6 @@ ROW_NAMES = {
     "fake_recall": "Fake recall",
     "roc_auc": "AUC",
 }
-
-
-def _f(x: Any, pct: bool = True) -> str:
-    if x is None:
-        return "n/a"
-    return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
-
-
-def num(x: float | None) -> str:
-    """A figure with three decimals, or n/a."""
-    return _f(x, pct=False)
 
 
 def split_line(dataset: dict) -> str:
@@ -74,108 +74,6 @@ def split_line(dataset: dict) -> str:
     return text
 
 
-def value_with_ci(
-    value: Any, ci: list[float] | None, pct: bool = True, defined: int | None = None, n: int | None = None
-) -> str:
-    """`0.587 [0.521, 0.652]` (or percentages); the value alone when there is no interval, and why when the
-    resamples left it undefined (`defined` of `n` resamples defined it)."""
-    if ci is None:
-        if defined is not None and n and defined < n:
-            return f"{_f(value, pct)} [no interval: defined in {defined} of {n} resamples]"
-        return _f(value, pct)
-    text = f"{_f(value, pct)} [{_f(ci[0], pct)}, {_f(ci[1], pct)}]"
-    if defined is not None and n and defined < n:
-        # The interval speaks for the resamples that defined the figure only; it says nothing about the others.
-        text += f" (of the {defined} of {n} resamples defining it)"
-    return text
-
-
-def figure_cell(block: dict, name: str, key: str, pct: bool = True) -> str:
-    """One figure of block[name] with its interval from block[name + '_ci'] (and its count of defined resamples);
-    `†` where the interval rests on too few groups, `‡` where the estimate lies outside its own interval."""
-    m = block.get(name) or {}
-    ci = (block.get(f"{name}_ci") or {}).get(key)
-    defined = (block.get(f"{name}_ci_defined") or {}).get(key)
-    boot = block.get("bootstrap") or {}
-    text = value_with_ci(m.get(key), ci, pct, defined, boot.get("n"))
-    if ci is not None and (boot.get("groups") or {}).get("few"):
-        text += " †"
-    if ci is not None and key in (block.get(f"{name}_ci_outside") or []):
-        text += " ‡"
-    return text
-
-
-def few_groups_sentence(g: dict[str, Any]) -> str:
-    """The warning for an interval resting on fewer groups per class than statistics.MIN_GROUPS."""
-    return (
-        f" **Too few groups to trust this interval**: the test split holds {g.get('real')} {g.get('unit', 'video')} "
-        f"groups with real items and {g.get('fake')} with fakes, fewer than {g.get('min_groups')} for a class; a "
-        "bootstrap recombining so few clusters understates the uncertainty."
-    )
-
-
-def calibrated(metrics: dict, name: str) -> bool:
-    """Whether this model's scores were calibrated before its thresholds were applied."""
-    return bool((((metrics.get("calibration") or {}).get("models") or {}).get(name) or {}).get("applied"))
-
-
-def point_05_note(metrics: dict, name: str, m: dict) -> str:
-    """`, on calibrated scores` for the fixed 0.5 of a calibrated model: no longer the paper's milestone."""
-    return ", on calibrated scores" if calibrated(metrics, name) and abs(float(m["threshold"]) - 0.5) < 1e-9 else ""
-
-
-def any_outside(*blocks: dict) -> bool:
-    """Whether some block has a figure whose estimate lies outside its own interval."""
-    return any(k.endswith("_ci_outside") and v for b in blocks for k, v in b.items())
-
-
-def brackets_note(boot: dict, what: str = "test", outside_seen: bool = False) -> str:
-    """What the intervals resample and hold fixed, in one paragraph (shared by table 1, the model table, dfl-eval)."""
-    g = boot.get("groups") or {}
-    unit = g.get("unit", "video")
-    text = (
-        f"Brackets: {100 * boot['level']:.0f}% bootstrap intervals over {boot['n']} resamples of whole {what} "
-        f"{unit} groups ({g.get('real', '?')} holding real items, {g.get('fake', '?')} holding fakes), stratified by "
-        "what a group holds; "
-        + (
-            "each threshold chosen again on a resample of val (its groups) each time"
-            + (
-                f", {boot['threshold_fallbacks']} of those re-choices falling back to the rule's fallback"
-                if boot.get("threshold_fallbacks")
-                else ""
-            )
-            if boot.get("threshold_rechosen_on_val_resamples")
-            else "conditional on the one val-chosen threshold (report.rechoose_threshold=false)"
-        )
-        + ". Held fixed across the resamples (a weight or calibration is fitted once on all of val, never refitted): "
-        + "; ".join(boot.get("held_fixed") or ["the trained models"])
-        + f". An interval defined by fewer than {100 * boot['min_defined_share']:.0f}% of the resamples is not shown."
-    )
-    if g.get("few"):
-        text += (
-            f" **† Too few groups to trust these intervals**: fewer than {g['min_groups']} {unit} groups hold a class "
-            "here, and a bootstrap that recombines so few clusters understates the uncertainty."
-        )
-    if unit == "video":
-        text += " Videos are resampled as if independent: the split was not grouped by identity, or the data name none."
-    if outside_seen:
-        text += (
-            " ‡: the estimate (at the one full-val threshold) lies outside its own interval, whose thresholds are "
-            "re-chosen per resample: the val choice is at an edge of its own spread."
-        )
-    return text
-
-
-def _diff(value: float, ci: list[float] | None, pct: bool = True) -> str:
-    """A signed difference with its interval: `+7.8 pts [+0.0, +16.3]` (or `+0.078 [+0.000, +0.163]`)."""
-
-    def g(x: float) -> str:
-        return f"{100 * x:+.1f}" if pct else f"{x:+.3f}"
-
-    unit = " pts" if pct else ""
-    return f"{g(value)}{unit}" + ("" if ci is None else f" [{g(ci[0])}, {g(ci[1])}]")
-
-
 def table1(metrics: dict) -> str:
     """Milestone (baseline at 0.5) vs final (ensemble at its val-chosen threshold), paper and this run."""
     models = metrics["models"]
@@ -196,13 +94,13 @@ def table1(metrics: dict) -> str:
         b = base.get(k) if base else None
         f = final.get(k)
         if k in claim:
-            imp = _diff(claim[k]["estimate"], claim[k]["ci"], pct)
+            imp = signed_diff(claim[k]["estimate"], claim[k]["ci"], pct)
         else:
             imp = "n/a" if b is None or f is None else (f"{100 * (f - b):+.1f} pts" if pct else f"{f - b:+.3f}")
         pimp = f"{100 * (pf - pm):+.1f} pts" if pct else f"{pf - pm:+.3f}"
         base_cell = figure_cell(base_block, "test_at_0.5", k, pct) if base else "n/a"
         lines.append(
-            f"| {ROW_NAMES[k]} | {_f(pm, pct)} | {_f(pf, pct)} | {pimp} | {base_cell} | "
+            f"| {ROW_NAMES[k]} | {pct_or_num(pm, pct)} | {pct_or_num(pf, pct)} | {pimp} | {base_cell} | "
             f"{figure_cell(ens, 'test', k, pct)} | {imp} |"
         )
     boot = ens.get("bootstrap")
@@ -227,7 +125,7 @@ def claim_check(metrics: dict) -> str:
     }
 
     def d(k: str) -> str:
-        return f"{k.replace('_', ' ')} {_diff(c[k]['estimate'], c[k]['ci'], False)}"
+        return f"{k.replace('_', ' ')} {signed_diff(c[k]['estimate'], c[k]['ci'], False)}"
 
     g = c.get("groups") or {}
     ens, base = models["ensemble"], models["baseline"]
@@ -257,8 +155,8 @@ def claim_check(metrics: dict) -> str:
         alt = deg["test_at_balanced_accuracy_threshold"]
         text += (
             f"\n\n**Degenerate threshold**: {deg['note']}. At that threshold the ensemble would give real recall "
-            f"{_f(alt['real_recall'])}, fake recall {_f(alt['fake_recall'])}, balanced accuracy "
-            f"{_f(alt['balanced_accuracy'])} on test."
+            f"{pct_or_num(alt['real_recall'])}, fake recall {pct_or_num(alt['fake_recall'])}, balanced accuracy "
+            f"{pct_or_num(alt['balanced_accuracy'])} on test."
         )
     return text
 
@@ -527,7 +425,7 @@ def classification_section(metrics: dict) -> list[str]:
         )
     t = ens["test"]
     lines += [
-        f"PR AUC: {_f(t['pr_auc'], False)}, ROC AUC: {_f(t['roc_auc'], False)}, EER: {_f(t['eer'], False)}",
+        f"PR AUC: {pct_or_num(t['pr_auc'], False)}, ROC AUC: {pct_or_num(t['roc_auc'], False)}, EER: {pct_or_num(t['eer'], False)}",
         f"Real/Fake Recall Sweep on val (Fake >= {ens['threshold_choice'].get('min_fake_recall')})",
         sweep_excerpt(ens),
         "```",
@@ -548,8 +446,8 @@ def paper_protocol_section(metrics: dict) -> list[str]:
     return [
         "## Paper protocol (threshold chosen on test: optimistic)",
         "",
-        f"{pp['note']}. Threshold {pp['threshold']:.2f}: real recall {_f(pp['test']['real_recall'])}, "
-        f"fake recall {_f(pp['test']['fake_recall'])}, accuracy {_f(pp['test']['accuracy'])}.",
+        f"{pp['note']}. Threshold {pp['threshold']:.2f}: real recall {pct_or_num(pp['test']['real_recall'])}, "
+        f"fake recall {pct_or_num(pp['test']['fake_recall'])}, accuracy {pct_or_num(pp['test']['accuracy'])}.",
         "",
     ]
 
@@ -624,7 +522,7 @@ def pseudo_fake_section(metrics: dict) -> list[str]:
         ]
         for k in ("roc_auc", "balanced_accuracy", "real_recall", "fake_recall"):
             if k in c and c[k]["estimate"] is not None:
-                lines.append(f"| {k.replace('_', ' ')} | {_diff(c[k]['estimate'], c[k]['ci'], False)} |")
+                lines.append(f"| {k.replace('_', ' ')} | {signed_diff(c[k]['estimate'], c[k]['ci'], False)} |")
         lines.append("")
     return lines
 
@@ -644,8 +542,8 @@ def yolo_section(metrics: dict) -> list[str]:
     for n in [*yolos, "ensemble"]:
         m = models[n]["test"]
         lines.append(
-            f"| {n} | {models[n]['threshold']:.2f} | {_f(m['real_recall'])} | {_f(m['fake_recall'])} | "
-            f"{_f(m['real_precision'])} | {_f(m['balanced_accuracy'])} | {_f(m['roc_auc'], False)} |"
+            f"| {n} | {models[n]['threshold']:.2f} | {pct_or_num(m['real_recall'])} | {pct_or_num(m['fake_recall'])} | "
+            f"{pct_or_num(m['real_precision'])} | {pct_or_num(m['balanced_accuracy'])} | {pct_or_num(m['roc_auc'], False)} |"
         )
     for n in yolos:
         deg = models[n].get("degenerate_threshold")
@@ -680,73 +578,6 @@ def plots_section(out: Path, images: list[tuple[str, str]]) -> list[str]:
         if (out / rel).is_file():
             lines.append(f"![{title}]({rel})")
     return lines
-
-
-def robustness_lines(rob: dict[str, Any]) -> list[str]:
-    """REPORT.md: each kind's table (level, parameter, each model's figures with intervals) and the plots."""
-    lines = [
-        "## Under real-world degradations",
-        "",
-        f"{rob['videos']} videos; each degradation applied {rob['applied']}; each model at its stored threshold "
-        f"({', '.join(f'{n} {t:.2f}' for n, t in rob['thresholds'].items())}). Severity 0 is the clean data. "
-        "Brackets: the same video bootstrap as above.",
-        "",
-    ]
-    names = list(rob["clean"])
-    for kind, rows in rob["kinds"].items():
-        lines += [f"**{kind}**", "", "| level | parameter | " + " | ".join(f"{n} ROC AUC | {n} balanced acc" for n in names) + " |",
-                  "|---|---|" + "---|---|" * len(names)]  # fmt: skip
-        for r in [{"level": 0, "parameter": "clean", "models": rob["clean"]}, *rows]:
-            cells = []
-            for n in names:
-                f = r["models"][n]
-                cells += [value_with_ci(f[k], f.get(f"{k}_ci"), pct=False) for k in COMPARISON_METRICS]
-            lines.append(f"| {r['level']} | {r['parameter']} | " + " | ".join(cells) + " |")
-        lines.append("")
-    lines += [f"![{m}](plots/robustness_{m}.png)" for m in ROBUST_METRICS]
-    return lines
-
-
-def write_eval_report(out: Path, metrics: dict[str, Any]) -> Path:
-    """A short REPORT.md: what was evaluated, on what, the figures and the plots."""
-    name, block = next(iter(metrics["models"].items()))
-    ev, t, v = metrics["eval"], block["test"], block["video_level"]
-
-    lines = [
-        "# dfl-eval report",
-        "",
-        f"Run `{ev['run']}` ({name}) evaluated on `{ev['data_root']}`: {ev['frames']}.",
-        f"{ev['counts']['real']} real and {ev['counts']['fake']} fake frames from {ev['videos']} videos. "
-        "Thresholds were chosen on the run's own validation split, never on these data.",
-        "",
-        "| Level | Threshold | accuracy | balanced acc | real recall | fake recall | ROC AUC | PR AUC | EER |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    vb = {**v, "bootstrap": block.get("bootstrap")}
-    for label, thr, b, key in (
-        ("frame", block["threshold"], block, "test"),
-        ("frame", 0.5, block, "test_at_0.5"),
-        (f"video ({v['aggregate']})", v["threshold"], vb, "test"),
-    ):
-        cells = [figure_cell(b, key, k, pct=False) for k in ("accuracy", "balanced_accuracy", "real_recall",
-                                                        "fake_recall", "roc_auc", "pr_auc", "eer")]  # fmt: skip
-        lines.append(f"| {label} | {thr:.2f} | " + " | ".join(cells) + " |")
-    boot = block.get("bootstrap")
-    if boot:
-        note = brackets_note(boot, "evaluated", any_outside(block))
-        if not boot["threshold_rechosen_on_val_resamples"]:
-            note += f" Intervals conditional on the run's stored thresholds: {boot['conditional_on_reason']}."
-        lines += ["", note]
-        src = v.get("threshold_source")
-        if src:
-            lines += ["", f"Video threshold: {src}."]
-    lines += ["", "```", format_report(t, f"{name} (threshold = {block['threshold']:.2f}, chosen on val)"), "```", ""]
-    lines += [f"![{p}](plots/{p})" for p in ("roc_pr.png", "confusion.png") if (out / "plots" / p).is_file()]
-    if metrics.get("robustness"):
-        lines += ["", *robustness_lines(metrics["robustness"])]
-    path = out / "REPORT.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def write_report(
