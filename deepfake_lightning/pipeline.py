@@ -122,37 +122,27 @@ def chain(
     seed_arg = [] if seed is None else [f"seed={seed}"]  # the model seed; split.seed stays fixed
     group = f"paper-{out.name}"  # W&B: the trainings and the results run of this chain in one group
     out.mkdir(parents=True, exist_ok=True)
-    for model, exp in MODELS.items():
-        run_dir = out / "train" / model
+
+    def train(name: str, experiment: str, run_dir: Path, extra: Sequence[str] = ()) -> None:
         if (run_dir / METRICS_FILE).is_file() and not fresh:
-            print(f"==> train {model}: done before, reusing {run_dir}")
-            continue
+            print(f"==> train {name}: done before, reusing {run_dir}")
+            return
         resume = ["ckpt_path=last"] if (run_dir / "checkpoints" / "last.ckpt").is_file() and not fresh else []
-        args = [
-            f"experiment={prefix}_{exp}",
-            f"data.root={root}",
-            f"data.split_file={split_file}",  # one split per experiment: the one extract recorded
-            f"hydra.run.dir={run_dir}",
-            *resume,
-            f"++wandb_group={group}",
-            *for_app("train"),
-            *seed_arg,
-            *train_args,
-        ]
-        step(f"train {model}", "train", args, run_dir)
+        # data.split_file: one split per experiment, the one extract recorded.
+        args = [f"experiment={prefix}_{experiment}", f"data.root={root}", f"data.split_file={split_file}",
+                f"hydra.run.dir={run_dir}", *resume, f"++wandb_group={group}", *for_app("train"), *seed_arg,
+                *train_args, *extra]  # fmt: skip
+        step(f"train {name}", "train", args, run_dir)
+
+    for model, exp in MODELS.items():
+        train(model, exp, out / "train" / model)
     # With pseudo-fakes, the general model is also trained without them, on the same split and seed, so the
     # report can say whether they helped on these data (metrics.json `pseudo_fake_comparison`).
     plain = out / "train" / "general_without_pseudo_fakes"
     compare = uses_pseudo_fakes([*for_app("train"), *train_args])
-    if compare and not ((plain / METRICS_FILE).is_file() and not fresh):
-        resume = ["ckpt_path=last"] if (plain / "checkpoints" / "last.ckpt").is_file() and not fresh else []
-        args = [
-            f"experiment={prefix}_general", f"data.root={root}", f"data.split_file={split_file}",
-            f"hydra.run.dir={plain}", *resume, f"++wandb_group={group}", *for_app("train"), *seed_arg, *train_args,
-            "data.pseudo_fakes=none", "data.pseudo_fakes_only=false", "data.pseudo_fake_val=false",
-            "model.name=general_without_pseudo_fakes",
-        ]  # fmt: skip
-        step("train general without pseudo-fakes", "train", args, plain)
+    if compare:
+        train("general without pseudo-fakes", "general", plain, ["data.pseudo_fakes=none",
+              "data.pseudo_fakes_only=false", "data.pseudo_fake_val=false", "model.name=general_without_pseudo_fakes"])  # fmt: skip
     done = "ensemble" in load_metrics(out, missing_ok=True).get("models", {})
     if done and not fresh:
         print(f"==> ensemble: done before, reusing {out / METRICS_FILE}")

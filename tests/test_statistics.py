@@ -7,11 +7,12 @@ from deepfake_lightning.evaluation.claims import claim_verdict, paired_claim
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.statistics import (
     CI_METRICS,
-    bootstrap_ci,
     degenerate_threshold,
     group_counts,
     group_weights,
+    intervals,
     rechosen_thresholds,
+    resampled_metrics,
     weighted_metrics,
 )
 from tests.helpers import rule
@@ -74,7 +75,7 @@ def test_identity_clusters_widen_the_interval_to_its_nominal_coverage():
         s = -0.5 + rng.normal(0, 1, 20)[ident] + rng.normal(0, 1, 200)
         y = np.zeros(200, int)
         for unit, g in (("identity", ident.astype(str)), ("video", np.arange(200).astype(str))):
-            ci = bootstrap_ci(y, s, g, 0.0, 300, seed, 0.95, 0.9)["ci"]["real_recall"]
+            ci = intervals(resampled_metrics(y, s, g, 0.0, 300, seed), 0.95, 0.9)["ci"]["real_recall"]
             hits[unit] += ci[0] <= truth <= ci[1]
     assert hits["video"] / trials < 0.8
     assert 0.88 <= hits["identity"] / trials <= 0.99
@@ -86,7 +87,9 @@ def test_interval_covers_the_true_value_about_95_percent():
         rng = np.random.default_rng(seed)
         y = np.r_[np.zeros(80, int), np.ones(80, int)]
         p = rng.random(160)  # real recall at 0.7 is 0.7 in the population
-        ci = bootstrap_ci(y, p, np.arange(160).astype(str), 0.7, 300, seed, 0.95, 0.9)["ci"]["real_recall"]
+        ci = intervals(resampled_metrics(y, p, np.arange(160).astype(str), 0.7, 300, seed), 0.95, 0.9)["ci"][
+            "real_recall"
+        ]
         hits += ci[0] <= 0.7 <= ci[1]
     assert 0.88 <= hits / trials <= 0.99
 

@@ -226,22 +226,6 @@ def resampled_at(
     return out
 
 
-def bootstrap_ci(
-    labels: np.ndarray,
-    p_fake: np.ndarray,
-    groups: np.ndarray,
-    threshold: float | np.ndarray,
-    n_boot: int,
-    seed: int,
-    level: float,
-    min_share: float,
-) -> dict[str, Any]:
-    """{"ci", "defined"} of CI_METRICS over stratified group resamples; `threshold` may be one per resample."""
-    if n_boot <= 0:
-        return {"ci": {}, "defined": {}}
-    return intervals(resampled_metrics(labels, p_fake, groups, threshold, n_boot, seed), level, min_share)
-
-
 def outside(estimate: float | None, ci: list[float] | None) -> bool:
     """True when a point estimate lies outside its own interval (the interval re-chooses a threshold per
     resample while the estimate uses the one full-val threshold, so this can happen; reports say so)."""

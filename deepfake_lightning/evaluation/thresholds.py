@@ -113,24 +113,23 @@ def select_threshold(
         raise ValueError("select_threshold: empty sweep")
     if any(np.isnan(r["real_recall"]) or np.isnan(r["fake_recall"]) for r in sweep[:1]):
         raise ValueError("cannot choose a threshold: the calibration split lacks one of the classes")
-    if criterion == "max_real_recall":
-        ok = [r for r in sweep if r["fake_recall"] >= min_fake_recall - 1e-12]
+    if criterion in ("max_real_recall", "target_fpr"):
+        if criterion == "max_real_recall":
+            ok = [r for r in sweep if r["fake_recall"] >= min_fake_recall - 1e-12]
+            missed = f"no threshold reaches fake recall >= {min_fake_recall}"
+        else:
+            ok = [r for r in sweep if 1.0 - r["real_recall"] <= target_fpr + 1e-12]
+            missed = f"no threshold flags at most {target_fpr} of real items"
         if not ok:
-            note = f"no threshold reaches fake recall >= {min_fake_recall}; fell back to {fallback}"
+            note = f"{missed}; fell back to {fallback}"
             if warn:
                 log.warning(note)
             c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr, warn)
             return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
-        best = _best(ok, lambda r: r["real_recall"])
-    elif criterion == "target_fpr":
-        ok = [r for r in sweep if 1.0 - r["real_recall"] <= target_fpr + 1e-12]
-        if not ok:
-            note = f"no threshold flags at most {target_fpr} of real items; fell back to {fallback}"
-            if warn:
-                log.warning(note)
-            c = select_threshold(sweep, fallback, min_fake_recall, fallback, target_fpr, warn)
-            return ThresholdChoice(c.threshold, fallback, c.real_recall, c.fake_recall, note)
-        best = max(ok, key=lambda r: (r["fake_recall"], r["real_recall"]))
+        if criterion == "max_real_recall":
+            best = _best(ok, lambda r: r["real_recall"])
+        else:
+            best = max(ok, key=lambda r: (r["fake_recall"], r["real_recall"]))
     elif criterion in ("youden", "balanced_accuracy"):
         best = _best(sweep, lambda r: r["real_recall"] + r["fake_recall"])
     else:
