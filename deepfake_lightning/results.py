@@ -22,25 +22,7 @@ from deepfake_lightning.data.splits import (
     write_split,
 )
 
-__all__ = [
-    "METRICS_FILE",
-    "PREDICTIONS_FILE",
-    "SPLIT_FILE",
-    "KINDS",
-    "check_results_split",
-    "check_runs_split",
-    "load_metrics",
-    "load_predictions",
-    "merge_check",
-    "merge_model",
-    "model_block",
-    "read_split",
-    "results_for_split",
-    "validate",
-    "write_metrics",
-    "write_predictions",
-    "write_split",
-]
+__all__ = ["SPLIT_FILE", "SplitMismatchError", "read_split", "write_split"]  # re-exported for the apps
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import numpy as np
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from deepfake_lightning.evaluation.wording import value_with_ci
 from deepfake_lightning.results import METRICS_FILE, load_metrics
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,16 @@ def _get(d: Any, dotted: str) -> Any:
     return _get(d.get(head), rest) if rest else None
 
 
+def job_folders(sweep_dir: str | Path) -> list[Path]:
+    """The multirun's job folders that wrote metrics.json, in job order (0, 1, ..., 10)."""
+    jobs = sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name))
+    return [job for job in jobs if (job / METRICS_FILE).is_file()]
+
+
 def collect_runs(sweep_dir: str | Path, params: Sequence[str], block: str) -> list[dict[str, Any]]:
     """One row per job folder: the swept values (from its overrides) and the metrics of `block` in metrics.json."""
     rows = []
-    for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
-        if not (job / METRICS_FILE).is_file():
-            continue
+    for job in job_folders(sweep_dir):
         metrics = load_metrics(job)
         ov = job / ".hydra" / "overrides.yaml"
         overrides = dict(o.split("=", 1) for o in OmegaConf.load(ov)) if ov.is_file() else {}
@@ -138,9 +143,9 @@ class SweepSummary(Callback):
 def backbone_rows(sweep_dir: str | Path) -> list[dict[str, Any]]:
     """Per job of a backbone sweep: arch, baseline@0.5 and ensemble@val-threshold figures with intervals, verdict."""
     rows = []
-    for job in sorted(Path(sweep_dir).iterdir(), key=lambda p: (len(p.name), p.name)):
+    for job in job_folders(sweep_dir):
         cfg = job / ".hydra" / "config.yaml"
-        if not (job / METRICS_FILE).is_file() or not cfg.is_file():
+        if not cfg.is_file():
             continue
         m = load_metrics(job)
         arch = str(OmegaConf.load(cfg).arch)
@@ -190,11 +195,6 @@ def write_backbone_summary(rows: list[dict[str, Any]], out: Path, input_size: in
     for r in rows:
         r["params_m"], r["img_per_s_cpu"] = backbone_cost(r["arch"], input_size)
 
-    def f(v: Any, ci: Any = None) -> str:
-        if v is None:
-            return "n/a"
-        return f"{v:.3f}" + ("" if not ci else f" [{ci[0]:.3f}, {ci[1]:.3f}]")
-
     lines = [
         "# Backbone sweep: the recipe on each backbone (test split)",
         "",
@@ -204,14 +204,12 @@ def write_backbone_summary(rows: list[dict[str, Any]], out: Path, input_size: in
         "baseline@0.5 real recall | ensemble@val real recall | ensemble ROC AUC | claim |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    shown = ("baseline_balanced_accuracy", "ensemble_balanced_accuracy", "baseline_real_recall",
+             "ensemble_real_recall", "ensemble_roc_auc")  # fmt: skip
     for r in rows:
+        cells = [value_with_ci(r[k], r[f"{k}_ci"], pct=False) for k in shown]
         lines.append(
-            f"| {r['arch']} | {r['params_m']:.1f} | {r['img_per_s_cpu']:.0f} | "
-            f"{f(r['baseline_balanced_accuracy'], r['baseline_balanced_accuracy_ci'])} | "
-            f"{f(r['ensemble_balanced_accuracy'], r['ensemble_balanced_accuracy_ci'])} | "
-            f"{f(r['baseline_real_recall'], r['baseline_real_recall_ci'])} | "
-            f"{f(r['ensemble_real_recall'], r['ensemble_real_recall_ci'])} | "
-            f"{f(r['ensemble_roc_auc'], r['ensemble_roc_auc_ci'])} | {r['verdict']} |"
+            f"| {r['arch']} | {r['params_m']:.1f} | {r['img_per_s_cpu']:.0f} | {' | '.join(cells)} | {r['verdict']} |"
         )
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     (out / "summary.json").write_text(json.dumps(rows, indent=2))
