@@ -93,3 +93,27 @@ def test_check_results_split_reads_the_recorded_fingerprint(tmp_path):
     (tmp_path / results.METRICS_FILE).write_text(json.dumps(m))
     with pytest.raises(SplitMismatchError, match="re-run dfl-ensemble"):
         results.check_results_split(tmp_path)
+
+
+def test_backbone_sweep_table_shows_each_figure_with_its_interval(tmp_path, monkeypatch):
+    """The backbone sweep's summary: one row per backbone, intervals where the run has them, jobs in order."""
+    from deepfake_lightning.callbacks import sweep
+
+    rows = []
+    for arch in ("resnet18", "mobilenet_v3_small"):
+        r = {"job": "0", "arch": arch, "ensemble_threshold": 0.3, "verdict": "not shown"}
+        for k in ("balanced_accuracy", "real_recall", "fake_recall", "roc_auc"):
+            r[f"baseline_{k}"], r[f"baseline_{k}_ci"] = 0.6, None
+            r[f"ensemble_{k}"], r[f"ensemble_{k}_ci"] = 0.625, [0.5, 0.75]
+        rows.append(r)
+    monkeypatch.setattr(sweep, "backbone_cost", lambda arch, size: (1.5, 100.0))
+    table = sweep.write_backbone_summary(rows, tmp_path / "out", 64).read_text().splitlines()
+    assert table[-1] == (
+        "| mobilenet_v3_small | 1.5 | 100 | 0.600 | 0.625 [0.500, 0.750] | 0.600 | 0.625 [0.500, 0.750] | "
+        "0.625 [0.500, 0.750] | not shown |"
+    )
+    for job in ("0", "10", "2"):
+        (tmp_path / "sweep" / job).mkdir(parents=True)
+    for job in ("10", "0"):
+        (tmp_path / "sweep" / job / "metrics.json").write_text("{}")
+    assert [p.name for p in sweep.job_folders(tmp_path / "sweep")] == ["0", "10"]
