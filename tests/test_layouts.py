@@ -171,3 +171,8 @@ def test_a_new_layout_is_one_module_named_by_data_layout(tiny_root, tmp_path, mo
     del keys["batch_size"]
     with pytest.raises(ValueError, match="data.batch_size: missing"):
         data_blocks(keys)
+    # dfl-synth writes a layout through its module's from_celebdf, and refuses one without it before writing.
+    for name, says in (("nope", "synth.layout=nope: no such layout"), ("frames", "cannot write this layout")):
+        with pytest.raises(ValueError, match=says):
+            generate_dataset(tmp_path / name, layout=name, **SMALL)
+        assert not (tmp_path / name).exists()

@@ -87,4 +87,4 @@ class Layout:
     @staticmethod
     def from_celebdf(root: Path, seed: int) -> dict[str, int]:
         """Move a generated Celeb-DF folder (dfl-synth) into this layout; returns what was written per part."""
-        raise ValueError("dfl-synth does not write this layout")
+        raise NotImplementedError

@@ -12,6 +12,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from deepfake_lightning.data.items import Layout
 from deepfake_lightning.data.layouts import layout_class
 
 log = logging.getLogger(__name__)
@@ -269,6 +270,8 @@ def _generate(
     """
     if num_real < 2 or num_fake < 1 or num_identities < 2:
         raise ValueError("synth: need num_real >= 2, num_fake >= 1 and num_identities >= 2")
+    if layout != "celebdf":
+        writer(layout)  # an unknown layout, or one dfl-synth cannot write, is refused before any video is written
     out = Path(out_dir)
     for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis"):
         (out / sub).mkdir(parents=True, exist_ok=True)
@@ -330,11 +333,19 @@ def _generate(
     return counts
 
 
+def writer(layout: str) -> Any:
+    """`from_celebdf` of a layout's module: how dfl-synth moves its generated Celeb-DF folder into that layout."""
+    cls = layout_class(layout, "synth.layout")
+    if cls.from_celebdf is Layout.from_celebdf:
+        raise ValueError(f"synth.layout={layout}: dfl-synth cannot write this layout (its Layout has no from_celebdf)")
+    return cls.from_celebdf
+
+
 def relayout(root: str | Path, layout: str, seed: int = 0) -> dict[str, int]:
     """Move a generated Celeb-DF folder into another layout (same videos, that layout's lists): its module's
     Layout.from_celebdf."""
     root = Path(root)
-    counts = layout_class(layout).from_celebdf(root, _rng(seed, f"{layout}-split"))
+    counts = writer(layout)(root, _rng(seed, f"{layout}-split"))
     for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis"):
         shutil.rmtree(root / sub, ignore_errors=True)
     (root / "List_of_testing_videos.txt").unlink(missing_ok=True)

@@ -15,17 +15,17 @@ def names() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(__path__))
 
 
-def layout_class(name: str) -> type[Layout]:
-    """The Layout of `data.layout`: a module of this package by name, or a dotted module path of your own."""
+def layout_class(name: str, key: str = "data.layout") -> type[Layout]:
+    """The Layout of `data.layout` (or `key`): a module of this package by name, or a dotted module path of your own."""
     module_name = name if "." in name else f"{__name__}.{name}"
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError:
-        raise ValueError(f"data.layout={name}: no such layout (the package has {', '.join(names())})") from None
+        raise ValueError(f"{key}={name}: no such layout (the package has {', '.join(names())})") from None
     found = [c for c in vars(module).values() if inspect.isclass(c) and issubclass(c, Layout) and c is not Layout]
     found = [c for c in found if c.__module__ == module.__name__]
     if len(found) != 1:
-        raise ValueError(f"data.layout={name}: {module_name} must define one Layout subclass, it defines {len(found)}")
+        raise ValueError(f"{key}={name}: {module_name} must define one Layout subclass, it defines {len(found)}")
     return found[0]
 
 
