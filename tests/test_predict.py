@@ -64,11 +64,12 @@ def test_predict_video_image_and_broken_folder(ensemble_dir, tiny_root, tmp_path
 
 
 def test_predict_cli_exit_codes(ensemble_dir, tmp_path, capsys):
-    from deepfake_lightning.apps.predict import main
+    from deepfake_lightning.apps.common import run_app
+    from deepfake_lightning.apps.predict import run
 
     (tmp_path / "bad.mp4").write_bytes(b"")
     with pytest.raises(SystemExit) as stop:  # the app body, without Hydra's start-up
-        main.__wrapped__(_cfg(ensemble_dir, tmp_path / "bad.mp4"))
+        run_app(_cfg(ensemble_dir, tmp_path / "bad.mp4"), run)
     assert stop.value.code == 2
     out = capsys.readouterr()
     assert "error" in out.out and "nothing could be scored" in out.err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.pipeline import run as run_chain
 
 
@@ -25,9 +25,7 @@ def run(cfg: DictConfig) -> dict:
                      no_yolo=bool(cfg.no_yolo), seed=int(cfg.seed), train_args=arch)  # fmt: skip
 
 
-@hydra_app("chain")
-def main(cfg: DictConfig) -> float | None:
-    return run_app(cfg, run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
+main = hydra_app("chain", run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

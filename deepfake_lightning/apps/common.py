@@ -18,26 +18,29 @@ from deepfake_lightning.config import CONF_DIR, register_resolvers
 CONFIG_PATH = "pkg://deepfake_lightning.conf"
 
 
-def hydra_app(config_name: str) -> Callable[[Callable[[Any], Any]], Callable[[], Any]]:
-    """hydra.main for the app of `config_name`, with the command line prepared first (apps/argv.py: file names
-    quoted, dfl-predict's threshold=): the one place a `python -m deepfake_lightning.apps.X` start touches argv."""
+def hydra_app(
+    config_name: str, body: Callable[[Any], Any], objective: Callable[[Any], Any] | None = None
+) -> Callable[[], Any]:
+    """An app's main: hydra.main over `body` under run_app (what a sweeper reads: `objective(result)`), with the
+    command line prepared first (apps/argv.py: file names quoted, dfl-predict's threshold=): the one place a
+    `python -m deepfake_lightning.apps.X` start touches argv."""
     import functools
 
     import hydra
 
     from deepfake_lightning.apps.argv import prepare_argv
 
-    def wrap(task: Callable[[Any], Any]) -> Callable[[], Any]:
-        main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(task)
+    @functools.wraps(body)  # Hydra names the job (its log file) after the body's module
+    def task(cfg: Any) -> Any:
+        return run_app(cfg, body, objective)
 
-        @functools.wraps(task)
-        def start() -> Any:
-            prepare_argv(config_name)
-            return main()
+    main = hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(task)
 
-        return start
+    def start() -> Any:
+        prepare_argv(config_name)
+        return main()
 
-    return wrap
+    return start
 
 
 CONFIG_DIR = str(CONF_DIR)

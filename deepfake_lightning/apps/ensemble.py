@@ -12,7 +12,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.calibration import (
@@ -211,9 +211,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra_app("ensemble")
-def main(cfg: DictConfig) -> float | None:
-    return run_app(cfg, run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
+main = hydra_app("ensemble", run, lambda m: m["models"]["ensemble"]["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

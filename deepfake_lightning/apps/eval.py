@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import parameter
@@ -162,9 +162,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return metrics
 
 
-@hydra_app("eval")
-def main(cfg: DictConfig) -> float | None:
-    return run_app(cfg, run, lambda m: next(iter(m["models"].values()))["test"]["balanced_accuracy"])
+main = hydra_app("eval", run, lambda m: next(iter(m["models"].values()))["test"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":

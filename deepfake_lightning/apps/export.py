@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.models.loading import load_predictor
 from deepfake_lightning.results import SPLIT_FILE
@@ -101,9 +101,7 @@ def export(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
-@hydra_app("export")
-def main(cfg: DictConfig) -> None:
-    return run_app(cfg, export)
+main = hydra_app("export", export)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
 from deepfake_lightning.results import write_split
 
@@ -46,9 +46,7 @@ def run(cfg: DictConfig) -> dict:
     return m
 
 
-@hydra_app("extract")
-def main(cfg: DictConfig) -> None:
-    return run_app(cfg, run)
+main = hydra_app("extract", run)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.transforms import center_crop
 from deepfake_lightning.evaluation.gradcam import (
     LogitsOnly,
@@ -114,9 +114,7 @@ def run(cfg: DictConfig) -> Path:
     return grid
 
 
-@hydra_app("gradcam")
-def main(cfg: DictConfig) -> None:
-    return run_app(cfg, run)
+main = hydra_app("gradcam", run)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.extract import extract_item, run_extract_config
 from deepfake_lightning.data.items import IMAGE_EXTENSIONS, MEDIA_EXTENSIONS, VideoItem, unusable_entry
 from deepfake_lightning.evaluation.protocol import AGGREGATES
@@ -186,11 +186,6 @@ def write(results: list[dict[str, Any]], fmt: str, output: str | None) -> None:
         sys.stdout.write(buf.getvalue())
 
 
-@hydra_app("predict")
-def main(cfg: DictConfig) -> None:
-    return run_app(cfg, run)
-
-
 def run(cfg: DictConfig) -> list[dict[str, Any]]:
     """Score, write the lines; an input of which nothing could be scored is an error (after its lines)."""
     results = predict(cfg)
@@ -202,6 +197,8 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
         raise ValueError(f"nothing could be scored under {cfg.input} (each line above says why)")
     return results
 
+
+main = hydra_app("predict", run)
 
 if __name__ == "__main__":
     main()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.evaluation.report import write_report
 from deepfake_lightning.results import check_results_split
 
@@ -25,9 +25,7 @@ def report(cfg: DictConfig) -> None:
         print(f"W&B results run (group {group}): {folder}")
 
 
-@hydra_app("report")
-def main(cfg: DictConfig) -> None:
-    return run_app(cfg, report)
+main = hydra_app("report", report)
 
 
 if __name__ == "__main__":

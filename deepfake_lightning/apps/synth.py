@@ -8,7 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.layouts import layout_class, names
 from deepfake_lightning.data.synthetic import generate_dataset
 
@@ -42,9 +42,7 @@ def run(cfg: DictConfig) -> dict[str, int]:
     return counts
 
 
-@hydra_app("synth")
-def main(cfg: DictConfig) -> None:
-    return run_app(cfg, run)
+main = hydra_app("synth", run)
 
 
 if __name__ == "__main__":

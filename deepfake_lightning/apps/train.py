@@ -10,7 +10,7 @@ import hydra
 import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
@@ -165,9 +165,7 @@ def threshold_config(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "_target_"}
 
 
-@hydra_app("train")
-def main(cfg: DictConfig) -> float | None:
-    return run_app(cfg, train, lambda r: r.get("optimized_metric"))
+main = hydra_app("train", train, lambda r: r.get("optimized_metric"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
-from deepfake_lightning.apps.common import app_start, hydra_app, run_app
+from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
@@ -78,9 +78,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return block
 
 
-@hydra_app("yolo")
-def main(cfg: DictConfig) -> float | None:
-    return run_app(cfg, run, lambda m: m["val"]["balanced_accuracy"])
+main = hydra_app("yolo", run, lambda m: m["val"]["balanced_accuracy"])
 
 
 if __name__ == "__main__":
