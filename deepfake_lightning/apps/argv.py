@@ -7,12 +7,13 @@ import sys
 
 # Keys whose values are file or folder names (any app): passed to Hydra quoted, so that `photo (1).jpg`,
 # `Smith, John.jpg`, `O'Brien.jpg`, `a[1].jpg`, `x=y.jpg` or `Jürgen Müller 写真.jpg` are taken as they are.
-PATH_KEYS = frozenset(
-    {"input", "output", "run", "out_dir", "data.root", "data_root", "data.split_file", "general", "specialist",
-     "baseline", "compare_general", "ckpt_path", "paths.cache_dir"}
-)  # fmt: skip
-# Of those, the ones an app writes: never a sweep of existing names, so always quoted.
+# READ_KEYS name what an app reads (cli.missing_path checks they exist before anything is written); WRITTEN_KEYS
+# what it writes (never a sweep of existing names, so always quoted); the other two may not exist yet
+# (ckpt_path=last, a cache folder to create).
+READ_KEYS = ("data.root", "data_root", "run", "input", "general", "specialist", "baseline", "compare_general",
+             "data.split_file")  # fmt: skip
 WRITTEN_KEYS = frozenset({"output", "out_dir"})
+PATH_KEYS = frozenset({*READ_KEYS, *WRITTEN_KEYS, "ckpt_path", "paths.cache_dir"})
 # A plain key of an app whose name is also a config group (Hydra would try to select an option of the group):
 # the key it is stored under. `dfl-predict threshold=0.5`, `dfl-chain profile=demo_scratch`.
 RENAMED = {("predict", "threshold"): "fixed_threshold", ("chain", "profile"): "data_profile"}

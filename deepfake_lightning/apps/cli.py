@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from deepfake_lightning.apps.argv import prepare_argv
+from deepfake_lightning.apps.argv import READ_KEYS, prepare_argv
 from deepfake_lightning.config import CONF_DIR, compose_app, config_folders
 
 HELP_FLAGS = ("--help", "-h")
@@ -150,19 +150,13 @@ def early_error(name: str, overrides: list[str]) -> str | None:
     return missing_path(cfg)
 
 
-# Keys naming a file or folder the app reads: one that does not exist is an error before anything (Hydra's run
-# folder included) is written.
-READ_PATHS = ("data.root", "data_root", "run", "input", "general", "specialist", "baseline", "compare_general",
-              "data.split_file")  # fmt: skip
-
-
 def missing_path(cfg: Any) -> str | None:
-    """`key=value: no such file or folder` for the first READ_PATHS key whose value does not exist, else None."""
+    """`key=value: no such file or folder` for the first argv.READ_KEYS key whose value does not exist, else None."""
     from pathlib import Path
 
     from omegaconf import OmegaConf
 
-    for key in READ_PATHS:
+    for key in READ_KEYS:
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
         if isinstance(value, str) and value and not Path(value).expanduser().exists():
             return f"{key}={value}: no such file or folder"

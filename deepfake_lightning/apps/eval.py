@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app
-from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks
+from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks, data_module
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import parameter
 from deepfake_lightning.evaluation.eval_report import write_eval_report
@@ -143,7 +143,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "models": {name: block},
     }
     if cfg.get("perturb"):
-        make_dm = hydra.utils.instantiate(eval_data_config(cfg, pred), _partial_=True)
+        make_dm = functools.partial(data_module, **eval_data_config(cfg, pred))
         perturb = ([str(k) for k in cfg.perturb], [int(v) for v in cfg.perturb_levels], int(cfg.seed))
         metrics["robustness"] = robustness(
             pred, stored, scores, make_dm, perturb, boot, str(cfg.video.aggregate), device

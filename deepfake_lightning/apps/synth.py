@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.layouts import layout_class, names
-from deepfake_lightning.data.synthetic import generate_dataset
+from deepfake_lightning.data.synthetic import generate_dataset, remove_written
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +26,7 @@ def run(cfg: DictConfig) -> dict[str, int]:
         print(f"dataset up to date, reusing {out}")
         return {}
     if out.exists():
-        for sub in {w for name in names() for w in layout_class(name).written}:  # what any layout wrote
-            shutil.rmtree(out / sub, ignore_errors=True)
+        remove_written(out, [layout_class(name) for name in names()])  # what any layout wrote
         stamp.unlink(missing_ok=True)
     print(
         f"dfl-synth: writing {params['num_real']} real and {params['num_fake']} fake videos ({params['frames_per_video']} "

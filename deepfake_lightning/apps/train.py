@@ -85,6 +85,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     dm.setup()
     model.set_class_counts(**dm.seen_class_counts())
     model.use_pseudo_fakes(dm.pseudo_fakes)
+    pseudo = dm.pseudo_fake_summary()  # logs what is blended, before training
     callbacks = instantiate_list(cfg.get("callbacks"))
     loggers = instantiate_list(cfg.get("logger"))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -122,7 +123,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results["test"] = model.last_metrics["test"]
         results["test_at_0.5"] = detection_metrics(labels, p_fake, 0.5)
     results["dataset"] = dataset_summary(dm.split_record, dm.class_counts_all(), dm.cache.path)
-    pseudo = dm.pseudo_fake_summary()
     if pseudo:
         results["pseudo_fakes"] = pseudo
     if trainer.is_global_zero:

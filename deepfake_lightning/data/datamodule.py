@@ -116,9 +116,9 @@ def data_blocks(keys: Mapping[str, Any], perturb: Any = None, only_videos: set[s
             "seed": int(k["seed"])}  # fmt: skip
 
 
-def data_module(**keys: Any) -> FrameCacheDataModule:
+def data_module(perturb: Any = None, only_videos: set[str] | None = None, **keys: Any) -> FrameCacheDataModule:
     """The `_target_` of conf/data/*.yaml: the DataModule of a `data` config (data_blocks)."""
-    return FrameCacheDataModule(**data_blocks(keys, keys.pop("perturb", None), keys.pop("only_videos", None)))
+    return FrameCacheDataModule(**data_blocks(keys, perturb, only_videos))
 
 
 class FrameCacheDataModule(L.LightningDataModule):

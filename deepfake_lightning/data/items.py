@@ -85,6 +85,7 @@ class Layout:
         return index
 
     @staticmethod
-    def from_celebdf(root: Path, seed: int) -> dict[str, int]:
-        """Move a generated Celeb-DF folder (dfl-synth) into this layout; returns what was written per part."""
+    def from_celebdf(root: Path, rng: np.random.Generator) -> dict[str, int]:
+        """Move a generated Celeb-DF folder (dfl-synth) into this layout (`rng`: its own draws, seeded by synth's
+        seed); returns what was written per part. Without it, dfl-synth does not write the layout."""
         raise NotImplementedError

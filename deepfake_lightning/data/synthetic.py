@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 
 from deepfake_lightning.data.items import Layout
 from deepfake_lightning.data.layouts import layout_class
+from deepfake_lightning.data.layouts.celebdf import CelebDF
 
 log = logging.getLogger(__name__)
 
@@ -346,7 +348,15 @@ def relayout(root: str | Path, layout: str, seed: int = 0) -> dict[str, int]:
     Layout.from_celebdf."""
     root = Path(root)
     counts = writer(layout)(root, _rng(seed, f"{layout}-split"))
-    for sub in ("Celeb-real", "YouTube-real", "Celeb-synthesis"):
-        shutil.rmtree(root / sub, ignore_errors=True)
-    (root / "List_of_testing_videos.txt").unlink(missing_ok=True)
+    remove_written(root, [CelebDF])
     return counts
+
+
+def remove_written(root: Path, layouts: Sequence[type[Layout]]) -> None:
+    """Remove the top-level folders and files these layouts write (`Layout.written`) from `root`."""
+    for name in {w for cls in layouts for w in cls.written}:
+        path = root / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
