@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
@@ -204,6 +205,13 @@ def check_block(key: str, node: Any, schema: type) -> Any:
     return typed
 
 
+def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+    """Validate split.fractions: three non-negative numbers that sum to 1."""
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(f"split.fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
+    return tuple(float(f) for f in fractions)  # type: ignore[return-value]
+
+
 def validate(cfg: DictConfig) -> None:
     """Fail at start-up, naming the key, on values that would only break later (or be silently ignored)."""
     for key, schema in SCHEMAS.items():
@@ -215,9 +223,7 @@ def validate(cfg: DictConfig) -> None:
             raise ValueError(f"{key} must be one of {choices}, got {value!r}")
     fr = OmegaConf.select(cfg, "split.fractions", default=None)
     if fr is not None:
-        fr = list(fr)
-        if len(fr) != 3 or any(f < 0 for f in fr) or abs(sum(fr) - 1.0) > 1e-6:
-            raise ValueError(f"split.fractions must be three non-negative numbers summing to 1, got {fr}")
+        check_fractions(list(fr))
     for p in OmegaConf.select(cfg, "report.prevalence", default=None) or []:
         if not 0.0 < float(p) < 1.0:
             raise ValueError(f"report.prevalence entries must be in (0, 1) (the share of fakes), got {p}")

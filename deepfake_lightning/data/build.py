@@ -19,6 +19,7 @@ import shutil
 import sys
 import time
 import types
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -74,19 +75,19 @@ def extract_chunk(
     tmp.mkdir(parents=True)
     rows: list[list] = []
     skipped: list[dict[str, str]] = []
-    faces: dict[str, int] = {}
+    faces: Counter[str] = Counter()
     with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
         for item in items:
             kept, reason = extract_item(Path(root), item, cfg, landmarks, perturb)
             if not kept:
                 skipped.append({"path": item.path, "reason": reason})
                 if "no face" in reason:
-                    faces["skipped_no_face"] = faces.get("skipped_no_face", 0) + 1
+                    faces["skipped_no_face"] += 1
                 continue
             for idx, img, kind, geom in kept:
                 out.write(img.tobytes())
                 geo.write(np.asarray(geom, dtype=np.float32).tobytes())
-                faces[kind] = faces.get(kind, 0) + 1
+                faces[kind] += 1
                 rows.append([item.path, int(idx), int(item.label), item.identity, kind])
     summary = {"rows": rows, "skipped": skipped, "faces": faces, "n_files": len(items)}
     (tmp / CHUNK_ROWS).write_text(json.dumps(summary))
@@ -193,7 +194,7 @@ def _assemble(work: Path, n_chunks: int, tmp: Path) -> tuple[dict[str, list], li
     """Concatenate the chunks in order into `tmp/frames.u8`; returns (index, skipped, face counts)."""
     index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
     skipped: list[dict[str, str]] = []
-    faces: dict[str, int] = {}
+    faces: Counter[str] = Counter()
     with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
         for i in range(n_chunks):
             chunk = work / f"chunk-{i:06d}"
@@ -206,8 +207,7 @@ def _assemble(work: Path, n_chunks: int, tmp: Path) -> tuple[dict[str, list], li
                 for k, v in zip(INDEX_FIELDS, (len(index["row"]), video, frame, label, identity, kind)):
                     index[k].append(v)
             skipped += summary["skipped"]
-            for k, v in summary["faces"].items():
-                faces[k] = faces.get(k, 0) + v
+            faces.update(summary["faces"])
     return index, skipped, faces
 
 
@@ -327,7 +327,7 @@ def build_cache(
         len(cache),
         len(todo),
         len(cache.manifest["skipped"]),
-        faces,
+        dict(faces),
     )
     return cache
 
@@ -377,10 +377,7 @@ def merge_shards(
         skipped = sorted(
             (s for c in loaded for s in c.manifest["skipped"] if s["path"] in order), key=lambda s: order[s["path"]]
         )
-        faces: dict[str, int] = {}
-        for c in loaded:
-            for k, v in c.manifest["faces"].items():
-                faces[k] = faces.get(k, 0) + v
+        faces = sum((Counter(c.manifest["faces"]) for c in loaded), Counter())
         _finish(tmp, final, index, pre + skipped, faces, root, key, cfg, len(items), loaded[0].manifest["landmarks"])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

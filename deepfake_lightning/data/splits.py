@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_lightning.config import STRATEGIES
+from deepfake_lightning.config import STRATEGIES, check_fractions
 from deepfake_lightning.data.cache import write_json
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,6 @@ def split_counts(labels: np.ndarray, split: np.ndarray) -> dict[str, dict[str, i
         s: {"real": int(((split == s) & (labels == 0)).sum()), "fake": int(((split == s) & (labels == 1)).sum())}
         for s in SPLITS
     }
-
-
-def check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
-    """Validate split.fractions: three non-negative numbers that sum to 1."""
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
-        raise ValueError(f"split.fractions must be three non-negative numbers summing to 1, got {list(fractions)}")
-    return tuple(float(f) for f in fractions)  # type: ignore[return-value]
 
 
 def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) -> np.ndarray:
@@ -253,12 +246,8 @@ def split_record(
         "cache_key": cache_key,
         "n_frames": int(len(assignment)),
         "counts": {
-            s: {
-                "real": int(((assignment == s) & (labels == 0)).sum()),
-                "fake": int(((assignment == s) & (labels == 1)).sum()),
-                "videos": int(len(set(videos[assignment == s]))),
-            }
-            for s in SPLITS
+            s: {**c, "videos": int(len(set(videos[assignment == s])))}
+            for s, c in split_counts(labels, assignment).items()
         },
         "leaks": leaks,
         "videos": {s: sorted(set(videos[assignment == s].astype(str))) for s in SPLITS},

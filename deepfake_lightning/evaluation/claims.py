@@ -176,33 +176,9 @@ def two_level_claim(per_seed: Sequence[Mapping[str, Any]], n_boot: int, seed: in
     stratified) are shared by every seed and both models (paired); with val scores, each seed re-chooses its
     threshold on the same val resamples. The estimate is the mean over seeds of each seed's reported difference.
     """
-    n_seeds = len(per_seed)
-    first = per_seed[0]
-    for s in per_seed[1:]:
-        if not np.array_equal(np.asarray(s["test_groups"]).astype(str), np.asarray(first["test_groups"]).astype(str)):
-            raise ValueError("two_level_claim: the seeds were not tested on the same items (one split for all)")
-    boots = {k: np.empty((n_seeds, n_boot)) for k in CLAIM_METRICS}
-    estimates = {k: np.empty(n_seeds) for k in CLAIM_METRICS}
-    ones = np.ones((1, len(first["test_labels"])))
-    fell_back = 0
-    for i, s in enumerate(per_seed):
-        labels, groups = s["test_labels"], s["test_groups"]
-        t_b: float | np.ndarray = float(s["t_new"])
-        if "val_p_new" in s:
-            r = rechosen_thresholds(s["val_labels"], s["val_p_new"], s["val_groups"], rule, n_boot, seed + 1)
-            t_b, fell_back = r.thresholds, fell_back + r.fell_back
-        new_b = resampled_metrics(labels, s["p_new"], groups, t_b, n_boot, seed)
-        base_b = resampled_metrics(labels, s["p_base"], groups, float(s["t_base"]), n_boot, seed)
-        if "reported" in s:  # the seed's own reported blocks: the estimate is exactly their difference
-            new_1 = {k: [s["reported"][0][k]] for k in CLAIM_METRICS}
-            base_1 = {k: [s["reported"][1][k]] for k in CLAIM_METRICS}
-        else:
-            new_1 = weighted_metrics(labels, s["p_new"], float(s["t_new"]), ones)
-            base_1 = weighted_metrics(labels, s["p_base"], float(s["t_base"]), ones)
-        for k in CLAIM_METRICS:
-            boots[k][i] = new_b[k] - base_b[k]
-            estimates[k][i] = new_1[k][0] - base_1[k][0]
-    out: dict[str, Any] = {k: seed_interval(estimates[k], boots[k], level) for k in CLAIM_METRICS}
+    n_seeds, first = len(per_seed), per_seed[0]
+    new, base, boots, fell_back = seed_differences(per_seed, CLAIM_METRICS, n_boot, seed, rule)
+    out: dict[str, Any] = {k: seed_interval(new[k] - base[k], boots[k], level) for k in CLAIM_METRICS}
     for k in CLAIM_METRICS:
         out[k]["outside"] = outside(out[k]["estimate"], out[k]["ci"])
     out["verdict"] = claim_verdict(out)
@@ -216,6 +192,44 @@ def two_level_claim(per_seed: Sequence[Mapping[str, Any]], n_boot: int, seed: in
                 "by the seeds); test sampling from resamples of whole groups, paired across seeds and models"
                 + ("; each seed's threshold re-chosen on val resamples" if rechosen else "; thresholds held fixed")})  # fmt: skip
     return out
+
+
+def seed_differences(
+    per_seed: Sequence[Mapping[str, Any]], keys: Sequence[str], n_boot: int, seed: int, rule: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """(new figure per seed, base figure per seed, new - base on each test resample [seeds, n_boot], threshold
+    re-choices that fell back) for each of `keys`: the per-seed half of two_level_claim (its `per_seed` mappings).
+
+    The test resamples (whole groups, stratified) are the same for every seed and both models; a seed's figures are
+    its `reported` blocks where given, else computed at its two thresholds; with `val_p_new`, the new model's
+    threshold is re-chosen on val resamples (`rule`) for its resampled figures.
+    """
+    first = per_seed[0]
+    for s in per_seed[1:]:
+        if not np.array_equal(np.asarray(s["test_groups"]).astype(str), np.asarray(first["test_groups"]).astype(str)):
+            raise ValueError("two_level_claim: the seeds were not tested on the same items (one split for all)")
+    new, base = ({k: np.empty(len(per_seed)) for k in keys} for _ in range(2))
+    boots = {k: np.empty((len(per_seed), n_boot)) for k in keys}
+    ones = np.ones((1, len(first["test_labels"])))
+    fell_back = 0
+    for i, s in enumerate(per_seed):
+        labels, groups = s["test_labels"], s["test_groups"]
+        t_b: float | np.ndarray = float(s["t_new"])
+        if "val_p_new" in s:
+            r = rechosen_thresholds(s["val_labels"], s["val_p_new"], s["val_groups"], rule, n_boot, seed + 1)
+            t_b, fell_back = r.thresholds, fell_back + r.fell_back
+        new_b = resampled_metrics(labels, s["p_new"], groups, t_b, n_boot, seed)
+        base_b = resampled_metrics(labels, s["p_base"], groups, float(s["t_base"]), n_boot, seed)
+        if "reported" in s:  # the seed's own reported blocks: the estimate is exactly their difference
+            new_1 = {k: [s["reported"][0][k]] for k in keys}
+            base_1 = {k: [s["reported"][1][k]] for k in keys}
+        else:
+            new_1 = weighted_metrics(labels, s["p_new"], float(s["t_new"]), ones)
+            base_1 = weighted_metrics(labels, s["p_base"], float(s["t_base"]), ones)
+        for k in keys:
+            boots[k][i] = new_b[k] - base_b[k]
+            new[k][i], base[k][i] = new_1[k][0], base_1[k][0]
+    return new, base, boots, fell_back
 
 
 def claim_verdict(diffs: Mapping[str, Any]) -> str:

@@ -15,13 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_lightning.evaluation.claims import COMPARED, seed_interval
+from deepfake_lightning.evaluation.claims import COMPARED, seed_differences, seed_interval
 from deepfake_lightning.evaluation.statistics import (
     MIN_GROUPS,
     few_groups,
     group_counts,
-    group_weights,
-    weighted_metrics,
 )
 
 
@@ -75,14 +73,10 @@ def compare_recipes(
     for s in (*a, *b):
         if not np.array_equal(s.labels, ref.labels):
             raise ValueError("the models' test labels differ: not the same test split")
-    w = group_weights(ref.groups, ref.labels, n_boot, seed)
-    ones = np.ones((1, len(ref.labels)))
-
-    def figures(s: TestScores, weights: np.ndarray) -> dict[str, np.ndarray]:
-        return weighted_metrics(s.labels, s.p_fake, s.threshold, weights)
-
-    full = [(figures(sa, ones), figures(sb, ones)) for sa, sb in zip(a, b)]
-    resampled = [(figures(sa, w), figures(sb, w)) for sa, sb in zip(a, b)]
+    # Every seed on ref's groups: the resamples are shared by every seed and both recipes.
+    per_seed = [{"test_labels": ref.labels, "test_groups": ref.groups, "p_new": sb.p_fake, "t_new": sb.threshold,
+                 "p_base": sa.p_fake, "t_base": sa.threshold} for sa, sb in zip(a, b)]  # fmt: skip
+    new, base, boots, _ = seed_differences(per_seed, keys, n_boot, seed, {})
     out: dict[str, Any] = {
         "n_seeds": len(a),
         "n_items": int(len(ref.labels)),
@@ -96,11 +90,8 @@ def compare_recipes(
         "held_fixed": "each model's val-chosen threshold (not re-chosen per resample)",
     }
     for k in keys:
-        per_seed = np.array([fb[k][0] - fa[k][0] for fa, fb in full])
-        boot = np.stack([np.asarray(rb[k]) - np.asarray(ra[k]) for ra, rb in resampled])
-        diff = seed_interval(per_seed, boot, level)
-        diff["a"] = [float(fa[k][0]) for fa, _ in full]
-        diff["b"] = [float(fb[k][0]) for _, fb in full]
+        diff = seed_interval(new[k] - base[k], boots[k], level)
+        diff["a"], diff["b"] = base[k].tolist(), new[k].tolist()
         diff["verdict"] = verdict(diff)
         out[k] = diff
     return out

@@ -48,12 +48,19 @@ def equal_error_rate(labels: torch.Tensor, p_fake: torch.Tensor) -> float:
     FAR = FRR and converge on large samples (tests/test_torchmetrics_agreement.py).
     """
     fpr, tpr, _ = binary_roc(p_fake, labels)
-    fnr = 1 - tpr
+    return eer_crossing(fpr.numpy(), (1 - tpr).numpy())
+
+
+def eer_crossing(fpr: np.ndarray, fnr: np.ndarray) -> float:
+    """Where FPR meets FNR along a ROC curve's points, linearly interpolated (NaN for a curve with NaNs): the EER of
+    equal_error_rate and of every bootstrap resample (statistics.py)."""
+    if not np.isfinite(fpr).all() or not np.isfinite(fnr).all():
+        return float("nan")
     diff = fpr - fnr
-    i = int(torch.nonzero(diff >= 0)[0]) if (diff >= 0).any() else len(diff) - 1
+    hits = np.flatnonzero(diff >= 0)
+    i = int(hits[0]) if len(hits) else len(diff) - 1
     if i == 0:
         return float(fpr[0])
-    # Linear interpolation between the two ROC points around the crossing.
     d0, d1 = float(diff[i - 1]), float(diff[i])
     a = d0 / (d0 - d1) if d0 != d1 else 0.0
     return float(fpr[i - 1] + a * (fpr[i] - fpr[i - 1]))

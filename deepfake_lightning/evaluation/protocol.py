@@ -212,18 +212,10 @@ def deployment_block(block: dict[str, Any], prevalences: Sequence[float]) -> dic
 
 def fixed_threshold_table(scores: Scores) -> list[dict[str, float]]:
     """Fake-class F1, precision and recall at 0.25, 0.50, 0.75 and 0.00."""
-    rows = []
-    for t in FIXED_THRESHOLDS:
-        m = detection_metrics(scores.labels, scores.p_fake, t)
-        rows.append(
-            {
-                "threshold": t,
-                "fake_f1": m["fake_f1"],
-                "fake_precision": m["fake_precision"],
-                "fake_recall": m["fake_recall"],
-            }
-        )
-    return rows
+    keys = ("threshold", "fake_f1", "fake_precision", "fake_recall")
+    return [
+        {k: m[k] for k in keys} for m in (detection_metrics(scores.labels, scores.p_fake, t) for t in FIXED_THRESHOLDS)
+    ]
 
 
 def evaluate_scores(

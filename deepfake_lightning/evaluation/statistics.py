@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from deepfake_lightning.evaluation.metrics import METRIC_KEYS
+from deepfake_lightning.evaluation.metrics import METRIC_KEYS, eer_crossing
 from deepfake_lightning.evaluation.thresholds import rule_kwargs, select_threshold, sweep_rows, threshold_grid
 
 # Every reported figure but the F1 scores (derived from precision and recall).
@@ -128,24 +128,10 @@ def _ranking_metrics(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, n
         ap = ((pos / n_pos) * precision).sum(1)
         tpr = np.concatenate([np.zeros((len(w), 1)), tp / n_pos], 1)
         fpr = np.concatenate([np.zeros((len(w), 1)), fp / n_neg], 1)
-    eer = np.array([_eer(f, 1 - t) for f, t in zip(fpr, tpr)])
+    eer = np.array([eer_crossing(f, 1 - t) for f, t in zip(fpr, tpr)])
     bad = (n_pos.ravel() == 0) | (n_neg.ravel() == 0)
     auc[bad], ap[bad], eer[bad] = np.nan, np.nan, np.nan
     return {"roc_auc": auc, "pr_auc": ap, "eer": eer}
-
-
-def _eer(fpr: np.ndarray, fnr: np.ndarray) -> float:
-    """Where FPR meets FNR, linearly interpolated (as metrics.equal_error_rate on torchmetrics' ROC)."""
-    if not np.isfinite(fpr).all() or not np.isfinite(fnr).all():
-        return float("nan")
-    diff = fpr - fnr
-    hits = np.flatnonzero(diff >= 0)
-    i = int(hits[0]) if len(hits) else len(diff) - 1
-    if i == 0:
-        return float(fpr[0])
-    d0, d1 = diff[i - 1], diff[i]
-    a = d0 / (d0 - d1) if d0 != d1 else 0.0
-    return float(fpr[i - 1] + a * (fpr[i] - fpr[i - 1]))
 
 
 def percentile_interval(samples: np.ndarray, level: float, min_share: float) -> tuple[list[float] | None, int]:
