@@ -181,7 +181,7 @@ def test_a_run_stored_before_the_extract_node_still_loads(tiny_runs, tiny_root, 
     assert pred.data_config["extract"]["landmarks"] == "box"  # what runs made before the setting did
     assert pred.data_config["pseudo_fakes"] == "none"
     _, run_cfg = load_classifier(old)
-    dm = datamodule_from_run(run_cfg, 16, old / "split.json")
+    dm = datamodule_from_run(run_cfg.data, 16, old / "split.json")
     dm.setup()
     assert dm.split_record["fingerprint"] == json.loads((old / "split.json").read_text())["fingerprint"]
     out = predict(_cfg(old, next((tiny_root / "Celeb-real").glob("*.mp4"))))

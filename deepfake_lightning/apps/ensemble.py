@@ -14,7 +14,6 @@ from omegaconf import DictConfig, OmegaConf
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.datamodule import FrameCacheDataModule
-from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.calibration import (
     calibrate,
     calibrated_logits,
@@ -67,7 +66,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     _, split_file = results.check_runs_split(members)
     general, gcfg = load_classifier(cfg.general)
     specialist, scfg = load_classifier(cfg.specialist)
-    dm = datamodule_from_run(gcfg, int(cfg.batch_size), split_file)
+    dm = datamodule_from_run(gcfg.data, int(cfg.batch_size), split_file)
     dm.setup()
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
@@ -167,7 +166,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     metrics = results.results_for_split(out, dm.split_record["fingerprint"])
     metrics.update(
         {
-            "dataset": dataset_summary(dm.split_record, dm.class_counts_all(), dm.cache.path),
+            "dataset": dm.dataset_summary(),
             "skipped": dm.cache.manifest.get("skipped", []),
             "cache": str(dm.cache.path),
             "runs": {k: str(run_folder(v)) for k, v in members.items()},

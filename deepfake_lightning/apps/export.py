@@ -7,14 +7,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import hydra
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
 from deepfake_lightning.apps.common import app_start, hydra_app
 from deepfake_lightning.data.extract import run_extract_config
-from deepfake_lightning.models.loading import load_predictor
+from deepfake_lightning.models.loading import datamodule_from_run, load_predictor
 from deepfake_lightning.results import SPLIT_FILE
 
 log = logging.getLogger(__name__)
@@ -34,9 +33,7 @@ class PFakeGraph(torch.nn.Module):
 def cached_frames(data_cfg: dict, n: int, run_dir: Path) -> np.ndarray:
     """Up to n test frames (uint8 [n, 3, S, S]) of the run's recorded split, for the parity check."""
     split_file = run_dir / SPLIT_FILE
-    dm = hydra.utils.instantiate(
-        {**data_cfg, "balanced_sampler": False, "split_file": str(split_file) if split_file.is_file() else None}
-    )
+    dm = datamodule_from_run(data_cfg, None, split_file if split_file.is_file() else None)
     dm.setup()
     rows = dm.cache.index["row"][dm.rows("test")][:n]
     return np.stack([np.asarray(dm.cache.frames[r]) for r in rows]).transpose(0, 3, 1, 2).copy()

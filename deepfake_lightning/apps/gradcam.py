@@ -55,7 +55,7 @@ def run(cfg: DictConfig) -> Path:
     runs = metrics.get("runs", {})
     check_results_split(out, roles=("general", "baseline", "specialist"))
     general, gcfg = load_classifier(runs["general"])
-    dm = datamodule_from_run(gcfg, 64, out / SPLIT_FILE)
+    dm = datamodule_from_run(gcfg.data, 64, out / SPLIT_FILE)
     dm.setup()
     idx = dm.cache.index
     sel = pick_frames(idx["label"], dm.split, int(cfg.n), int(cfg.seed))

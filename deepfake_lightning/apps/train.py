@@ -11,7 +11,6 @@ import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning.apps.common import app_start, hydra_app
-from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.metrics import detection_metrics
 from deepfake_lightning.evaluation.protocol import Scores, video_thresholds
 from deepfake_lightning.models.loading import build_classifier, load_checkpoint_file
@@ -122,7 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         results["threshold"] = float(model.threshold)
         results["test"] = model.last_metrics["test"]
         results["test_at_0.5"] = detection_metrics(labels, p_fake, 0.5)
-    results["dataset"] = dataset_summary(dm.split_record, dm.class_counts_all(), dm.cache.path)
+    results["dataset"] = dm.dataset_summary()
     if pseudo:
         results["pseudo_fakes"] = pseudo
     if trainer.is_global_zero:

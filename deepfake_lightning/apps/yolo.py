@@ -11,7 +11,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from deepfake_lightning import results
 from deepfake_lightning.apps.common import app_start, hydra_app
-from deepfake_lightning.data.splits import dataset_summary
 from deepfake_lightning.evaluation.protocol import Scores, bootstrap_settings, evaluate_scores
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         str(y.name),
         block,
         run_dir,
-        dataset_summary(dm.split_record, dm.class_counts_all(), dm.cache.path),
+        dm.dataset_summary(),
         dm.split_record,
     )
     m = block["test"]

@@ -179,6 +179,17 @@ class FrameCacheDataModule(L.LightningDataModule):
         """{"real": n, "fake": n} in one split; the specialist's class weight is computed from train."""
         return self.class_counts_all()[stage]
 
+    def dataset_summary(self) -> dict[str, Any]:
+        """metrics.json's `dataset`: the split's fingerprint and settings, leak counts and class counts per split."""
+        rec, leaks = self.split_record or {}, ("identities_in_several_splits", "videos_in_several_splits", "swapped_in")
+        return {
+            "split_fingerprint": rec["fingerprint"],
+            "split": {k: rec.get(k) for k in ("strategy", "group_by", "seed", "fractions")},
+            "leaks": {k: rec["leaks"][k] for k in leaks if k in rec["leaks"]},
+            "counts": self.class_counts_all(),
+            "cache": str(self.cache.path),  # type: ignore[union-attr]
+        }
+
     def class_counts_all(self) -> dict[str, dict[str, int]]:
         self.setup()
         return split_counts(self.cache.index["label"], self.split)  # type: ignore[union-attr,arg-type]

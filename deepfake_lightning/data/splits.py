@@ -458,15 +458,3 @@ def log_split(rec: dict[str, Any], counts: dict[str, dict[str, int]]) -> None:
             n_sw,
             swapped["examples"][:3],
         )
-
-
-def dataset_summary(rec: dict[str, Any], counts: dict[str, dict[str, int]], cache: str | Path) -> dict[str, Any]:
-    """metrics.json's `dataset`: the split's fingerprint and settings, leak counts and class counts per split."""
-    leaks = ("identities_in_several_splits", "videos_in_several_splits", "swapped_in")
-    return {
-        "split_fingerprint": rec["fingerprint"],
-        "split": {k: rec.get(k) for k in ("strategy", "group_by", "seed", "fractions")},
-        "leaks": {k: rec["leaks"][k] for k in leaks if k in rec["leaks"]},
-        "counts": counts,
-        "cache": str(cache),
-    }

@@ -102,7 +102,6 @@ def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int | None
     val-chosen threshold; items keyed `video#frame`, grouped by identity (the video where the data names none).
     Kept beside the run in test_scores.npz, keyed by the checkpoint's modification time."""
     import torch
-    from omegaconf import OmegaConf
 
     from deepfake_lightning.models.loading import datamodule_from_run, load_predictor
 
@@ -114,8 +113,7 @@ def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int | None
         if int(z["stamp"]) == stamp:
             return TestScores(z["keys"], z["labels"], z["p_fake"], float(z["threshold"]), z["groups"])
     pred = load_predictor(run)
-    batch_size = int(batch_size or pred.data_config["eval_batch_size"])  # default: the run's own
-    dm = datamodule_from_run(OmegaConf.create({"data": pred.data_config}), batch_size, run / "split.json")
+    dm = datamodule_from_run(pred.data_config, batch_size, run / "split.json")  # batch_size None: the run's own
     dm.setup()
     module = pred.module.to(device).eval()
     with torch.inference_mode():

@@ -88,12 +88,13 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     return {**missing, **old, "extract": asdict(ExtractConfig.from_node(extract, "the run's data"))}
 
 
-def datamodule_from_run(run_cfg: DictConfig, batch_size: int, split_file: str | Path | None = None) -> Any:
-    """The DataModule a run was trained on (same cache), with an eval batch size and, given `split_file`, the
-    split recorded there rather than one computed again."""
-    data = run_data_config(OmegaConf.to_container(run_cfg.data, resolve=True))
-    data["eval_batch_size"] = batch_size
+def datamodule_from_run(data: Any, batch_size: int | None = None, split_file: str | Path | None = None) -> Any:
+    """The DataModule of a run's stored `data` config (same cache; no balanced sampler), with an eval batch size
+    (None: the run's) and, given `split_file`, the split recorded there rather than one computed again."""
+    data = run_data_config(data if isinstance(data, dict) else OmegaConf.to_container(data, resolve=True))
     data["balanced_sampler"] = False
+    if batch_size is not None:
+        data["eval_batch_size"] = batch_size
     if split_file is not None:
         data["split_file"] = str(split_file)
     return hydra.utils.instantiate(data)
