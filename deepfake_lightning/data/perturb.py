@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -66,33 +68,39 @@ def degrade(frame: np.ndarray, kind: str, level: int, rng: np.random.Generator |
     raise ValueError(f"degrade: {kind} needs the whole video (reencode_h264)")
 
 
+def encode_h264(frames: Iterable[np.ndarray], path: Path, rate: Any, crf: int, preset: str | None = None) -> int:
+    """Write BGR frames to `path` with libx264 at `crf` (PyAV; sides cut to even numbers); returns how many."""
+    import av
+
+    n, stream = 0, None
+    with av.open(str(path), "w") as dst:
+        for img in frames:
+            if stream is None:
+                stream = dst.add_stream("libx264", rate=rate)
+                stream.width, stream.height, stream.pix_fmt = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2, "yuv420p"
+                stream.options = {"crf": str(int(crf)), **({"preset": preset} if preset else {})}
+            img = np.ascontiguousarray(img[: stream.height, : stream.width])
+            for pkt in stream.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
+                dst.mux(pkt)
+            n += 1
+        if stream is not None:
+            for pkt in stream.encode():
+                dst.mux(pkt)
+    return n
+
+
 def reencode_h264(path: Path, crf: int, indices: list[int]) -> dict[int, np.ndarray]:
-    """The frames at `indices` of `path` after re-encoding every frame with libx264 at `crf` (PyAV)."""
+    """The frames at `indices` of `path` after re-encoding every frame with libx264 at `crf`."""
     import av
 
     from deepfake_lightning.data.video import read_frames
 
     with tempfile.TemporaryDirectory(prefix="dfl-h264-") as tmp:
         out_path = Path(tmp) / "reencoded.mp4"
-        n = 0
-        with av.open(str(path)) as src, av.open(str(out_path), "w") as dst:
+        with av.open(str(path)) as src:
             vin = src.streams.video[0]
-            rate = vin.average_rate or 25
-            stream = None
-            for frame in src.decode(vin):
-                img = frame.to_ndarray(format="bgr24")
-                if stream is None:
-                    stream = dst.add_stream("libx264", rate=rate)
-                    stream.width, stream.height = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2
-                    stream.pix_fmt = "yuv420p"
-                    stream.options = {"crf": str(int(crf)), "preset": "veryfast"}
-                img = img[: stream.height, : stream.width]
-                for pkt in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="bgr24")):
-                    dst.mux(pkt)
-                n += 1
-            if stream is not None:
-                for pkt in stream.encode():
-                    dst.mux(pkt)
+            decoded = (frame.to_ndarray(format="bgr24") for frame in src.decode(vin))
+            n = encode_h264(decoded, out_path, vin.average_rate or 25, crf, "veryfast")
         got = dict(read_frames(out_path, n)) if n else {}
     return {i: got[i] for i in indices if i in got}
 
@@ -132,20 +140,10 @@ def _fit(frame: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 def _h264_image(img: np.ndarray, crf: int) -> np.ndarray:
     """An image through libx264 as a one-frame video (an intra frame at that CRF)."""
+    from deepfake_lightning.data.video import read_frames
+
     with tempfile.TemporaryDirectory(prefix="dfl-h264-") as tmp:
         p = Path(tmp) / "image.mp4"
-        import av
-
-        with av.open(str(p), "w") as dst:
-            s = dst.add_stream("libx264", rate=1)
-            s.width, s.height, s.pix_fmt = img.shape[1] // 2 * 2, img.shape[0] // 2 * 2, "yuv420p"
-            s.options = {"crf": str(crf)}
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(img[: s.height, : s.width]), format="bgr24")
-            for pkt in s.encode(frame):
-                dst.mux(pkt)
-            for pkt in s.encode():
-                dst.mux(pkt)
-        from deepfake_lightning.data.video import read_frames
-
+        encode_h264([img], p, 1, crf)
         got = read_frames(p, 1)
     return _fit(got[0][1], img) if got else img

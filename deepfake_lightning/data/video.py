@@ -50,14 +50,19 @@ def to_bgr8(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """One image file as uint8 BGR; raises UnreadableMediaError with the reason."""
+def _readable(path: str | Path) -> Path:
+    """The path, or UnreadableMediaError when it is no file or an empty one."""
     path = Path(path)
     if not path.is_file():
         raise UnreadableMediaError("file not found")
     if path.stat().st_size == 0:
         raise UnreadableMediaError("empty file (0 bytes)")
-    data = np.fromfile(str(path), dtype=np.uint8)
+    return path
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One image file as uint8 BGR; raises UnreadableMediaError with the reason."""
+    data = np.fromfile(str(_readable(path)), dtype=np.uint8)
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if img is None or img.size == 0:
         raise UnreadableMediaError("not a readable image")
@@ -104,11 +109,7 @@ def read_frames(path: str | Path, k: int) -> list[tuple[int, np.ndarray]]:
     Falls back to one sequential pass when the container reports no frame count or a seek fails
     (broken or truncated files often do). Raises UnreadableMediaError when no frame can be read.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UnreadableMediaError("file not found")
-    if path.stat().st_size == 0:
-        raise UnreadableMediaError("empty file (0 bytes)")
+    path = _readable(path)
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():

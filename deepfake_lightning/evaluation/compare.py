@@ -99,10 +99,9 @@ def compare_recipes(
 
 def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int | None = None) -> TestScores:
     """A trained run's (a dfl-train folder, or a dfl-ensemble folder) p_fake on its own test split, at its stored
-    val-chosen threshold; items keyed `video#frame`, grouped by identity (the video where the data names none).
-    Kept beside the run in test_scores.npz, keyed by the checkpoint's modification time."""
-    import torch
-
+    val-chosen threshold; items keyed `video#frame`, grouped as its intervals resample (identities where the split
+    grouped by identity, else videos). Kept beside the run in test_scores.npz, keyed by the checkpoint's mtime."""
+    from deepfake_lightning.evaluation.finished_run import score_models
     from deepfake_lightning.models.loading import datamodule_from_run, load_predictor
 
     run = Path(run)
@@ -115,15 +114,10 @@ def run_test_scores(run: str | Path, device: str = "cpu", batch_size: int | None
     pred = load_predictor(run)
     dm = datamodule_from_run(pred.data_config, batch_size, run / "split.json")  # batch_size None: the run's own
     dm.setup()
-    module = pred.module.to(device).eval()
-    with torch.inference_mode():
-        p = np.concatenate([module.p_fake(x.to(device)).float().cpu().numpy() for x, *_ in dm.loader("test")])
-    idx, rows = dm.cache.index, dm.rows("test")
-    videos = idx["video"][rows].astype(str)
-    keys = np.char.add(np.char.add(videos, "#"), idx["frame"][rows].astype(str))
-    identity = idx["identity"][rows].astype(str) if "identity" in idx else videos
-    groups = np.where(identity == "", videos, identity)
-    scores = TestScores(keys, idx["label"][rows].astype(int), p.astype(np.float64), pred.threshold, groups)
+    test = score_models(pred, {pred.name: {}}, dm, device, "test")[pred.name]  # grouped as the split is
+    videos, groups = test.videos.astype(str), test.groups.astype(str)
+    keys = np.char.add(np.char.add(videos, "#"), dm.cache.index["frame"][dm.rows("test")].astype(str))
+    scores = TestScores(keys, test.labels, test.p_fake, pred.threshold, groups)
     np.savez(cached, stamp=stamp, keys=keys, labels=scores.labels, p_fake=scores.p_fake, threshold=pred.threshold,
              groups=groups)  # fmt: skip
     return scores
