@@ -9,12 +9,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from deepfake_lightning.apps.common import CONFIG_DIR
+from deepfake_lightning.config import CONF_DIR
 
 
 def compose_cfg(name: str, overrides: list[str], out_dir: Path | None = None) -> DictConfig:
     """A composed app config with hydra's runtime set, paths pointed at `out_dir`."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name=name, overrides=overrides, return_hydra_config=True)
     if out_dir is not None:
         with open_dict(cfg):
@@ -27,7 +27,7 @@ def compose_cfg(name: str, overrides: list[str], out_dir: Path | None = None) ->
 
 
 # The small backbone of debug=tiny, for tests that start a training another way.
-TINY_ARCH = str(OmegaConf.load(Path(CONFIG_DIR) / "debug" / "tiny.yaml").model.net.arch)
+TINY_ARCH = str(OmegaConf.load(CONF_DIR / "debug" / "tiny.yaml").model.net.arch)
 
 
 def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
@@ -38,7 +38,7 @@ def tiny_train_overrides(root: Path, cache: Path, *extra: str) -> list[str]:
 
 # The threshold rule the package ships (conf/threshold/default.yaml, its one home), for the pure functions'
 # tests: they take every setting explicitly.
-SHIPPED_RULE = dict(OmegaConf.load(Path(CONFIG_DIR) / "threshold" / "default.yaml"))
+SHIPPED_RULE = dict(OmegaConf.load(CONF_DIR / "threshold" / "default.yaml"))
 
 
 def rule(**changes: Any) -> dict[str, Any]:

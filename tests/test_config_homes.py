@@ -14,11 +14,11 @@ import pytest
 from omegaconf import OmegaConf
 
 from deepfake_lightning import config
-from deepfake_lightning.apps.common import CONFIG_DIR
+from deepfake_lightning.config import CONF_DIR
 from deepfake_lightning.data.extract import ExtractConfig
 
 PACKAGE = Path(config.__file__).parent
-CONF = Path(CONFIG_DIR)
+CONF = CONF_DIR
 BLOCKS = {**config.SCHEMAS, "data.extract": ExtractConfig}
 # Where each block's values live (the one YAML home of its defaults).
 HOMES = {

@@ -12,7 +12,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 
-from deepfake_lightning.apps.common import CONFIG_DIR, app_start
+from deepfake_lightning.apps.common import app_start
+from deepfake_lightning.config import CONF_DIR
 from deepfake_lightning.runtime import JOBS_ENV, launcher_jobs, plan_threads
 
 APPS = ("train", "ensemble", "yolo", "eval", "extract", "gradcam", "predict", "export", "chain")
@@ -40,7 +41,7 @@ def test_jobs_come_from_dfl_jobs_or_the_joblib_launcher(monkeypatch):
     monkeypatch.setenv(JOBS_ENV, "3")
     assert launcher_jobs() == 3
     monkeypatch.delenv(JOBS_ENV)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(
             "train",
             ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.mode=MULTIRUN"],
@@ -56,14 +57,14 @@ def test_jobs_come_from_dfl_jobs_or_the_joblib_launcher(monkeypatch):
 @pytest.mark.parametrize("app", APPS)
 def test_every_app_applies_its_runtime_block(app, restore_threads, monkeypatch):
     monkeypatch.delenv(JOBS_ENV, raising=False)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         # The shipped train config alone crops 224 px out of 72 px frames (validation refuses it): a profile.
         cfg = compose(app, ["runtime.threads=1", *(["profile=full"] if app == "train" else [])])
     assert cfg.runtime.threads in (1, "1")
     torch.set_num_threads(2)
     app_start(cfg)
     assert torch.get_num_threads() == 1
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         auto = compose(app, ["profile=full"] if app == "train" else [])
     monkeypatch.setenv(JOBS_ENV, "2")
     app_start(auto)

@@ -1,15 +1,14 @@
 """Training: every experiment composes, each model trains, the specialist weight, freezing, loading, W&B offline."""
 
 import json
-from pathlib import Path
 
 import hydra
 import pytest
 import torch
 from omegaconf import open_dict
 
-from deepfake_lightning.apps.common import CONFIG_DIR
 from deepfake_lightning.apps.train import train
+from deepfake_lightning.config import CONF_DIR
 from deepfake_lightning.models.backbones import keep_frozen_bn_eval
 from deepfake_lightning.models.classifier import specialist_class_weights
 from deepfake_lightning.models.loading import build_classifier
@@ -215,7 +214,7 @@ def test_debug_configs_run_a_tiny_training(debug, tiny_root, cache_dir, tmp_path
 
 
 def test_the_research_conf_comes_before_the_package_s_and_takes_a_user_s_experiment(tmp_path, monkeypatch):
-    assert EXPERIMENTS and not (Path(CONFIG_DIR) / "experiment").exists()  # the wheel ships only defaults
+    assert EXPERIMENTS and not (CONF_DIR / "experiment").exists()  # the wheel ships only defaults
     mine = tmp_path / "conf"
     (mine / "experiment").mkdir(parents=True)
     (mine / "experiment" / "my_run.yaml").write_text(
@@ -223,7 +222,7 @@ def test_the_research_conf_comes_before_the_package_s_and_takes_a_user_s_experim
     )
     (mine / "threshold").mkdir()  # a group file of the same name as the package's replaces it
     (mine / "threshold" / "default.yaml").write_text(
-        (Path(CONFIG_DIR) / "threshold" / "default.yaml").read_text().replace("0.98", "0.95")
+        (CONF_DIR / "threshold" / "default.yaml").read_text().replace("0.98", "0.95")
     )
     monkeypatch.setenv("DFL_CONF", str(mine))
     cfg = compose_cfg("train", ["experiment=my_run", "data.root=x"])

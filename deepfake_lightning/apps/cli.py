@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deepfake_lightning.apps.argv import READ_KEYS, prepare_argv
-from deepfake_lightning.config import CONF_DIR, compose_app, config_folders
+from deepfake_lightning.config import compose_app, config_folders, shipped
 
 HELP_FLAGS = ("--help", "-h")
 REQUIRED = "???  (required)"
@@ -105,11 +105,10 @@ def leaves(node: Any, prefix: str = "") -> list[tuple[str, str]]:
 def help_text(name: str, overrides: list[str]) -> str:
     """Usage, what the app does, one example, its config groups with their options, and the keys it reads
     with their values (for the given overrides: `dfl-train experiment=demo_general --help`)."""
-    from omegaconf import OmegaConf
 
     app = APPS[name]
     lines = [f"usage: {app.usage}", "", app.does, "", f"example:  {app.example}", ""]
-    groups = groups_of(OmegaConf.load(CONF_DIR / f"{name}.yaml"))
+    groups = groups_of(shipped(f"{name}.yaml"))
     if groups:
         folders = config_folders()
         lines.append(f"config groups (group=option: a file <group>/<option>.yaml in {' or '.join(map(str, folders))}):")

@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from deepfake_lightning.config import CONF_DIR, register_resolvers
+from deepfake_lightning.config import register_resolvers
 
 # The configs ship inside the package: Hydra finds them through pkg://, so an installed wheel works from
-# any folder. CONFIG_DIR is the same folder on disk, for code that lists a config group.
+# any folder (config.CONF_DIR is the same folder on disk).
 CONFIG_PATH = "pkg://deepfake_lightning.conf"
 
 
@@ -41,9 +41,6 @@ def hydra_app(
         return main()
 
     return start
-
-
-CONFIG_DIR = str(CONF_DIR)
 
 
 def offline_defaults() -> None:

@@ -89,19 +89,24 @@ def grouped_split(
 
 
 def official_split(
-    labels: np.ndarray, groups: np.ndarray, assigned: np.ndarray, fractions: Sequence[float], seed: int
+    labels: np.ndarray, groups: np.ndarray, assigned: np.ndarray | None, fractions: Sequence[float], seed: int
 ) -> np.ndarray:
     """The dataset's own lists decide the split of the items they name; the rest is split train/val
     (stratified, grouped) in the fractions' ratio.
 
     `assigned`: per item "train" / "val" / "test" from the official lists, or "" when not named (a
-    boolean array is read as "on the official test list", Celeb-DF's case).
+    boolean array is read as "on the official test list", Celeb-DF's case); lists naming no item are an error.
     """
     fr = check_fractions(fractions)
-    assigned = np.asarray(assigned)
+    assigned = np.full(len(labels), "", dtype=object) if assigned is None else np.asarray(assigned)
     if assigned.dtype == bool:
         assigned = np.where(assigned, "test", "")
     named = np.array([a in SPLITS for a in assigned], dtype=bool)
+    if not named.any():
+        raise ValueError(
+            "split.strategy=official needs the dataset's own split lists (Celeb-DF's List_of_testing_videos.txt, "
+            "FaceForensics++'s splits/*.json) naming videos in the cache"
+        )
     out = np.empty(len(labels), dtype=object)
     out[named] = assigned[named]
     rest = ~named
@@ -132,14 +137,6 @@ def make_split(
     if strategy == "grouped":
         return grouped_split(labels, groups, fractions, seed)
     if strategy == "official":
-        named = None if in_test_list is None else np.asarray(in_test_list)
-        if named is not None and named.dtype != bool:
-            named = np.array([a in SPLITS for a in named], dtype=bool)
-        if named is None or not named.any():
-            raise ValueError(
-                "split.strategy=official needs the dataset's own split lists (Celeb-DF's List_of_testing_videos.txt, "
-                "FaceForensics++'s splits/*.json) naming videos in the cache"
-            )
         return official_split(labels, groups, in_test_list, fractions, seed)
     raise ValueError(f"split.strategy must be one of {STRATEGIES}, got {strategy!r}")  # a caller outside the apps
 
@@ -190,20 +187,14 @@ def leak_report(
     return out
 
 
-def identity_splits(assignment: np.ndarray, identities: np.ndarray) -> dict[str, set[str]]:
-    """{identity: the splits its frames are in} (dropped rows left out)."""
-    where: dict[str, set[str]] = {}
-    for g, s in zip(np.asarray(identities).astype(str), assignment):
-        if s in SPLITS:
-            where.setdefault(g, set()).add(str(s))
-    return where
-
-
 def swapped_in_leaks(
     assignment: np.ndarray, videos: np.ndarray, identities: np.ndarray, second: np.ndarray
 ) -> list[str]:
     """Fake videos whose second (swapped-in) identity has frames in a split other than the fake's own."""
-    where = identity_splits(assignment, identities)
+    where: dict[str, set[str]] = {}  # identity: the splits its frames are in (dropped rows left out)
+    for g, s in zip(np.asarray(identities).astype(str), assignment):
+        if s in SPLITS:
+            where.setdefault(g, set()).add(str(s))
     out = set()
     for v, s, b in zip(np.asarray(videos).astype(str), assignment, np.asarray(second).astype(str)):
         if b and s in SPLITS and where.get(b, set()) - {s}:

@@ -234,9 +234,9 @@ def synth_defaults() -> dict[str, Any]:
     """The generated dataset's settings as conf/synth/default.yaml has them (their one home)."""
     from omegaconf import OmegaConf
 
-    from deepfake_lightning.config import CONF_DIR
+    from deepfake_lightning.config import shipped
 
-    return dict(OmegaConf.to_container(OmegaConf.load(Path(CONF_DIR) / "synth" / "default.yaml")))
+    return dict(OmegaConf.to_container(shipped("synth/default.yaml")))
 
 
 def generate_dataset(out_dir: str | Path, seed: int = 0, progress: bool = False, **settings: Any) -> dict[str, int]:

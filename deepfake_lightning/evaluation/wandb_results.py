@@ -30,11 +30,9 @@ def log_results(out_dir: str | Path, group: str, project: str | None = None) -> 
     except ImportError:
         return None
     if project is None:
-        from omegaconf import OmegaConf
+        from deepfake_lightning.config import shipped
 
-        from deepfake_lightning.config import CONF_DIR
-
-        project = str(OmegaConf.load(Path(CONF_DIR) / "logger" / "wandb.yaml").wandb.project)
+        project = str(shipped("logger/wandb.yaml").wandb.project)
     out = Path(out_dir)
     metrics = load_metrics(out)
     os.environ.setdefault("WANDB_MODE", "offline")
