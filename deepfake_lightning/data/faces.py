@@ -121,12 +121,6 @@ def center_window(shape: tuple[int, ...]) -> tuple[int, int, int]:
     return (w - s) // 2, (h - s) // 2, s
 
 
-def center_crop(frame: np.ndarray) -> np.ndarray:
-    """The largest centred square."""
-    x0, y0, s = center_window(frame.shape)
-    return frame[y0 : y0 + s, x0 : x0 + s]
-
-
 # --- face geometry in the stored crop, for self-blended pseudo-fakes (data/pseudo_fakes.py) -------------
 GEOMETRY_DIM = 4 + 68 * 2  # box (x, y, w, h) in crop pixels, then 68 landmarks (x, y), NaN when not computed
 LANDMARKS = ("auto", "dlib68", "box")

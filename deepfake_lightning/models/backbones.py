@@ -26,7 +26,6 @@ from deepfake_lightning.models import lite
 log = logging.getLogger(__name__)
 
 HEADS = ("baseline", "enhanced")
-STEM = ("conv1", "bn1")
 
 
 def make_head(kind: str, in_features: int, num_classes: int, dropout: float) -> nn.Sequential:
@@ -111,7 +110,7 @@ def load_weights(net: nn.Module, path: str | Path) -> dict[str, Any]:
 def stages(net: nn.Module) -> tuple[list[str], list[str]]:
     """(stem modules, feature stages in order) of a torchvision classifier, as dotted module names."""
     children = dict(net.named_children())
-    if lite.is_lite(net):
+    if str(getattr(net, "arch", "")) in lite.LITE_ARCHS:
         return lite.stages(net)
     if "layer1" in children:  # ResNet, ResNeXt, Wide ResNet
         return ["conv1", "bn1"], [n for n in ("layer1", "layer2", "layer3", "layer4") if n in children]

@@ -70,7 +70,3 @@ def stages(net: nn.Module) -> tuple[list[str], list[str]]:
     """(stem, the MBConv blocks and the head conv in order), as dotted module names: `early` freezes the stem and
     stages 1-4 (8 of Lite0's 16 blocks), as it does for torchvision's EfficientNet."""
     return ["_conv_stem", "_bn0"], [f"_blocks.{i}" for i in range(len(net._blocks))] + ["_conv_head"]
-
-
-def is_lite(net: nn.Module) -> bool:
-    return str(getattr(net, "arch", "")) in LITE_ARCHS
