@@ -23,6 +23,13 @@ class VideoItem:
     identity: str
 
 
+def videos_in(folder: Path) -> list[Path]:
+    """The video files directly inside `folder`, sorted ([] when it is not a folder)."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
 def unusable_entry(p: Path) -> str | None:
     """Why a directory entry named like a video or image cannot be used (never passed over in silence), or None."""
     if p.is_symlink() and not p.exists():

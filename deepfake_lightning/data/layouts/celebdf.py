@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfake_lightning.data.items import FAKE, REAL, VIDEO_EXTENSIONS, Layout, VideoItem, odd_entries
+from deepfake_lightning.data.items import FAKE, REAL, Layout, VideoItem, odd_entries, videos_in
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +52,9 @@ def parse_test_list(path: str | Path) -> tuple[dict[str, int], list[dict[str, st
 
 def list_celebdf(root: str | Path) -> list[VideoItem]:
     """All videos under the Celeb-DF v2 sub-folders of `root`, sorted by path; labels come from the folder."""
-    root = Path(root)
-    items: list[VideoItem] = []
-    for sub, label in [(d, REAL) for d in REAL_DIRS] + [(d, FAKE) for d in FAKE_DIRS]:
-        folder = root / sub
-        if not folder.is_dir():
-            continue
-        for p in sorted(folder.iterdir()):
-            if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS:
-                rel = f"{sub}/{p.name}"
-                items.append(VideoItem(rel, label, identity_of(rel)))
-    return items
+    folders = [(d, REAL) for d in REAL_DIRS] + [(d, FAKE) for d in FAKE_DIRS]
+    return [VideoItem(f"{sub}/{p.name}", label, identity_of(f"{sub}/{p.name}"))
+            for sub, label in folders for p in videos_in(Path(root) / sub)]  # fmt: skip
 
 
 def generated_videos(root: Path) -> tuple[list[Path], list[Path], dict[str, str]]:

@@ -18,19 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from deepfake_lightning.data.cache import read_json
-from deepfake_lightning.data.items import FAKE, REAL, VIDEO_EXTENSIONS, Layout, VideoItem
+from deepfake_lightning.data.items import FAKE, REAL, Layout, VideoItem, videos_in
 from deepfake_lightning.data.layouts.celebdf import generated_videos
 
 log = logging.getLogger(__name__)
 
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter", "DeepFakeDetection")
 SPLIT_NAMES = ("train", "val", "test")
-
-
-def _videos(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
 
 
 def list_ffpp(
@@ -45,13 +39,13 @@ def list_ffpp(
         raise ValueError(f"data.methods: unknown FaceForensics++ method(s) {unknown}; known: {list(FFPP_METHODS)}")
     items = []
     real_dir = root / "original_sequences" / "youtube" / compression / "videos"
-    for p in _videos(real_dir):
+    for p in videos_in(real_dir):
         items.append(VideoItem(p.relative_to(root).as_posix(), REAL, f"ff{p.stem}"))
     for m in methods:
         folder = root / "manipulated_sequences" / m / compression / "videos"
         if not folder.is_dir():
             continue  # not every copy of FF++ has every method
-        for p in _videos(folder):
+        for p in videos_in(folder):
             target = p.stem.split("_")[0]
             items.append(VideoItem(p.relative_to(root).as_posix(), FAKE, f"ff{target}"))
     if not real_dir.is_dir():
