@@ -9,6 +9,7 @@ import logging
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from deepfake_lightning.data.pseudo_fakes import PseudoFakes, face_polygons, seen_counts, self_blend
 from tests.conftest import make_dm
@@ -157,6 +158,14 @@ def test_with_and_without_pseudo_fakes_compared_on_one_split(tiny_root, tmp_path
         runs[name] = tmp_path / name
         over = tiny_train_overrides(tiny_root, tmp_path / "cache", "data.extract.frames_per_video=2", *extra)
         train(compose_cfg("train", over, runs[name]))
+    # The DataModule dfl-ensemble scores on is the general run's, without its pseudo-fakes (nothing is blended).
+    from deepfake_lightning.models.loading import datamodule_from_run
+
+    scoring = datamodule_from_run(
+        OmegaConf.load(runs["general"] / "config.yaml").data, None, runs["general"] / "split.json"
+    )
+    scoring.setup()
+    assert scoring.pseudo_fakes is None and scoring.pseudo_cfg.pseudo_fakes == "none"
     out = tmp_path / "ens"
     cfg = compose_cfg("ensemble", [f"general={runs['general']}", f"specialist={runs['specialist']}",
                                    f"compare_general={runs['plain']}", f"out_dir={out}", "report.bootstrap=50"], out)  # fmt: skip

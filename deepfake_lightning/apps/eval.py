@@ -25,7 +25,7 @@ from deepfake_lightning.evaluation.protocol import (
     bootstrap_settings,
 )
 from deepfake_lightning.evaluation.statistics import ROBUST_METRICS
-from deepfake_lightning.models.loading import Predictor, load_predictor
+from deepfake_lightning.models.loading import FOR_SCORING, Predictor, load_predictor
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +35,7 @@ def eval_data_config(cfg: DictConfig, pred: Predictor) -> dict[str, Any]:
     evaluation (no sampler, no pseudo-fakes, no split file)."""
     data = OmegaConf.to_container(cfg.data, resolve=True)
     data["extract"] = asdict(run_extract_config(pred.data_config, cfg.frames_per_video))
-    data["eval_batch_size"] = int(cfg.batch_size)
-    data.update(
-        balanced_sampler=False, split_file=None, pseudo_fakes="none", pseudo_fakes_only=False, pseudo_fake_val=False
-    )
+    data.update(FOR_SCORING, eval_batch_size=int(cfg.batch_size), split_file=None)
     return data
 
 

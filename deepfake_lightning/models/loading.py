@@ -88,11 +88,15 @@ def run_data_config(data: dict[str, Any]) -> dict[str, Any]:
     return {**missing, **old, "extract": asdict(ExtractConfig.from_node(extract, "the run's data"))}
 
 
+# What a DataModule that only scores frames leaves out: the training sampler and the pseudo-fakes.
+FOR_SCORING = {"balanced_sampler": False, "pseudo_fakes": "none", "pseudo_fakes_only": False, "pseudo_fake_val": False}
+
+
 def datamodule_from_run(data: Any, batch_size: int | None = None, split_file: str | Path | None = None) -> Any:
-    """The DataModule of a run's stored `data` config (same cache; no balanced sampler), with an eval batch size
+    """The DataModule of a run's stored `data` config for scoring (same cache, FOR_SCORING), with an eval batch size
     (None: the run's) and, given `split_file`, the split recorded there rather than one computed again."""
     data = run_data_config(data if isinstance(data, dict) else OmegaConf.to_container(data, resolve=True))
-    data["balanced_sampler"] = False
+    data.update(FOR_SCORING)
     if batch_size is not None:
         data["eval_batch_size"] = batch_size
     if split_file is not None:
