@@ -121,14 +121,11 @@ def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
         if not Path(p).is_file():
             continue
         s = read_csv_log(Path(p))
-        for key, style in (("train/loss_epoch", "-"), ("val/loss", "--")):
+        for ax, key, style in ((a, "train/loss_epoch", "-"), (a, "val/loss", "--"), (b, "train/acc", "-"),
+                               (b, "val/accuracy", "--")):  # fmt: skip
             if key in s:
                 e, v = zip(*s[key])
-                a.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
-        for key, style in (("train/acc", "-"), ("val/accuracy", "--")):
-            if key in s:
-                e, v = zip(*s[key])
-                b.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
+                ax.plot(e, v, style, label=f"{name} {key.split('/')[0]}")
     a.set(xlabel="epoch", ylabel="loss", title="Loss")
     b.set(
         xlabel="epoch",
