@@ -61,14 +61,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         run_dir, {f"{s}_{k}": getattr(v, k) for s, v in splits.items() for k in ("labels", "p_fake")}
     )
     # Read again inside: another step may have written the folder since the check above.
-    results.merge_model(
-        out,
-        str(y.name),
-        block,
-        run_dir,
-        dm.dataset_summary(),
-        dm.split_record,
-    )
+    results.merge_model(out, str(y.name), block, run_dir, dm.dataset_summary(), dm.split_record)
     m = block["test"]
     print(
         f"[{y.name}] test at val-chosen threshold {block['threshold']:.2f}: real recall {m['real_recall']:.3f}, "

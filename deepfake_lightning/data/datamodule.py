@@ -181,6 +181,7 @@ class FrameCacheDataModule(L.LightningDataModule):
 
     def dataset_summary(self) -> dict[str, Any]:
         """metrics.json's `dataset`: the split's fingerprint and settings, leak counts and class counts per split."""
+        self.setup()
         rec, leaks = self.split_record or {}, ("identities_in_several_splits", "videos_in_several_splits", "swapped_in")
         return {
             "split_fingerprint": rec["fingerprint"],

@@ -60,8 +60,8 @@ def list_celebdf(root: str | Path) -> list[VideoItem]:
 def generated_videos(root: Path) -> tuple[list[Path], list[Path], dict[str, str]]:
     """(real videos, fakes, a three-digit name per real video) of a generated Celeb-DF folder (dfl-synth writes
     this layout first and moves it into another)."""
-    reals = sorted((root / "Celeb-real").glob("*.mp4")) + sorted((root / "YouTube-real").glob("*.mp4"))
-    fakes = sorted((root / "Celeb-synthesis").glob("*.mp4"))
+    reals = [p for d in REAL_DIRS for p in videos_in(root / d)]
+    fakes = [p for d in FAKE_DIRS for p in videos_in(root / d)]
     return reals, fakes, {p.stem: f"{i:03d}" for i, p in enumerate(reals)}  # idA_NNNN -> "007"
 
 

@@ -42,10 +42,8 @@ def list_ffpp(
     for p in videos_in(real_dir):
         items.append(VideoItem(p.relative_to(root).as_posix(), REAL, f"ff{p.stem}"))
     for m in methods:
-        folder = root / "manipulated_sequences" / m / compression / "videos"
-        if not folder.is_dir():
-            continue  # not every copy of FF++ has every method
-        for p in videos_in(folder):
+        # Not every copy of FF++ has every method: a missing folder lists nothing.
+        for p in videos_in(root / "manipulated_sequences" / m / compression / "videos"):
             target = p.stem.split("_")[0]
             items.append(VideoItem(p.relative_to(root).as_posix(), FAKE, f"ff{target}"))
     if not real_dir.is_dir():
