@@ -79,7 +79,7 @@ def yaml_settings() -> dict[str, set]:
 # Defaults named like a setting that are not copies of it, each with why.
 NOT_COPIES = {
     ("build_cache", "num_shards"): "1 = not sharded, the neutral case of a library call",
-    ("_build_cache", "num_shards"): "1 = not sharded",
+    ("build_cache", "merge"): "False = build, not assemble shards: the neutral case of a library call",
     ("write_split", "overwrite"): "another meaning than synth.overwrite",
     ("__init__", "compile"): "off unless asked: a module built outside Hydra is not compiled",
     (".get", "arch"): "runs made before metrics.json recorded the backbone were ResNet-50s: a fact, not a default",

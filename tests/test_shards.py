@@ -14,12 +14,14 @@ def test_sharded_then_merged_equals_unsharded(tiny_root, tmp_path):
     shutil.copytree(tiny_root, root)
     (root / "Celeb-real" / "id0_9999.mp4").write_bytes(b"broken")
     one = make_dm(root, tmp_path / "one", frames_per_video=2).source.build()
-    dm = make_dm(root, tmp_path / "sharded", frames_per_video=2)
-    with pytest.raises(FileNotFoundError, match="shards not built"):
-        dm.source.merge(3)
-    for i in range(3):
-        dm.source.build_shard(i, 3)
-    merged = dm.source.merge(3)
+    # One file per chunk: each of the 3 shards extracts some of them.
+    dm = make_dm(root, tmp_path / "sharded", frames_per_video=2, chunk_files=1)
+    for i in range(2):
+        assert dm.source.build_cache(i, 3) is None
+    with pytest.raises(FileNotFoundError, match=r"shards not built yet: \[2\] of 3"):
+        dm.source.build_cache(num_shards=3, merge=True)
+    assert dm.source.build_cache(2, 3) is None
+    merged = dm.source.build_cache(num_shards=3, merge=True)
     assert merged.path.name == one.path.name
     assert np.array_equal(np.asarray(merged.frames), np.asarray(one.frames))
     assert (merged.path / INDEX_FILE).read_text() == (one.path / INDEX_FILE).read_text()

@@ -22,11 +22,13 @@ def run(cfg: DictConfig) -> dict:
     dm: FrameCacheDataModule = hydra.utils.instantiate(cfg.data)
     num_shards = int(cfg.num_shards)
     if num_shards > 1 and not cfg.merge:
-        cache = dm.source.build_shard(int(cfg.shard), num_shards)
-        print(f"shard {cfg.shard} of {num_shards}: {len(cache)} frames in {cache.path}")
-        return cache.manifest
+        cache = dm.source.build_cache(int(cfg.shard), num_shards)
+        print(
+            f"shard {cfg.shard} of {num_shards}: " + ("extracted" if cache is None else f"cache complete: {cache.path}")
+        )
+        return {} if cache is None else cache.manifest
     if num_shards > 1:
-        dm.source.merge(num_shards)
+        dm.source.build_cache(num_shards=num_shards, merge=True)
     dm.setup()
     cache, rec = dm.cache, dm.split_record
     assert cache is not None and rec is not None

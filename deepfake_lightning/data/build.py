@@ -1,10 +1,11 @@
 """Building a frame cache: hash-keyed, parallel over files, resumable in chunks, atomic, shardable across jobs.
 
 A build extracts files in fixed chunks (`chunk_files` files each, in the file list's order); each chunk
-is written to its own folder inside `.building-<key>-<part>/` and renamed into place when complete,
-so a killed build keeps its finished chunks and the next run resumes from them. The chunks are then
-concatenated in order into the cache, which is renamed into place in one step: a one-process build, an
-N-process build and a resumed build give the same bytes.
+is written to its own folder inside `.building-<key>/` and renamed into place when complete, so a killed
+build keeps its finished chunks and the next run resumes from them. A shard (one job of a cluster array)
+extracts only its share of the chunks into the same folder. The chunks are then concatenated in order into
+the cache, which is renamed into place in one step: a one-process build, an N-process build, a resumed
+build and N shards merged give the same bytes.
 """
 
 from __future__ import annotations
@@ -151,17 +152,22 @@ def light_main() -> Iterator[None]:
         sys.modules["__main__"] = saved
 
 
+def _chunk(work: Path, i: int) -> Path:
+    """Where chunk `i` of a build is written."""
+    return work / f"chunk-{i:06d}"
+
+
 def _run_chunks(
-    root: Path, chunks: list[list[VideoItem]], cfg: ExtractConfig, work: Path, workers: int, landmarks: str = "box",
-    perturb: Any = None,
+    root: Path, chunks: dict[int, list[VideoItem]], cfg: ExtractConfig, work: Path, workers: int,
+    landmarks: str = "box", perturb: Any = None,
 ) -> None:  # fmt: skip
-    """Extract every chunk not yet complete in `work`, with `workers` processes; resumes finished ones."""
-    done = [i for i in range(len(chunks)) if (work / f"chunk-{i:06d}" / CHUNK_ROWS).is_file()]
-    n_done = sum(len(chunks[i]) for i in done)
-    total = sum(len(c) for c in chunks)
-    if done:
+    """Extract every chunk {number: items} not yet complete in `work`, with `workers` processes; resumes
+    finished ones."""
+    pending = [i for i in chunks if not (_chunk(work, i) / CHUNK_ROWS).is_file()]
+    total = sum(len(c) for c in chunks.values())
+    n_done = total - sum(len(chunks[i]) for i in pending)
+    if n_done:
         log.info("resuming: %d of %d files already extracted (%s)", n_done, total, work)
-    pending = [i for i in range(len(chunks)) if i not in set(done)]
     progress = _Progress(total, n_done)
 
     def report(summary: dict) -> None:
@@ -172,16 +178,14 @@ def _run_chunks(
     try:
         if workers <= 1 or len(pending) <= 1:
             for i in pending:
-                report(extract_chunk(str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}"), landmarks, perturb))
+                report(extract_chunk(str(root), chunks[i], cfg, str(_chunk(work, i)), landmarks, perturb))
         else:
             # spawn: the parent may hold threads (torch, OpenCV); forking those is unsafe.
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
                 with light_main():  # workers are started by submit(): while it runs
                     futures = [
-                        pool.submit(
-                            extract_chunk, str(root), chunks[i], cfg, str(work / f"chunk-{i:06d}"), landmarks, perturb
-                        )
+                        pool.submit(extract_chunk, str(root), chunks[i], cfg, str(_chunk(work, i)), landmarks, perturb)
                         for i in pending
                     ]
                 for fut in as_completed(futures):
@@ -197,7 +201,7 @@ def _assemble(work: Path, n_chunks: int, tmp: Path) -> tuple[dict[str, list], li
     faces: Counter[str] = Counter()
     with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
         for i in range(n_chunks):
-            chunk = work / f"chunk-{i:06d}"
+            chunk = _chunk(work, i)
             summary = json.loads((chunk / CHUNK_ROWS).read_text())
             with open(chunk / FRAMES_FILE, "rb") as src:
                 shutil.copyfileobj(src, out, length=16 << 20)
@@ -250,11 +254,6 @@ def _finish(
         os.replace(tmp, final)
 
 
-def shard_dir(cache_dir: str | Path, key: str, shard: int, num_shards: int) -> Path:
-    """Where shard `shard` of `num_shards` of cache `key` is built."""
-    return Path(cache_dir) / f"shards-{key}" / f"{shard}-of-{num_shards}"
-
-
 def build_cache(
     root: str | Path,
     items: Sequence[VideoItem],
@@ -266,17 +265,19 @@ def build_cache(
     extra_key: str = "",
     shard: int | None = None,
     num_shards: int = 1,
+    merge: bool = False,
     workers: int | None = 1,
     perturb: Any = None,
     manifest_extra: dict[str, Any] | None = None,
-) -> FrameCache:
+) -> FrameCache | None:
     """Build the cache for `items` under `cache_dir/<key>/`, or reuse it when nothing changed.
 
     `workers` processes extract chunks of `chunk_files` files (None: all cores); an interrupted build
     resumes from its finished chunks; the finished cache is renamed into place at the end, so a folder
     that looks complete is complete. `pre_skipped` (e.g. malformed list lines) is recorded in the
-    manifest with the files skipped here. With `shard` and `num_shards`, only items[shard::num_shards]
-    are extracted, into a shard folder that `merge_shards` combines.
+    manifest with the files skipped here. With `shard` of `num_shards`, only the chunks i with
+    i % num_shards == shard are extracted and None is returned; `merge` then assembles the cache, refusing
+    while a chunk is missing.
     """
     root = Path(root)
     key = cache_key(root, items, cfg, extra_key)
@@ -284,38 +285,38 @@ def build_cache(
     if (final / MANIFEST_FILE).is_file():
         log.info("frame cache up to date, reusing %s (%d files)", final, len(items))
         return FrameCache.load(final)
-    todo: list[VideoItem] = list(items)
-    part = "all"
-    if num_shards > 1:
-        if shard is None or not 0 <= shard < num_shards:
-            raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
-        final = shard_dir(cache_dir, key, shard, num_shards)
-        todo = todo[shard::num_shards]
-        pre_skipped = pre_skipped if shard == 0 else ()
-        part = f"{shard}-of-{num_shards}"
-        if (final / MANIFEST_FILE).is_file():
-            log.info("shard %d/%d up to date, reusing %s", shard, num_shards, final)
-            return FrameCache.load(final)
-    workers = available_cores() if workers is None else max(1, int(workers))
     if chunk_files < 1:
         raise ValueError(f"extract.chunk_files must be >= 1, got {chunk_files}")
-    work = Path(cache_dir) / f".building-{key}-{part}"  # stable name: a rerun finds the finished chunks
+    chunks = [list(items[i : i + chunk_files]) for i in range(0, len(items), chunk_files)]
+    work = Path(cache_dir) / f".building-{key}"  # stable name: a rerun (or another shard) finds the finished chunks
     work.mkdir(parents=True, exist_ok=True)
-    chunks = [todo[i : i + chunk_files] for i in range(0, len(todo), chunk_files)]
+    if merge:
+        missing = sorted({i % num_shards for i in range(len(chunks)) if not (_chunk(work, i) / CHUNK_ROWS).is_file()})
+        if missing:
+            raise FileNotFoundError(f"cannot merge: shards not built yet: {missing} of {num_shards} ({work})")
+    mine = range(len(chunks))
+    if shard is not None:
+        if not 0 <= shard < num_shards:
+            raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
+        mine = range(shard, len(chunks), num_shards)
+    workers = available_cores() if workers is None else max(1, int(workers))
     landmarks = resolve_landmarks(cfg.landmarks)
     log.info(
-        "building frame cache %s from %d files under %s (%d worker(s)); face geometry: %s",
-        final, len(todo), root, workers,
+        "building frame cache %s from %d files under %s (%d worker(s)%s); face geometry: %s",
+        final, sum(len(chunks[i]) for i in mine), root, workers,
+        "" if shard is None else f", shard {shard} of {num_shards}",
         "dlib's 68 landmarks" if landmarks == "dlib68" else "the face box (no landmark model installed)"
         if cfg.landmarks == "auto" else "the face box",
     )  # fmt: skip
-    _run_chunks(root, chunks, cfg, work, workers, landmarks, perturb)
-    tmp = Path(cache_dir) / f".assembling-{key}-{part}-{os.getpid()}"
+    _run_chunks(root, {i: chunks[i] for i in mine}, cfg, work, workers, landmarks, perturb)
+    if shard is not None:
+        return None
+    tmp = Path(cache_dir) / f".assembling-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         index, skipped, faces = _assemble(work, len(chunks), tmp)
-        _finish(tmp, final, index, list(pre_skipped) + skipped, faces, root, key, cfg, len(todo), landmarks,
+        _finish(tmp, final, index, list(pre_skipped) + skipped, faces, root, key, cfg, len(items), landmarks,
                 manifest_extra)  # fmt: skip
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -325,65 +326,11 @@ def build_cache(
     log.info(
         "frame cache built: %d frames from %d files, %d skipped, faces %s",
         len(cache),
-        len(todo),
+        len(items),
         len(cache.manifest["skipped"]),
         dict(faces),
     )
     return cache
-
-
-def merge_shards(
-    root: str | Path,
-    items: Sequence[VideoItem],
-    cfg: ExtractConfig,
-    cache_dir: str | Path,
-    num_shards: int,
-    extra_key: str = "",
-) -> FrameCache:
-    """Combine the shard caches into the one cache an unsharded build would have written, byte for byte."""
-    root = Path(root)
-    key = cache_key(root, items, cfg, extra_key)
-    final = Path(cache_dir) / key
-    if (final / MANIFEST_FILE).is_file():
-        log.info("frame cache up to date, reusing %s", final)
-        return FrameCache.load(final)
-    shards = [shard_dir(cache_dir, key, i, num_shards) for i in range(num_shards)]
-    missing = [str(p) for p in shards if not (p / MANIFEST_FILE).is_file()]
-    if missing:
-        raise FileNotFoundError(f"cannot merge: shards not built yet: {missing}")
-    loaded = [FrameCache.load(p) for p in shards]
-    by_video: dict[str, tuple[int, list[int]]] = {}
-    for si, c in enumerate(loaded):
-        for r, v in enumerate(c.index["video"]):
-            by_video.setdefault(v, (si, []))[1].append(r)
-    tmp = Path(cache_dir) / f".merging-{key}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
-    try:
-        with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
-            for item in items:  # the unsharded build's order
-                if item.path not in by_video:
-                    continue
-                si, rows = by_video[item.path]
-                c = loaded[si]
-                for r in rows:
-                    out.write(np.asarray(c.frames[r]).tobytes())
-                    geo.write(np.asarray(c.geometry[r], dtype=np.float32).tobytes())
-                    for k in INDEX_FIELDS:
-                        index[k].append(len(index["row"]) if k == "row" else c.index[k][r])
-        order = {it.path: i for i, it in enumerate(items)}
-        pre = [s for s in loaded[0].manifest["skipped"] if s["path"] not in order]
-        skipped = sorted(
-            (s for c in loaded for s in c.manifest["skipped"] if s["path"] in order), key=lambda s: order[s["path"]]
-        )
-        faces = sum((Counter(c.manifest["faces"]) for c in loaded), Counter())
-        _finish(tmp, final, index, pre + skipped, faces, root, key, cfg, len(items), loaded[0].manifest["landmarks"])
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    log.info("merged %d shards into %s", num_shards, final)
-    return FrameCache.load(final)
 
 
 @dataclass
@@ -422,21 +369,19 @@ class CacheSource:
         that builds before the DataModule's setup (dfl-eval) does not pay twice."""
         if self.built is None:
             if self.cache_path is None:
-                self.built = self.build_shard(None, 1)
+                self.built = self.build_cache()
             elif (self.cache_path / MANIFEST_FILE).is_file():
                 self.built = FrameCache.load(self.cache_path)
             else:
                 raise FileNotFoundError(f"data.cache_path={self.cache_path} is not a complete frame cache")
         return self.built
 
-    def build_shard(self, shard: int | None, num_shards: int) -> FrameCache:
-        """Extract only items[shard::num_shards] (one job of a cluster array); `merge` combines them."""
+    def build_cache(self, shard: int | None = None, num_shards: int = 1, merge: bool = False) -> FrameCache | None:
+        """build_cache over the layout's files: the whole cache, only the chunks of `shard` of `num_shards` (one
+        job of a cluster array; returns None), or with `merge` the cache assembled from all the shards' chunks."""
         items, skipped = self.list_items()
         key = self.perturb.key if self.perturb is not None else ""
         return build_cache(self.root, items, self.extract, self.cache_dir, pre_skipped=skipped, shard=shard,
-                           num_shards=num_shards, workers=self.workers, chunk_files=self.chunk_files, extra_key=key,
-                           perturb=self.perturb, manifest_extra=None if self.perturb is None else {"perturb": key})  # fmt: skip
-
-    def merge(self, num_shards: int) -> FrameCache:
-        """Merge the shards into the full cache, as `build` would have written it."""
-        return merge_shards(self.root, self.list_items()[0], self.extract, self.cache_dir, num_shards)
+                           num_shards=num_shards, merge=merge, workers=self.workers, chunk_files=self.chunk_files,
+                           extra_key=key, perturb=self.perturb,
+                           manifest_extra=None if self.perturb is None else {"perturb": key})  # fmt: skip
