@@ -18,7 +18,14 @@ from deepfake_lightning.data.datamodule import FrameCacheDataModule, data_blocks
 from deepfake_lightning.data.extract import run_extract_config
 from deepfake_lightning.data.perturb import parameter
 from deepfake_lightning.evaluation.eval_report import write_eval_report
-from deepfake_lightning.evaluation.finished_run import evaluate, robustness, score_models, stored_outputs, stored_val
+from deepfake_lightning.evaluation.finished_run import (
+    evaluate,
+    models_of,
+    robustness,
+    score_models,
+    stored_outputs,
+    stored_val,
+)
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
     add_intervals,
@@ -101,7 +108,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     stored = stored_outputs(pred)  # an ensemble folder's val scores and rules, read once
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     dm, how = eval_datamodule(cfg, pred)
-    scores = score_models(pred, {pred.name: {}}, dm, device, str(cfg.subset))[pred.name]
+    # With degradations, every model of the run is scored (their clean figures); else the run's own model.
+    models = models_of(pred, stored) if cfg.get("perturb") else {pred.name: {}}
+    scored = score_models(pred, models, dm, device, str(cfg.subset))
+    scores = scored[pred.name]
     if len(scores.labels) == 0:
         raise ValueError(f"subset={cfg.subset}: no frames to evaluate under data.root={cfg.data.root}")
     name = pred.name
@@ -143,7 +153,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         make_dm = functools.partial(data_module, **eval_data_config(cfg, pred))
         perturb = ([str(k) for k in cfg.perturb], [int(v) for v in cfg.perturb_levels], int(cfg.seed))
         metrics["robustness"] = robustness(
-            pred, stored, scores, make_dm, perturb, boot, str(cfg.video.aggregate), device
+            pred, models, scored, make_dm, perturb, boot, str(cfg.video.aggregate), device
         )
         for m in ROBUST_METRICS:
             plot_robustness(metrics["robustness"], m, out / "plots" / f"robustness_{m}.png")

@@ -154,19 +154,20 @@ def score_models(
 
 def robustness(
     pred: Predictor,
-    stored: tuple[dict[str, Any], Any] | None,
-    clean: Scores,
+    models: dict[str, dict[str, Any]],
+    clean: dict[str, Scores],
     make_dm: Callable[..., FrameCacheDataModule],
     perturb: tuple[list[str], list[int], int],
     boot: dict[str, Any],
     aggregate: str,
     device: str,
 ) -> dict[str, Any]:
-    """Each model on the evaluated videos under each degradation and severity (`perturb`: kinds, levels, seed;
-    applied before the face crop by the DataModule `make_dm(only_videos=, perturb=)` makes), at its stored
-    threshold, with the bootstrap intervals: metrics.json `robustness`."""
-    (kinds, levels, seed), models = perturb, models_of(pred, stored)
-    videos = set(np.unique(clean.videos.astype(str)).tolist())
+    """Each model of `models_of` on the evaluated videos, as they are (`clean`: score_models' scores of them) and
+    under each degradation and severity (`perturb`: kinds, levels, seed; applied before the face crop by the
+    DataModule `make_dm(only_videos=, perturb=)` makes), at its stored threshold, with the bootstrap intervals:
+    metrics.json `robustness`."""
+    kinds, levels, seed = perturb
+    videos = set(np.unique(clean[pred.name].videos.astype(str)).tolist())
 
     def figures(scores: Scores, m: dict[str, Any]) -> dict[str, Any]:
         block: dict[str, Any] = {"threshold": m["threshold"], "test": detection_metrics(scores.labels, scores.p_fake, m["threshold"]),
@@ -190,9 +191,7 @@ def robustness(
         "clean": {},
         "kinds": {},
     }
-    dm0 = make_dm(only_videos=videos)
-    dm0.setup()
-    for name, sc in score_models(pred, models, dm0, device, "all").items():
+    for name, sc in clean.items():
         out["clean"][name] = figures(sc, models[name])
     for kind in kinds:
         rows = []
