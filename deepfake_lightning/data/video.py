@@ -115,12 +115,20 @@ def read_frames(path: str | Path, k: int) -> list[tuple[int, np.ndarray]]:
         if not cap.isOpened():
             raise UnreadableMediaError("OpenCV cannot open it as a video")
         n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        wanted = evenly_spaced(n, k)
         out: list[tuple[int, np.ndarray]] = []
         # Seeking is by timestamp: only exact when frames are evenly spaced in time.
-        exact_seek = n > 0 and k * SEEK_COST < n and constant_frame_rate(path) is not False
-        if n > 0 and not exact_seek:
-            # Many frames per video: one pass with grab() (no colour conversion) beats K seeks.
-            wanted = evenly_spaced(n, k)
+        if wanted and k * SEEK_COST < n and constant_frame_rate(path) is not False:
+            for idx in wanted:
+                # Seeking to frame 0 is a no-op; for the rest OpenCV decodes from the nearest keyframe.
+                if idx > 0 and not cap.set(cv2.CAP_PROP_POS_FRAMES, idx):
+                    break
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                out.append((idx, to_bgr8(frame)))
+        elif wanted:
+            # Many frames per video, or seeks that would be inexact: one pass with grab() (no colour conversion).
             want = set(wanted)
             for i in range(wanted[-1] + 1):
                 if not cap.grab():
@@ -130,20 +138,8 @@ def read_frames(path: str | Path, k: int) -> list[tuple[int, np.ndarray]]:
                     if not ok or frame is None:
                         break
                     out.append((i, to_bgr8(frame)))
-            if len(out) == len(wanted):
-                return out
-            out = []
-        elif n > 0:
-            for idx in evenly_spaced(n, k):
-                # Seeking to frame 0 is a no-op; for the rest OpenCV decodes from the nearest keyframe.
-                if idx > 0 and not cap.set(cv2.CAP_PROP_POS_FRAMES, idx):
-                    break
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    break
-                out.append((idx, to_bgr8(frame)))
-            if len(out) == len(evenly_spaced(n, k)):
-                return out
+        if wanted and len(out) == len(wanted):
+            return out
         # The reported count was wrong or missing: decode what is really there, once.
         cap.release()
         cap = cv2.VideoCapture(str(path))
