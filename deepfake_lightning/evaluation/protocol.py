@@ -257,8 +257,7 @@ def evaluate_scores(
     }
     if len(np.unique(test.videos.astype(str))) < len(test.videos):
         tv = aggregate_videos(test, video_aggregate)
-        vv = aggregate_videos(val, video_aggregate)
-        vt = select_threshold(sweep_thresholds(vv.labels, vv.p_fake, step), **kw).threshold
+        vt = video_thresholds(val, threshold)[video_aggregate]
         out["video_level"] = {
             "aggregate": video_aggregate,
             "threshold": vt,
