@@ -290,27 +290,26 @@ def build_cache(
     chunks = [list(items[i : i + chunk_files]) for i in range(0, len(items), chunk_files)]
     work = Path(cache_dir) / f".building-{key}"  # stable name: a rerun (or another shard) finds the finished chunks
     work.mkdir(parents=True, exist_ok=True)
-    if merge:
+    landmarks = resolve_landmarks(cfg.landmarks)
+    if merge:  # the shards extracted every chunk: only the assembly is left
         missing = sorted({i % num_shards for i in range(len(chunks)) if not (_chunk(work, i) / CHUNK_ROWS).is_file()})
         if missing:
             raise FileNotFoundError(f"cannot merge: shards not built yet: {missing} of {num_shards} ({work})")
-    mine = range(len(chunks))
-    if shard is not None:
-        if not 0 <= shard < num_shards:
+    else:
+        if shard is not None and not 0 <= shard < num_shards:
             raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
-        mine = range(shard, len(chunks), num_shards)
-    workers = available_cores() if workers is None else max(1, int(workers))
-    landmarks = resolve_landmarks(cfg.landmarks)
-    log.info(
-        "building frame cache %s from %d files under %s (%d worker(s)%s); face geometry: %s",
-        final, sum(len(chunks[i]) for i in mine), root, workers,
-        "" if shard is None else f", shard {shard} of {num_shards}",
-        "dlib's 68 landmarks" if landmarks == "dlib68" else "the face box (no landmark model installed)"
-        if cfg.landmarks == "auto" else "the face box",
-    )  # fmt: skip
-    _run_chunks(root, {i: chunks[i] for i in mine}, cfg, work, workers, landmarks, perturb)
-    if shard is not None:
-        return None
+        mine = range(len(chunks)) if shard is None else range(shard, len(chunks), num_shards)
+        workers = available_cores() if workers is None else max(1, int(workers))
+        log.info(
+            "building frame cache %s from %d files under %s (%d worker(s)%s); face geometry: %s",
+            final, sum(len(chunks[i]) for i in mine), root, workers,
+            "" if shard is None else f", shard {shard} of {num_shards}",
+            "dlib's 68 landmarks" if landmarks == "dlib68" else "the face box (no landmark model installed)"
+            if cfg.landmarks == "auto" else "the face box",
+        )  # fmt: skip
+        _run_chunks(root, {i: chunks[i] for i in mine}, cfg, work, workers, landmarks, perturb)
+        if shard is not None:
+            return None
     tmp = Path(cache_dir) / f".assembling-{key}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

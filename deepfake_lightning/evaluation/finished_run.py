@@ -21,7 +21,7 @@ from deepfake_lightning.evaluation.protocol import (
     aggregate_videos,
     fixed_threshold_table,
     resampled_threshold,
-    video_thresholds,
+    video_threshold,
 )
 from deepfake_lightning.evaluation.seeds import threshold_rule
 from deepfake_lightning.evaluation.statistics import ROBUST_METRICS
@@ -49,7 +49,7 @@ def evaluate(
     vt = (pred.video_thresholds or {}).get(aggregate)
     source = "video level, chosen on val"
     if vt is None and val is not None and rule:
-        vt = video_thresholds(val, rule)[aggregate]
+        vt = video_threshold(val, rule, aggregate)
         source = "video level, chosen now on the run's stored val scores with its rule (none stored)"
     block["video_level"] = {
         "aggregate": aggregate,

@@ -66,13 +66,15 @@ def video_thresholds(val: Scores, threshold: Mapping[str, Any]) -> dict[str, flo
     A video's aggregated p_fake is not distributed like a frame's, so applying the frame threshold
     to it would be a different rule from the one validated; predict uses these for videos.
     """
-    step = float(threshold["step"])
-    kw = rule_kwargs(threshold)
-    out = {}
-    for how in AGGREGATES:
-        vv = aggregate_videos(val, how)
-        out[how] = select_threshold(sweep_thresholds(vv.labels, vv.p_fake, step), **kw).threshold
-    return out
+    return {how: video_threshold(val, threshold, how) for how in AGGREGATES}
+
+
+def video_threshold(val: Scores, threshold: Mapping[str, Any], how: str) -> float:
+    """The threshold the `threshold` rule chooses on val's video scores aggregated by `how`."""
+    vv = aggregate_videos(val, how)
+    return select_threshold(
+        sweep_thresholds(vv.labels, vv.p_fake, float(threshold["step"])), **rule_kwargs(threshold)
+    ).threshold
 
 
 def bootstrap_settings(report: Mapping[str, Any]) -> dict[str, Any]:
@@ -257,7 +259,7 @@ def evaluate_scores(
     }
     if len(np.unique(test.videos.astype(str))) < len(test.videos):
         tv = aggregate_videos(test, video_aggregate)
-        vt = video_thresholds(val, threshold)[video_aggregate]
+        vt = video_threshold(val, threshold, video_aggregate)
         out["video_level"] = {
             "aggregate": video_aggregate,
             "threshold": vt,
