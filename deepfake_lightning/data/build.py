@@ -194,64 +194,43 @@ def _run_chunks(
         progress.close()
 
 
-def _assemble(work: Path, n_chunks: int, tmp: Path) -> tuple[dict[str, list], list[dict[str, str]], dict[str, int]]:
-    """Concatenate the chunks in order into `tmp/frames.u8`; returns (index, skipped, face counts)."""
+def _assemble(work: Path, n_chunks: int, final: Path, manifest: dict[str, Any]) -> Counter[str]:
+    """Concatenate the chunks in order into a cache folder beside `final` (frames, geometry, index, `manifest`
+    completed with what the chunks hold), then move it to `final` in one rename; returns the face counts."""
+    tmp = final.with_name(f".assembling-{final.name}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     index: dict[str, list] = {k: [] for k in INDEX_FIELDS}
-    skipped: list[dict[str, str]] = []
-    faces: Counter[str] = Counter()
-    with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
-        for i in range(n_chunks):
-            chunk = _chunk(work, i)
-            summary = json.loads((chunk / CHUNK_ROWS).read_text())
-            with open(chunk / FRAMES_FILE, "rb") as src:
-                shutil.copyfileobj(src, out, length=16 << 20)
-            with open(chunk / GEOMETRY_FILE, "rb") as src:
-                shutil.copyfileobj(src, geo)
-            for video, frame, label, identity, kind in summary["rows"]:
-                for k, v in zip(INDEX_FIELDS, (len(index["row"]), video, frame, label, identity, kind)):
-                    index[k].append(v)
-            skipped += summary["skipped"]
-            faces.update(summary["faces"])
-    return index, skipped, faces
-
-
-def _finish(
-    tmp: Path,
-    final: Path,
-    index: dict[str, list],
-    skipped: list[dict[str, str]],
-    faces: dict[str, int],
-    root: Path,
-    key: str,
-    cfg: ExtractConfig,
-    n_files: int,
-    landmarks: str,
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Write index and manifest into `tmp`, then move it to `final` in one rename."""
-    s = cfg.image_size
-    n = len(index["row"])
-    manifest = {
-        "version": CACHE_VERSION,
-        "key": key,
-        "root": str(root.resolve()),
-        "config": asdict(cfg),
-        "n_files": n_files,
-        "n_frames": n,
-        "shape": [n, s, s, 3],
-        "faces": dict(sorted(faces.items())),
-        "skipped": skipped,
-        "counts": class_counts(np.array(index["label"], dtype=np.int64)),
-        "landmarks": landmarks,  # what geometry.f32 holds: dlib68 landmarks + box, or the box alone
-        **(extra or {}),
-    }
-    write_index(tmp / "index.csv", index)
-    write_json(tmp / MANIFEST_FILE, manifest)
+    skipped, faces = list(manifest["skipped"]), Counter()
+    try:
+        with open(tmp / FRAMES_FILE, "wb") as out, open(tmp / GEOMETRY_FILE, "wb") as geo:
+            for i in range(n_chunks):
+                chunk = _chunk(work, i)
+                summary = json.loads((chunk / CHUNK_ROWS).read_text())
+                with open(chunk / FRAMES_FILE, "rb") as src:
+                    shutil.copyfileobj(src, out, length=16 << 20)
+                with open(chunk / GEOMETRY_FILE, "rb") as src:
+                    shutil.copyfileobj(src, geo)
+                for video, frame, label, identity, kind in summary["rows"]:
+                    for k, v in zip(INDEX_FIELDS, (len(index["row"]), video, frame, label, identity, kind)):
+                        index[k].append(v)
+                skipped += summary["skipped"]
+                faces.update(summary["faces"])
+        n, s = len(index["row"]), manifest["config"]["image_size"]
+        labels = np.array(index["label"], dtype=np.int64)
+        manifest = {**manifest, "n_frames": n, "shape": [n, s, s, 3], "skipped": skipped}
+        manifest.update(faces=dict(sorted(faces.items())), counts=class_counts(labels))
+        write_index(tmp / "index.csv", index)
+        write_json(tmp / MANIFEST_FILE, manifest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if final.exists():  # another process finished first; keep its copy
         shutil.rmtree(tmp, ignore_errors=True)
     else:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
+    return faces
 
 
 def build_cache(
@@ -310,16 +289,17 @@ def build_cache(
         _run_chunks(root, {i: chunks[i] for i in mine}, cfg, work, workers, landmarks, perturb)
         if shard is not None:
             return None
-    tmp = Path(cache_dir) / f".assembling-{key}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        index, skipped, faces = _assemble(work, len(chunks), tmp)
-        _finish(tmp, final, index, list(pre_skipped) + skipped, faces, root, key, cfg, len(items), landmarks,
-                manifest_extra)  # fmt: skip
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    manifest = {
+        "version": CACHE_VERSION,
+        "key": key,
+        "root": str(root.resolve()),
+        "config": asdict(cfg),
+        "n_files": len(items),
+        "skipped": list(pre_skipped),
+        "landmarks": landmarks,  # what geometry.f32 holds: dlib68 landmarks + box, or the box alone
+        **(manifest_extra or {}),
+    }
+    faces = _assemble(work, len(chunks), final, manifest)
     shutil.rmtree(work, ignore_errors=True)
     cache = FrameCache.load(final)
     log.info(
