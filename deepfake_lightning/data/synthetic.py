@@ -172,7 +172,7 @@ def render_frame(
     _draw_face(canvas, target, cx, cy, tilt, blink)
     _draw_hair(canvas, target, cx, cy, tilt)
     if source is not None and strength > 0:
-        canvas = _swap_face(seed, canvas, scene, source, target, frame, cx, cy, tilt, blink, size, strength, swap_key)
+        canvas = _swap_face(seed, swap_key, frame, canvas, source, target, (cx, cy, tilt, blink), strength)
     light = 1.0 + scene.light_amp * np.sin(2 * np.pi * scene.light_freq * t)
     canvas *= light
     r = _rng(seed, "noise", swap_key, frame)
@@ -185,20 +185,17 @@ def render_frame(
 
 def _swap_face(
     seed: int,
+    swap_key: tuple,
+    frame: int,
     canvas: np.ndarray,
-    scene: Scene,
     source: Identity,
     target: Identity,
-    frame: int,
-    cx: float,
-    cy: float,
-    tilt: float,
-    blink: bool,
-    size: int,
+    pose: tuple,
     strength: float,
-    swap_key: tuple,
 ) -> np.ndarray:
-    """Paste `source`'s face over the target's with the traces of a face swap, scaled by `strength`."""
+    """Paste `source`'s face over the target's at `pose` (centre x, y, tilt, blink) with the traces of a face swap,
+    scaled by `strength`."""
+    (cx, cy, tilt, blink), size = pose, canvas.shape[0]
     r = _rng(seed, "swap", swap_key, frame)
     # Frame-to-frame jitter: the swapped face is not locked to the head.
     jx, jy = r.normal(0.0, 1.2 * strength, 2)
