@@ -24,7 +24,6 @@ from deepfake_lightning.evaluation.finished_run import (
     robustness,
     score_models,
     stored_outputs,
-    stored_val,
 )
 from deepfake_lightning.evaluation.plots import plot_confusion, plot_robustness, plot_roc_pr
 from deepfake_lightning.evaluation.protocol import (
@@ -108,14 +107,16 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     stored = stored_outputs(pred)  # an ensemble folder's val scores and rules, read once
     device = "cuda" if cfg.device != "cpu" and torch.cuda.is_available() else "cpu"
     dm, how = eval_datamodule(cfg, pred)
-    # With degradations, every model of the run is scored (their clean figures); else the run's own model.
-    models = models_of(pred, stored) if cfg.get("perturb") else {pred.name: {}}
-    scored = score_models(pred, models, dm, device, str(cfg.subset))
+    # The run's models with their stored thresholds and val scores (read once); with degradations every one is
+    # scored (their clean figures), else the run's own model.
+    models = models_of(pred, stored)
+    scoring = models if cfg.get("perturb") else {pred.name: models[pred.name]}
+    scored = score_models(pred, scoring, dm, device, str(cfg.subset))
     scores = scored[pred.name]
     if len(scores.labels) == 0:
         raise ValueError(f"subset={cfg.subset}: no frames to evaluate under data.root={cfg.data.root}")
     name = pred.name
-    val, rule = stored_val(pred, stored)
+    val, rule = models[name]["val"], models[name]["rule"]
     block = evaluate(pred, scores, str(cfg.video.aggregate), val, rule)
     boot = bootstrap_settings(cfg.report)
     if boot["n"] > 0:

@@ -121,8 +121,8 @@ def plot_training_curves(logs: Mapping[str, Path], path: Path) -> Path:
         if not Path(p).is_file():
             continue
         s = read_csv_log(Path(p))
-        for ax, key, style in ((a, "train/loss_epoch", "-"), (a, "val/loss", "--"), (b, "train/acc", "-"),
-                               (b, "val/accuracy", "--")):  # fmt: skip
+        series = ((a, "train/loss_epoch", "-"), (a, "val/loss", "--"), (b, "train/acc", "-"), (b, "val/accuracy", "--"))
+        for ax, key, style in series:
             if key in s:
                 e, v = zip(*s[key])
                 ax.plot(e, v, style, label=f"{name} {key.split('/')[0]}")

@@ -52,9 +52,12 @@ def parse_test_list(path: str | Path) -> tuple[dict[str, int], list[dict[str, st
 
 def list_celebdf(root: str | Path) -> list[VideoItem]:
     """All videos under the Celeb-DF v2 sub-folders of `root`, sorted by path; labels come from the folder."""
-    folders = [(d, REAL) for d in REAL_DIRS] + [(d, FAKE) for d in FAKE_DIRS]
-    return [VideoItem(f"{sub}/{p.name}", label, identity_of(f"{sub}/{p.name}"))
-            for sub, label in folders for p in videos_in(Path(root) / sub)]  # fmt: skip
+    items = []
+    for sub, label in [(d, REAL) for d in REAL_DIRS] + [(d, FAKE) for d in FAKE_DIRS]:
+        for p in videos_in(Path(root) / sub):
+            rel = f"{sub}/{p.name}"
+            items.append(VideoItem(rel, label, identity_of(rel)))
+    return items
 
 
 def generated_videos(root: Path) -> tuple[list[Path], list[Path], dict[str, str]]:
